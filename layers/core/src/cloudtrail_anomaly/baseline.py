@@ -1,0 +1,77 @@
+"""The baseline: which (account, principal, action) tuples are known, and since when.
+
+`Baseline` is the seam between the pure detector and a store. It is shaped for DynamoDB as much
+as for SQLite: lookups are batched, and recording a new tuple is an atomic *claim* (write if
+absent, or if the stored tuple expired) so that when two workers see the same new tuple, exactly
+one of them alerts on it. `MemoryBaseline` is the in-memory implementation the tests use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Protocol
+
+from .model import PrincipalKey, TupleClaim, TupleKey, TupleState
+
+
+class Baseline(Protocol):
+    def lookup(self, keys: Collection[TupleKey]) -> dict[TupleKey, TupleState]:
+        """The stored state of those keys that the store holds (expired ones included)."""
+        ...
+
+    def claim(self, claims: Sequence[TupleClaim]) -> set[TupleKey]:
+        """Atomically record each tuple if it is absent, or if the stored one's `expires_at` is
+        at or before the claim's `first_seen` (forgotten). Returns the keys this call claimed;
+        a key claimed concurrently by someone else is not in the result."""
+        ...
+
+    def refresh(self, updates: Sequence[TupleClaim]) -> None:
+        """Move known tuples' `last_seen` and `expires_at` forward (never backward)."""
+        ...
+
+    def observe_principals(self, seen: Mapping[PrincipalKey, int]) -> dict[PrincipalKey, int]:
+        """Merge each principal's earliest sighting into the store; return the stored first
+        sighting (the minimum of what was known and what was seen now)."""
+        ...
+
+
+class MemoryBaseline:
+    """A `Baseline` in a dict: for tests, and for one-shot runs that need no state."""
+
+    def __init__(self) -> None:
+        self.tuples: dict[TupleKey, TupleState] = {}
+        self.principals: dict[PrincipalKey, int] = {}
+        self.requests = 0
+
+    def lookup(self, keys: Collection[TupleKey]) -> dict[TupleKey, TupleState]:
+        self.requests += 1
+        return {k: self.tuples[k] for k in keys if k in self.tuples}
+
+    def claim(self, claims: Sequence[TupleClaim]) -> set[TupleKey]:
+        self.requests += 1
+        claimed: set[TupleKey] = set()
+        for c in claims:
+            old = self.tuples.get(c.key)
+            if old is None or old.expires_at <= c.first_seen:
+                self.tuples[c.key] = TupleState(c.first_seen, c.last_seen, c.expires_at)
+                claimed.add(c.key)
+        return claimed
+
+    def refresh(self, updates: Sequence[TupleClaim]) -> None:
+        self.requests += 1
+        for u in updates:
+            old = self.tuples.get(u.key)
+            if old is not None:
+                self.tuples[u.key] = TupleState(
+                    old.first_seen,
+                    max(old.last_seen, u.last_seen),
+                    max(old.expires_at, u.expires_at),
+                )
+
+    def observe_principals(self, seen: Mapping[PrincipalKey, int]) -> dict[PrincipalKey, int]:
+        self.requests += 1
+        for key, first in seen.items():
+            old = self.principals.get(key)
+            if old is None or first < old:
+                self.principals[key] = first
+        return {key: self.principals[key] for key in seen}

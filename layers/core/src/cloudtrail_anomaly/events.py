@@ -1,0 +1,235 @@
+"""Normalize raw CloudTrail records to `Event`s: who (principal), what (action), where, when.
+
+CloudTrail data is read tolerantly: any field may be missing, null or of the wrong type. A record
+that cannot be used raises `RecordSkipped` with a reason that becomes a metric label; nothing
+here raises anything else on bad input.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from .model import Event, Principal
+
+_ASSUMED_ROLE_ARN = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/(?P<session>.*)$"
+)
+_API_VERSION_SUFFIX = re.compile(r"\d{8}(?:v\d+)?$")
+# Hand-edited and exported events: "2022-09-29 23:04:35", "...T...Z", nanosecond fractions.
+_LOOSE_TIME = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<time>\d{2}:\d{2}:\d{2})(?P<frac>\.\d+)?"
+    r"(?P<tz>Z|[+-]\d{2}:?\d{2})?$"
+)
+_ACCOUNT = re.compile(r"^\d{12}$")
+_BOOL_STRINGS = {"true": True, "false": False}
+
+
+class RecordSkipped(Exception):
+    """A record that cannot be normalized; `reason` is a short metric label."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+# Day starts are cached: a log object spans a few days at most, so this makes the common
+# fixed-width eventTime a slice and two dict lookups instead of a datetime parse.
+_day_cache: dict[str, int] = {}
+
+
+def parse_event_time(value: Any) -> int | None:
+    """Parse CloudTrail's eventTime to epoch seconds; None when it is not a usable time."""
+    if not isinstance(value, str):
+        return None
+    if len(value) == 20 and value[10] == "T" and value[19] == "Z":
+        day = _day_cache.get(value[:10])
+        if day is None:
+            try:
+                day = int(datetime.strptime(value[:10], "%Y-%m-%d").replace(tzinfo=UTC).timestamp())
+            except ValueError:
+                return None
+            if len(_day_cache) > 4096:
+                _day_cache.clear()
+            _day_cache[value[:10]] = day
+        hh, mm, ss = value[11:13], value[14:16], value[17:19]
+        if (
+            hh.isdigit()
+            and mm.isdigit()
+            and ss.isdigit()
+            and value[13] == ":"
+            and value[16] == ":"
+            and int(hh) < 24
+            and int(mm) < 60
+            and int(ss) < 61
+        ):
+            return day + int(hh) * 3600 + int(mm) * 60 + int(ss)
+        return None
+    m = _LOOSE_TIME.match(value)
+    if m is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(f"{m['date']}T{m['time']}{(m['frac'] or '')[:7]}")
+    except ValueError:
+        return None
+    epoch = int(parsed.replace(tzinfo=UTC).timestamp())
+    if m["tz"] and m["tz"] != "Z":
+        sign = -1 if m["tz"][0] == "+" else 1
+        epoch += sign * (int(m["tz"][1:3]) * 3600 + int(m["tz"][-2:]) * 60)
+    return epoch
+
+
+def normalize_action(event_source: str, event_name: str) -> str:
+    """`eventSource:eventName`, without the API-version suffix some services log
+    (`ListFunctions20150331`, `UpdateFunctionCode20150331v2`), so the action is stable across
+    API versions and matches IAM-style names."""
+    stripped = _API_VERSION_SUFFIX.sub("", event_name)
+    return f"{event_source}:{stripped or event_name}"
+
+
+def _service(name: str, ui_type: str = "AWSService") -> Principal:
+    return Principal(type=ui_type, key=f"service:{name or 'unknown'}", name=name, is_service=True)
+
+
+def principal_of(record: dict[str, Any]) -> Principal:
+    """The principal behind a record; see docs/principals.md for the key of each identity type."""
+    raw_ui = record.get("userIdentity")
+    ui = _dict(raw_ui)
+    ui_type = _str(ui.get("type"))
+    arn = _str(ui.get("arn"))
+    account = _str(ui.get("accountId"))
+    principal_id = _str(ui.get("principalId"))
+    user_name = _str(ui.get("userName"))
+    issuer = _dict(_dict(ui.get("sessionContext")).get("sessionIssuer"))
+
+    if ui_type in ("AssumedRole", "Unknown") and (issuer.get("arn") or arn.startswith("arn:")):
+        role_arn = _str(issuer.get("arn"))
+        m = _ASSUMED_ROLE_ARN.match(arn)
+        session = m["session"] if m else principal_id.partition(":")[2]
+        if not role_arn.startswith("arn:") and m:
+            # No sessionIssuer (hand-edited or old events): rebuild the role ARN. The role's
+            # path is not in an assumed-role ARN, so a rebuilt key drops it.
+            role_arn = f"arn:{m['partition']}:iam::{m['account']}:role/{m['role']}"
+        if role_arn.startswith("arn:"):
+            name = _str(issuer.get("userName")) or role_arn.rsplit("/", 1)[-1]
+            return Principal(
+                type=ui_type,
+                key=role_arn,
+                name=name,
+                session=session,
+                issuer_principal_id=_str(issuer.get("principalId")),
+                is_service="/aws-service-role/" in role_arn,
+            )
+    if ui_type == "AssumedRole":
+        role_id = principal_id.partition(":")[0] or "unknown"
+        return Principal(
+            type=ui_type,
+            key=f"assumed-role:{account or '-'}:{role_id}",
+            name=role_id,
+            session=principal_id.partition(":")[2],
+        )
+    if ui_type == "IAMUser":
+        if arn.startswith("arn:"):
+            key = arn
+        elif user_name and account:
+            key = f"arn:aws:iam::{account}:user/{user_name}"
+        else:
+            key = f"iam-user:{account or '-'}:{principal_id or 'unknown'}"
+        return Principal(type=ui_type, key=key, name=user_name or key.rsplit("/", 1)[-1])
+    if ui_type == "Root":
+        key = arn if arn.startswith("arn:") else f"arn:aws:iam::{account or '-'}:root"
+        return Principal(type=ui_type, key=key, name="root")
+    if ui_type == "FederatedUser":
+        if arn.startswith("arn:"):
+            key = arn
+        else:
+            key = f"federated-user:{account or '-'}:{principal_id.partition(':')[2] or 'unknown'}"
+        return Principal(
+            type=ui_type,
+            key=key,
+            name=key.rsplit("/", 1)[-1],
+            issuer_principal_id=_str(issuer.get("principalId")),
+        )
+    if ui_type == "AWSAccount":
+        caller = principal_id.partition(":")[0]
+        key = f"aws-account:{account or '-'}" + (f":{caller}" if caller else "")
+        return Principal(
+            type=ui_type, key=key, name=account, session=principal_id.partition(":")[2]
+        )
+    if ui_type == "AWSService":
+        return _service(_str(ui.get("invokedBy")) or _str(record.get("eventSource")))
+    if ui_type in ("SAMLUser", "WebIdentityUser"):
+        provider = _str(ui.get("identityProvider")) or "unknown-idp"
+        prefix = "saml" if ui_type == "SAMLUser" else "web-identity"
+        return Principal(
+            type=ui_type,
+            key=f"{prefix}:{provider}:{user_name or principal_id}",
+            name=user_name or principal_id,
+        )
+    if ui_type == "IdentityCenterUser":
+        on_behalf = _dict(ui.get("onBehalfOf"))
+        user_id = _str(on_behalf.get("userId")) or principal_id or "unknown"
+        store = _str(on_behalf.get("identityStoreArn")) or account or "-"
+        return Principal(type=ui_type, key=f"identity-center:{store}:{user_id}", name=user_id)
+    if not ui_type:
+        # AwsServiceEvent records carry no type: {accountId, invokedBy} or no userIdentity at
+        # all. They are AWS acting on its own.
+        return _service(_str(ui.get("invokedBy")) or _str(record.get("eventSource")))
+    # An identity type this code does not know yet: keep it distinct, never guess.
+    ident = arn or principal_id or user_name or "unknown"
+    return Principal(
+        type=ui_type, key=f"{ui_type.lower()}:{account or '-'}:{ident}", name=user_name or ident
+    )
+
+
+def normalize(record: Any, fallback_account: str = "", fallback_region: str = "") -> Event:
+    """Normalize one raw record, or raise `RecordSkipped`."""
+    if not isinstance(record, dict):
+        raise RecordSkipped("not_an_object", type(record).__name__)
+    event_type = _str(record.get("eventType"))
+    if event_type == "AwsCloudTrailInsight" or "insightDetails" in record:
+        raise RecordSkipped("insight_event")
+    raw_time = record.get("eventTime")
+    if raw_time is None:
+        # Logstash exports (e.g. OTRF's Security Datasets) rename eventTime to @timestamp.
+        raw_time = record.get("@timestamp")
+    event_time = parse_event_time(raw_time)
+    if event_time is None:
+        raise RecordSkipped("no_event_time")
+    event_source = _str(record.get("eventSource"))
+    event_name = _str(record.get("eventName"))
+    if not event_source or not event_name:
+        raise RecordSkipped("no_action")
+    principal = principal_of(record)
+    account = _str(record.get("recipientAccountId"))
+    if not _ACCOUNT.match(account):
+        ui_account = _str(_dict(record.get("userIdentity")).get("accountId"))
+        account = ui_account if _ACCOUNT.match(ui_account) else fallback_account
+    if not account:
+        raise RecordSkipped("no_valid_account")
+    read_only = record.get("readOnly")
+    return Event(
+        principal=principal,
+        account_id=account,
+        action=normalize_action(event_source, event_name),
+        event_source=event_source,
+        event_name=event_name,
+        region=_str(record.get("awsRegion")) or fallback_region or "unknown",
+        event_time=event_time,
+        event_id=_str(record.get("eventID")),
+        error_code=_str(record.get("errorCode")),
+        source_ip=_str(record.get("sourceIPAddress")),
+        user_agent=_str(record.get("userAgent"))[:512],
+        event_type=event_type,
+        event_category=_str(record.get("eventCategory")),
+        read_only=read_only if isinstance(read_only, bool) else _BOOL_STRINGS.get(_str(read_only)),
+    )

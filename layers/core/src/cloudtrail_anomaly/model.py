@@ -1,0 +1,103 @@
+"""The domain's value types: principals, events, baseline tuples and their states.
+
+Times are integer epoch seconds (UTC) taken from CloudTrail's `eventTime`, never the wall clock,
+so that replaying history gives the same results as living through it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+DAY = 86_400
+
+
+def iso(epoch: int) -> str:
+    """Render epoch seconds the way CloudTrail writes eventTime."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class PrincipalKey(NamedTuple):
+    """A principal as the baseline knows it: the account it acted in and its baseline key."""
+
+    account_id: str
+    principal: str
+
+
+class TupleKey(NamedTuple):
+    """The unit of novelty: this principal, in this account, performed this action."""
+
+    account_id: str
+    principal: str
+    action: str
+
+    @property
+    def principal_key(self) -> PrincipalKey:
+        return PrincipalKey(self.account_id, self.principal)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who made a call, normalized from `userIdentity` (see docs/principals.md for each type)."""
+
+    type: str  # userIdentity.type, or "AWSService" for records without one
+    key: str  # the baseline key: a role/user ARN where one exists, else a typed pseudo-ARN
+    name: str = ""  # role name, user name, service name...
+    session: str = ""  # role session name (often the human or the instance id)
+    issuer_principal_id: str = ""
+    is_service: bool = False  # AWS service principals and service-linked roles
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One CloudTrail record, reduced to what detection and alerts need."""
+
+    principal: Principal
+    account_id: str
+    action: str  # "<eventSource>:<eventName without API-version suffix>"
+    event_source: str
+    event_name: str
+    region: str
+    event_time: int
+    event_id: str = ""
+    error_code: str = ""
+    source_ip: str = ""
+    user_agent: str = ""
+    event_type: str = ""
+    event_category: str = ""
+    read_only: bool | None = None
+
+    @property
+    def tuple_key(self) -> TupleKey:
+        return TupleKey(self.account_id, self.principal.key, self.action)
+
+
+@dataclass(slots=True)
+class TupleObservation:
+    """A tuple as seen in one log object: its time span and its first event."""
+
+    first_event: Event
+    first_seen: int
+    last_seen: int
+    count: int = 1
+    regions: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class TupleState:
+    """A tuple as the baseline remembers it."""
+
+    first_seen: int
+    last_seen: int
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class TupleClaim:
+    """Record a tuple as known: claimed if absent, or if the stored one expired by `first_seen`."""
+
+    key: TupleKey
+    first_seen: int
+    last_seen: int
+    expires_at: int

@@ -1,0 +1,147 @@
+"""The embedded default `Baseline`: one SQLite file, safe to share between processes.
+
+Claims run inside `BEGIN IMMEDIATE` transactions and use an upsert whose `WHERE` only lets a
+claim through when the row is absent or expired, so two connections racing for the same new
+tuple cannot both win.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from .model import PrincipalKey, TupleClaim, TupleKey, TupleState
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tuples (
+    account_id TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    action TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (account_id, principal, action)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS principals (
+    account_id TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    PRIMARY KEY (account_id, principal)
+) WITHOUT ROWID;
+"""
+_CHUNK = 300  # rows per statement: 900 parameters, under SQLite's oldest limit of 999
+
+
+class StateFileError(Exception):
+    """The state file cannot be used (not SQLite, or written by an incompatible version)."""
+
+
+class SqliteBaseline:
+    def __init__(self, path: str | Path, timeout_s: float = 30.0) -> None:
+        self.path = str(path)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
+            if row is None:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            elif row[0] != str(SCHEMA_VERSION):
+                raise StateFileError(
+                    f"{self.path}: state schema version {row[0]}, this version reads {SCHEMA_VERSION}"
+                )
+        except sqlite3.DatabaseError as exc:
+            raise StateFileError(f"{self.path}: not a usable state file ({exc})") from exc
+        self.requests = 0
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def lookup(self, keys: Collection[TupleKey]) -> dict[TupleKey, TupleState]:
+        self.requests += 1
+        found: dict[TupleKey, TupleState] = {}
+        ordered = list(keys)
+        for i in range(0, len(ordered), _CHUNK):
+            chunk = ordered[i : i + _CHUNK]
+            rows = ",".join("(?,?,?)" for _ in chunk)
+            params = [v for key in chunk for v in key]
+            for a, p, act, first, last, exp in self._db.execute(
+                "SELECT account_id, principal, action, first_seen, last_seen, expires_at "  # noqa: S608 - only placeholders are interpolated
+                f"FROM tuples WHERE (account_id, principal, action) IN (VALUES {rows})",
+                params,
+            ):
+                found[TupleKey(a, p, act)] = TupleState(first, last, exp)
+        return found
+
+    def claim(self, claims: Sequence[TupleClaim]) -> set[TupleKey]:
+        self.requests += 1
+        claimed: set[TupleKey] = set()
+        if not claims:
+            return claimed
+        with self._write() as db:
+            for c in claims:
+                cur = db.execute(
+                    "INSERT INTO tuples VALUES (?,?,?,?,?,?) "
+                    "ON CONFLICT (account_id, principal, action) DO UPDATE SET "
+                    "first_seen=excluded.first_seen, last_seen=excluded.last_seen, "
+                    "expires_at=excluded.expires_at "
+                    "WHERE tuples.expires_at <= excluded.first_seen",
+                    (*c.key, c.first_seen, c.last_seen, c.expires_at),
+                )
+                if cur.rowcount == 1:
+                    claimed.add(c.key)
+        return claimed
+
+    def refresh(self, updates: Sequence[TupleClaim]) -> None:
+        self.requests += 1
+        if not updates:
+            return
+        with self._write() as db:
+            db.executemany(
+                "UPDATE tuples SET last_seen=max(last_seen, ?), expires_at=max(expires_at, ?) "
+                "WHERE account_id=? AND principal=? AND action=?",
+                [(u.last_seen, u.expires_at, *u.key) for u in updates],
+            )
+
+    def observe_principals(self, seen: Mapping[PrincipalKey, int]) -> dict[PrincipalKey, int]:
+        self.requests += 1
+        if not seen:
+            return {}
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO principals VALUES (?,?,?) ON CONFLICT (account_id, principal) "
+                "DO UPDATE SET first_seen=excluded.first_seen "
+                "WHERE excluded.first_seen < principals.first_seen",
+                [(*k, t) for k, t in seen.items()],
+            )
+            result: dict[PrincipalKey, int] = {}
+            for key in seen:
+                row = db.execute(
+                    "SELECT first_seen FROM principals WHERE account_id=? AND principal=?", key
+                ).fetchone()
+                result[key] = row[0]
+        return result
+
+    # Read-side helpers for the CLI (explain, summaries); not part of the Baseline protocol.
+    def counts(self) -> tuple[int, int]:
+        tuples = self._db.execute("SELECT count(*) FROM tuples").fetchone()[0]
+        principals = self._db.execute("SELECT count(*) FROM principals").fetchone()[0]
+        return int(tuples), int(principals)
