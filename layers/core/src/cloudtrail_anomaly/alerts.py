@@ -24,6 +24,8 @@ class Alert:
     source_objects: list[str]
     detector: str = "new_action"
     suppressed_reason: str = ""  # non-empty: kept for tuning, not delivered
+    account_name: str = ""  # from Organizations, when enrichment is on
+    role_created: int | None = None  # the role's CreateDate, when IAM enrichment is on
     alert_id: str = field(default="")
 
     def __post_init__(self) -> None:
@@ -47,11 +49,13 @@ class Alert:
             "detector": self.detector,
             "severity": str(self.severity),
             "account_id": self.account_id,
+            "account_name": self.account_name or None,
             "principal": {
                 "type": self.principal.type,
                 "arn": self.principal.key,
                 "name": self.principal.name,
                 "session": self.principal.session,
+                "role_created": iso(self.role_created) if self.role_created is not None else None,
             },
             "new_actions": [action_dict(e) for e in self.new_actions],
             "first_event_time": iso(self.first_event_time),

@@ -12,6 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
 from .model import PrincipalKey, TupleClaim, TupleKey, TupleState
+from .policy import WindowEntry
 
 
 class Baseline(Protocol):
@@ -34,6 +35,14 @@ class Baseline(Protocol):
         sighting (the minimum of what was known and what was seen now)."""
         ...
 
+    def append_window(
+        self, key: PrincipalKey, entries: Sequence[WindowEntry], window_s: int
+    ) -> tuple[list[WindowEntry], list[WindowEntry]]:
+        """Add a principal's new actions to its burst window and drop those older than the
+        newest entry minus `window_s` (event time). Returns the window before and after,
+        sorted by time; the change is atomic with respect to other writers."""
+        ...
+
 
 class MemoryBaseline:
     """A `Baseline` in a dict: for tests, and for one-shot runs that need no state."""
@@ -41,6 +50,7 @@ class MemoryBaseline:
     def __init__(self) -> None:
         self.tuples: dict[TupleKey, TupleState] = {}
         self.principals: dict[PrincipalKey, int] = {}
+        self.windows: dict[PrincipalKey, list[WindowEntry]] = {}
         self.requests = 0
 
     def lookup(self, keys: Collection[TupleKey]) -> dict[TupleKey, TupleState]:
@@ -75,3 +85,22 @@ class MemoryBaseline:
             if old is None or first < old:
                 self.principals[key] = first
         return {key: self.principals[key] for key in seen}
+
+    def append_window(
+        self, key: PrincipalKey, entries: Sequence[WindowEntry], window_s: int
+    ) -> tuple[list[WindowEntry], list[WindowEntry]]:
+        self.requests += 1
+        before = self.windows.get(key, [])
+        self.windows[key] = after = merge_window(before, entries, window_s)
+        return list(before), list(after)
+
+
+def merge_window(
+    current: Sequence[WindowEntry], entries: Sequence[WindowEntry], window_s: int
+) -> list[WindowEntry]:
+    """The window after adding `entries`: deduplicated, sorted, within `window_s` of the newest."""
+    merged = sorted(set(current) | set(entries))
+    if not merged:
+        return merged
+    horizon = merged[-1].event_time - window_s
+    return [e for e in merged if e.event_time >= horizon]

@@ -7,16 +7,18 @@ import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import orjson
 
 from . import __version__
 from .baseline import Baseline, MemoryBaseline
 from .config import Config, ConfigError, load_config
-from .detector import Detector, ObjectResult
+from .detector import REGION_PREFIX, Detector, ObjectResult
+from .model import iso
 from .policy import AlertPolicy
 from .replay import format_summary, replay
+from .sensitive import expand_action
 from .sqlite_baseline import SqliteBaseline, StateFileError
 
 EXIT_USAGE = 2
@@ -73,18 +75,34 @@ def _parser() -> argparse.ArgumentParser:
     bp = sub.add_parser("baseline", help="learn from history: record every tuple, alert nothing")
     common(bp)
     bp.add_argument("--state", type=Path, required=True, help="SQLite baseline file")
+
+    ep = sub.add_parser("explain", help="show what the baseline knows about a principal")
+    ep.add_argument(
+        "principal",
+        metavar="PRINCIPAL",
+        help="baseline key (ARN) of the principal, or a glob such as '*:role/deploy*'",
+    )
+    ep.add_argument(
+        "action",
+        nargs="?",
+        metavar="ACTION",
+        help="only this action (eventSource:eventName; iam:CreateUser is accepted)",
+    )
+    ep.add_argument("--state", type=Path, required=True, help="SQLite baseline file")
+    ep.add_argument("--config", type=Path, help="TOML config (default: $CLOUDTRAIL_ANOMALY_CONFIG)")
+    ep.add_argument("--json", action="store_true", help="JSON output")
     return parser
 
 
 def _settings(args: argparse.Namespace) -> Config:
     config = load_config(args.config)
-    if args.learning_days is not None:
+    if getattr(args, "learning_days", None) is not None:
         if args.learning_days < 0:
             raise ConfigError("--learning-days must be >= 0")
         config = dataclasses.replace(
             config, policy=dataclasses.replace(config.policy, learning_days=args.learning_days)
         )
-    if args.max_object_bytes is not None:
+    if getattr(args, "max_object_bytes", None) is not None:
         if args.max_object_bytes <= 0:
             raise ConfigError("--max-object-bytes must be > 0")
         config = dataclasses.replace(
@@ -98,13 +116,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         config = _settings(args)
+        if args.command == "explain" and not args.state.exists():
+            raise StateFileError(f"{args.state}: no such state file")
         baseline: Baseline = SqliteBaseline(args.state) if args.state else MemoryBaseline()
     except (ConfigError, StateFileError) as exc:
         print(f"cloudtrail-anomaly: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    detector = Detector(
-        baseline, AlertPolicy(config.policy), config.detection, alerting=args.command == "replay"
-    )
+    policy = AlertPolicy(config.policy, config.ignore)
+    if args.command == "explain":
+        assert isinstance(baseline, SqliteBaseline)
+        return explain(baseline, policy, args.principal, args.action, as_json=args.json)
+    detector = Detector(baseline, policy, config.detection, alerting=args.command == "replay")
     out: IO[bytes] = sys.stdout.buffer
     if getattr(args, "output", None):
         out = args.output.open("wb")
@@ -126,6 +148,82 @@ def main(argv: Sequence[str] | None = None) -> int:
         if out is not sys.stdout.buffer:
             out.close()
     format_summary(summary)
+    return 0
+
+
+def explain(
+    baseline: SqliteBaseline,
+    policy: AlertPolicy,
+    pattern: str,
+    action: str | None,
+    *,
+    as_json: bool = False,
+) -> int:
+    """Print a principal's baseline: what an analyst asks first about an alert."""
+    matches = baseline.principals_matching(pattern)
+    if not matches:
+        print(
+            f"cloudtrail-anomaly: no principal matches {pattern!r} in {baseline.path}",
+            file=sys.stderr,
+        )
+        return 1
+    wanted = expand_action(action) if action else None
+    docs: list[dict[str, Any]] = []
+    for pkey, first_seen in matches:
+        learn_until = policy.learning_until(first_seen)
+        account_first = baseline.account_first_seen(pkey.account_id)
+        window = baseline.window_of(pkey)
+        tuples = [(a, st) for a, st in baseline.tuples_of(pkey) if wanted is None or a == wanted]
+        docs.append(
+            {
+                "account_id": pkey.account_id,
+                "principal": pkey.principal,
+                "first_seen": iso(first_seen),
+                "learning_until": iso(learn_until),
+                "account_first_seen": iso(account_first) if account_first is not None else None,
+                "window": {
+                    "count": len(window),
+                    "threshold": policy.settings.escalate_at,
+                    "minutes": policy.settings.burst_window_minutes,
+                    "actions": [e.action for e in window],
+                },
+                "actions": [
+                    {
+                        "action": a,
+                        "first_seen": iso(st.first_seen),
+                        "last_seen": iso(st.last_seen),
+                        "forgotten_after": iso(st.expires_at),
+                    }
+                    for a, st in tuples
+                    if not a.startswith(REGION_PREFIX)
+                ],
+                "regions": sorted(
+                    a[len(REGION_PREFIX) :] for a, _ in tuples if a.startswith(REGION_PREFIX)
+                ),
+            }
+        )
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(docs, option=orjson.OPT_INDENT_2) + b"\n")
+        return 0
+    for doc in docs:
+        print(f"{doc['principal']}  (account {doc['account_id']})")
+        print(
+            f"  first seen {doc['first_seen']}; learning until {doc['learning_until']}"
+            f" (by event time); account first seen {doc['account_first_seen']}"
+        )
+        w = doc["window"]
+        print(
+            f"  burst window: {w['count']} new action(s) in the last {w['minutes']} min "
+            f"of activity (threshold {w['threshold']})"
+        )
+        print(f"  regions: {', '.join(doc['regions']) or '-'}")
+        if wanted and not doc["actions"]:
+            print(f"  {wanted}: never seen (or forgotten): it would be new")
+        for a in doc["actions"]:
+            print(
+                f"  {a['first_seen']}  {a['last_seen']}  {a['action']}"
+                f"  (forgotten after {a['forgotten_after']})"
+            )
     return 0
 
 

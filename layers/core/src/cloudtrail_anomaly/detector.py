@@ -3,27 +3,47 @@
 Per object, the detector collects the distinct (account, principal, action) tuples with their
 first and last eventTime, looks them up in one batch, claims the new ones atomically, refreshes
 `last_seen` of known ones only when it moved by more than `refresh_after_days`, and asks the
-policy about each principal's claimed tuples: at most one alert per principal per object.
+policy about each principal's claimed tuples: at most one alert per principal per object, plus
+a follow-up when the principal's new actions across objects reach the burst threshold.
+
+Regions are tracked as pseudo-tuples (`@region:<name>`) in the same store, so "first activity
+of this principal in this region" needs no second mechanism; they never alert by themselves.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from typing import Any
 
 from .alerts import Alert
 from .baseline import Baseline
+from .enrichment import Enricher, NoEnrichment
 from .events import RecordSkipped, normalize
-from .model import DAY, Principal, PrincipalKey, TupleClaim, TupleKey, TupleObservation
-from .policy import AlertPolicy
+from .model import (
+    DAY,
+    Event,
+    Principal,
+    PrincipalKey,
+    TupleClaim,
+    TupleKey,
+    TupleObservation,
+)
+from .policy import AlertPolicy, PrincipalContext, Severity, WindowEntry
+
+REGION_PREFIX = "@region:"
+ACCOUNT_PRINCIPAL = "*"  # the principals-table row that holds an account's first sighting
 
 
 @dataclass(frozen=True, slots=True)
 class DetectionSettings:
     forget_days: float = 90.0  # a tuple unseen this long (event time) is new again
     refresh_after_days: float = 1.0  # write last_seen at most this often per tuple
+    # Roles shared by many people: the baseline key includes the session name (the person), so
+    # one admin's habits do not hide another's. Globs over the role name.
+    per_session_roles: tuple[str, ...] = ("AWSReservedSSO_*",)
 
 
 @dataclass(slots=True)
@@ -35,6 +55,7 @@ class ObjectResult:
     suppressed: list[Alert] = field(default_factory=list)
     stats: Counter[str] = field(default_factory=Counter)
     principals: set[PrincipalKey] = field(default_factory=set)
+    newest_event_time: int | None = None
 
 
 class Detector:
@@ -44,12 +65,31 @@ class Detector:
         policy: AlertPolicy,
         settings: DetectionSettings | None = None,
         *,
+        enricher: Enricher | None = None,
         alerting: bool = True,
     ) -> None:
         self.baseline = baseline
         self.policy = policy
         self.settings = settings or DetectionSettings()
+        self.enricher = enricher or NoEnrichment()
         self.alerting = alerting  # False: learn only (the `baseline` command)
+        self._per_session: dict[str, bool] = {}
+
+    def _keyed(self, event: Event, cache: dict[tuple[str, str], Principal]) -> Event:
+        principal = event.principal
+        if not principal.session or principal.type not in ("AssumedRole", "Unknown"):
+            return event
+        shared = self._per_session.get(principal.name)
+        if shared is None:
+            shared = any(fnmatchcase(principal.name, g) for g in self.settings.per_session_roles)
+            self._per_session[principal.name] = shared
+        if not shared:
+            return event
+        ck = (principal.key, principal.session)
+        keyed = cache.get(ck)
+        if keyed is None:
+            keyed = cache[ck] = replace(principal, key=f"{principal.key}#{principal.session}")
+        return replace(event, principal=keyed)
 
     def process(
         self,
@@ -62,42 +102,49 @@ class Detector:
         stats = result.stats
         observed: dict[TupleKey, TupleObservation] = {}
         principals: dict[PrincipalKey, tuple[Principal, int]] = {}
+        keyed_cache: dict[tuple[str, str], Principal] = {}
         n_records = 0
         for raw in records:
             n_records += 1
             try:
-                event = normalize(raw, fallback_account, fallback_region)
+                event = self._keyed(normalize(raw, fallback_account, fallback_region), keyed_cache)
             except RecordSkipped as skip:
                 stats[f"records_skipped.{skip.reason}"] += 1
                 continue
-            key = event.tuple_key
-            obs = observed.get(key)
             t = event.event_time
-            if obs is None:
-                observed[key] = TupleObservation(event, t, t, 1, {event.region})
-                pkey = key.principal_key
-                seen = principals.get(pkey)
-                if seen is None or t < seen[1]:
-                    principals[pkey] = (event.principal, t)
-            else:
-                obs.count += 1
-                obs.regions.add(event.region)
-                if t < obs.first_seen:
+            for key in (
+                event.tuple_key,
+                TupleKey(event.account_id, event.principal.key, REGION_PREFIX + event.region),
+            ):
+                obs = observed.get(key)
+                if obs is None:
+                    observed[key] = TupleObservation(event, t, t, 1, {event.region})
+                elif t < obs.first_seen:
                     # Keep the details of the earliest event: records are not strictly ordered.
                     obs.first_seen, obs.first_event = t, event
-                    pkey = key.principal_key
-                    if t < principals[pkey][1]:
-                        principals[pkey] = (principals[pkey][0], t)
-                elif t > obs.last_seen:
-                    obs.last_seen = t
+                    obs.count += 1
+                else:
+                    obs.count += 1
+                    if t > obs.last_seen:
+                        obs.last_seen = t
+            pkey = PrincipalKey(event.account_id, event.principal.key)
+            seen = principals.get(pkey)
+            if seen is None or t < seen[1]:
+                principals[pkey] = (event.principal, t)
         stats["records"] += n_records
-        stats["events"] += sum(o.count for o in observed.values())
-        stats["tuples"] += len(observed)
+        action_obs = [o for k, o in observed.items() if not k.action.startswith(REGION_PREFIX)]
+        stats["events"] += sum(o.count for o in action_obs)
+        stats["tuples"] += len(action_obs)
         result.principals = set(principals)
         if not observed:
             return result
+        result.newest_event_time = max(o.last_seen for o in action_obs)
 
-        first_seen = self.baseline.observe_principals({k: v[1] for k, v in principals.items()})
+        sightings = {k: v[1] for k, v in principals.items()}
+        for pkey, t in list(sightings.items()):
+            akey = PrincipalKey(pkey.account_id, ACCOUNT_PRINCIPAL)
+            sightings[akey] = min(t, sightings.get(akey, t))
+        first_seen = self.baseline.observe_principals(sightings)
         known = self.baseline.lookup(observed.keys())
         forget = int(self.settings.forget_days * DAY)
         refresh_after = int(self.settings.refresh_after_days * DAY)
@@ -119,41 +166,142 @@ class Detector:
         if not claims:
             return result
         claimed = self.baseline.claim(claims)
-        stats["new_tuples"] += len(claimed)
+        new_actions = [k for k in claimed if not k.action.startswith(REGION_PREFIX)]
+        stats["new_tuples"] += len(new_actions)
+        stats["new_regions"] += len(claimed) - len(new_actions)
         stats["claims_lost"] += len(claims) - len(claimed)
-        if not self.alerting or not claimed:
+        if not self.alerting or not new_actions:
             return result
 
         by_principal: dict[PrincipalKey, list[TupleObservation]] = {}
+        new_regions: dict[PrincipalKey, set[str]] = {}
         for key in claimed:
-            by_principal.setdefault(key.principal_key, []).append(observed[key])
+            if key.action.startswith(REGION_PREFIX):
+                # Only a principal with history can be somewhere new.
+                if observed[key].first_seen > first_seen[key.principal_key]:
+                    region = key.action[len(REGION_PREFIX) :]
+                    new_regions.setdefault(key.principal_key, set()).add(region)
+            else:
+                by_principal.setdefault(key.principal_key, []).append(observed[key])
         for pkey in sorted(by_principal):
-            new = by_principal[pkey]
-            principal = principals[pkey][0]
-            verdict = self.policy.judge(principal, new, first_seen[pkey])
-            if verdict.alerted:
-                alert = Alert(
-                    account_id=pkey.account_id,
-                    principal=principal,
-                    new_actions=[o.first_event for o in verdict.alerted],
-                    severity=verdict.severity,
-                    reasons=verdict.reasons,
-                    source_objects=[source],
-                )
-                result.alerts.append(alert)
-                stats[f"alerts.{alert.severity}"] += 1
-            if verdict.suppressed:
-                reason = verdict.suppressed_reason or "learning"
-                stats[f"suppressed_tuples.{reason}"] += len(verdict.suppressed)
-                result.suppressed.append(
-                    Alert(
-                        account_id=pkey.account_id,
-                        principal=principal,
-                        new_actions=[o.first_event for o in verdict.suppressed],
-                        severity=verdict.severity,
-                        reasons=verdict.reasons,
-                        source_objects=[source],
-                        suppressed_reason=reason,
-                    )
-                )
+            self._judge(
+                result,
+                pkey,
+                principals[pkey][0],
+                by_principal[pkey],
+                first_seen[pkey],
+                first_seen.get(PrincipalKey(pkey.account_id, ACCOUNT_PRINCIPAL)),
+                frozenset(new_regions.get(pkey, ())),
+            )
         return result
+
+    def _judge(
+        self,
+        result: ObjectResult,
+        pkey: PrincipalKey,
+        principal: Principal,
+        new: list[TupleObservation],
+        first_seen: int,
+        account_first_seen: int | None,
+        new_regions: frozenset[str],
+    ) -> None:
+        stats = result.stats
+        ctx = PrincipalContext(
+            principal, pkey.account_id, first_seen, account_first_seen, new_regions=new_regions
+        )
+        screened = self.policy.screen(ctx, new)
+        if screened.alerted and principal.key.startswith("arn:") and ":role/" in principal.key:
+            # Enrichment can move the learning start (role CreateDate): screen again with it.
+            role = self.enricher.role_info(principal.key.partition("#")[0])
+            if role is not None:
+                ctx = replace(ctx, role=role)
+                screened = self.policy.screen(ctx, new)
+        for reason, tuples in screened.suppressed.items():
+            stats[f"suppressed_tuples.{reason}"] += len(tuples)
+            result.suppressed.append(
+                self._alert(result.source, ctx, tuples, Severity.INFORMATIONAL, [], reason)
+            )
+        if not screened.alerted:
+            return
+        entries = [
+            WindowEntry(
+                o.first_seen,
+                o.first_event.action,
+                o.first_event.region,
+                o.first_event.event_id,
+                o.first_event.error_code,
+            )
+            for o in screened.alerted
+        ]
+        window_s = self.policy.settings.burst_window_minutes * 60
+        before, after = self.baseline.append_window(pkey, entries, window_s)
+        ctx = replace(ctx, window=tuple(after))
+        grade = self.policy.grade(ctx, screened.alerted)
+        self._emit(
+            result, self._alert(result.source, ctx, screened.alerted, grade.severity, grade.reasons)
+        )
+
+        threshold = self.policy.settings.escalate_at
+        after_set = set(after)
+        still_in = [e for e in before if e in after_set]
+        if len(still_in) < threshold <= len(after) and len(screened.alerted) < threshold:
+            burst = self.policy.grade_burst(ctx, after)
+            events = [_window_event(e, principal, pkey.account_id) for e in after]
+            alert = Alert(
+                account_id=pkey.account_id,
+                principal=principal,
+                new_actions=events,
+                severity=burst.severity,
+                reasons=burst.reasons,
+                source_objects=[result.source],
+                detector="new_action_burst",
+                account_name=self.enricher.account_name(pkey.account_id) or "",
+            )
+            self._emit(result, alert)
+
+    def _emit(self, result: ObjectResult, alert: Alert) -> None:
+        if alert.severity.rank < self.policy.min_severity.rank:
+            alert.suppressed_reason = "below_min_severity"
+            result.suppressed.append(alert)
+            result.stats["suppressed_alerts.below_min_severity"] += 1
+            return
+        result.alerts.append(alert)
+        result.stats[f"alerts.{alert.severity}"] += 1
+
+    def _alert(
+        self,
+        source: str,
+        ctx: PrincipalContext,
+        tuples: list[TupleObservation],
+        severity: Severity,
+        reasons: list[str],
+        suppressed_reason: str = "",
+    ) -> Alert:
+        return Alert(
+            account_id=ctx.account_id,
+            principal=ctx.principal,
+            new_actions=[o.first_event for o in tuples],
+            severity=severity,
+            reasons=reasons,
+            source_objects=[source],
+            suppressed_reason=suppressed_reason,
+            account_name=(self.enricher.account_name(ctx.account_id) or "")
+            if not suppressed_reason
+            else "",
+            role_created=ctx.role.created if ctx.role else None,
+        )
+
+
+def _window_event(entry: WindowEntry, principal: Principal, account_id: str) -> Event:
+    event_source, _, event_name = entry.action.rpartition(":")
+    return Event(
+        principal=principal,
+        account_id=account_id,
+        action=entry.action,
+        event_source=event_source,
+        event_name=event_name,
+        region=entry.region,
+        event_time=entry.event_time,
+        event_id=entry.event_id,
+        error_code=entry.error_code,
+    )

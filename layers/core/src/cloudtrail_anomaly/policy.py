@@ -1,16 +1,23 @@
 """The alert policy: whether a principal's new actions become an alert, and how loud.
 
-Pure and separate from detection: the detector finds new tuples, the policy judges them. Every
-decision is written into `reasons`, so an analyst can see why an alert has its severity.
+Pure and separate from detection: the detector finds and claims new tuples, the policy judges
+them. Judging has two steps. `screen` decides per tuple whether it may alert at all (AWS
+services, ignore lists, learning periods): a screened-out tuple is still recorded in the
+baseline, so un-ignoring or the end of learning never floods. `grade` gives the alert its
+severity from independent rules, each of which writes its reason, so the alert says why it is
+as loud as it is. docs/alert-policy.md describes every rule and its settings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from fnmatch import fnmatchcase
+from typing import NamedTuple
 
-from .model import DAY, Principal, TupleObservation
+from .model import DAY, Principal, TupleObservation, iso
+from .sensitive import SensitiveAction, default_sensitive_actions, expand_action
 
 
 class Severity(StrEnum):
@@ -24,66 +31,298 @@ class Severity(StrEnum):
     def rank(self) -> int:
         return _RANK[self]
 
+    def bumped(self, cap: Severity) -> Severity:
+        """One step louder, but never above `cap` (nor lowered to it)."""
+        if self.rank >= cap.rank:
+            return self
+        return _ORDER[self.rank + 1]
 
-_RANK = {s: i for i, s in enumerate(Severity)}
+
+_ORDER = list(Severity)
+_RANK = {s: i for i, s in enumerate(_ORDER)}
+
+
+def max_severity(*levels: Severity) -> Severity:
+    return max(levels, key=lambda s: s.rank)
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoreSettings:
+    """Tuples that are recorded but never alerted (so un-ignoring never floods)."""
+
+    principals: tuple[str, ...] = ()  # globs over the baseline key (ARN)
+    actions: tuple[
+        str, ...
+    ] = ()  # globs over eventSource:eventName ("iam:*" = iam.amazonaws.com:*)
+    event_sources: tuple[str, ...] = ()  # globs over eventSource
+    accounts: tuple[str, ...] = ()  # 12-digit account ids
 
 
 @dataclass(frozen=True, slots=True)
 class PolicySettings:
-    learning_days: float = 15.0
-    # The seeds: fewer than this many new actions at once is informational.
-    escalate_at: int = 5
+    learning_days: float = 15.0  # a new principal's tuples are recorded, not alerted
+    account_learning: bool = True  # a newly seen account learns as a whole, for learning_days
+    escalate_at: int = 5  # the seeds: fewer new actions than this → informational, else medium
+    burst_window_minutes: int = 60  # new actions accumulate across objects in this window
+    denied_escalate_at: int = 3  # this many new denied actions in the window → at least medium
+    new_region_bump: bool = True  # a new action in a region new for the principal: one step up
+    root_severity: str = "high"
+    sensitive_actions_add: tuple[str, ...] = ()  # extra sensitive actions (at least high)
+    sensitive_actions_remove: tuple[str, ...] = ()  # curated ones to drop
+    service_trusted_role_severity: str = "high"  # role assumable by an AWS service (yogisec)
+    federated_role_severity: str = "high"  # assumable by an IdP not in the allow-list
+    cross_account_role_severity: str = "medium"  # assumable by another AWS account
+    allowed_identity_providers: tuple[str, ...] = ()  # globs over IdP ARNs / OIDC hosts
+    min_severity: str = "informational"  # alerts below it are kept as suppressed, not delivered
+
+
+class WindowEntry(NamedTuple):
+    """A new (alerted) action in a principal's burst window."""
+
+    event_time: int
+    action: str
+    region: str
+    event_id: str
+    error_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoleInfo:
+    """What IAM says about a role (enrichment)."""
+
+    arn: str
+    created: int | None = None
+    trusted_services: tuple[str, ...] = ()
+    trusted_federated: tuple[str, ...] = ()
+    trusted_accounts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PrincipalContext:
+    principal: Principal
+    account_id: str
+    first_seen: int  # the principal's earliest sighting (event time) in the baseline
+    account_first_seen: int | None = None
+    role: RoleInfo | None = None
+    new_regions: frozenset[str] = frozenset()
+    window: tuple[WindowEntry, ...] = ()  # the burst window, this object's entries included
 
 
 @dataclass(slots=True)
-class Verdict:
-    """The policy's judgement of one principal's new tuples in one log object."""
-
+class Screened:
     alerted: list[TupleObservation] = field(default_factory=list)
-    suppressed: list[TupleObservation] = field(default_factory=list)
-    severity: Severity = Severity.INFORMATIONAL
-    reasons: list[str] = field(default_factory=list)
-    suppressed_reason: str = ""  # set when nothing is alerted
+    suppressed: dict[str, list[TupleObservation]] = field(default_factory=dict)  # reason → tuples
+
+
+@dataclass(slots=True)
+class Grade:
+    severity: Severity
+    reasons: list[str]
+
+
+_AtLeast = Callable[[str, str], None]
+_DENIED_MARKERS = ("accessdenied", "unauthorized", "forbidden", "notauthorized")
+
+
+def is_denied(error_code: str) -> bool:
+    code = error_code.lower()
+    return any(m in code for m in _DENIED_MARKERS)
+
+
+def _short(action: str) -> str:
+    return action.replace(".amazonaws.com:", ":", 1)
 
 
 class AlertPolicy:
-    def __init__(self, settings: PolicySettings | None = None) -> None:
-        self.settings = settings or PolicySettings()
+    def __init__(
+        self, settings: PolicySettings | None = None, ignore: IgnoreSettings | None = None
+    ) -> None:
+        self.settings = s = settings or PolicySettings()
+        self.ignore = ignore or IgnoreSettings()
+        table = default_sensitive_actions()
+        for name in s.sensitive_actions_remove:
+            full = expand_action(name)
+            for key in [k for k in table if fnmatchcase(k, full)]:
+                del table[key]
+        for name in s.sensitive_actions_add:
+            table[expand_action(name)] = SensitiveAction("user-defined", "high")
+        self._sensitive_exact = {k: v for k, v in table.items() if not _is_glob(k)}
+        self._sensitive_globs = [(k, v) for k, v in table.items() if _is_glob(k)]
+        self._ignore_actions = [expand_action(a) for a in self.ignore.actions]
+        self.min_severity = Severity(s.min_severity)
 
-    def learning_until(self, principal_first_seen: int) -> int:
-        return principal_first_seen + int(self.settings.learning_days * DAY)
+    # -- screening ---------------------------------------------------------------------------
 
-    def judge(
-        self,
-        principal: Principal,
-        new: Sequence[TupleObservation],
-        principal_first_seen: int,
-    ) -> Verdict:
-        verdict = Verdict()
+    def learning_until(self, first_seen: int) -> int:
+        return first_seen + int(self.settings.learning_days * DAY)
+
+    def learning_start(self, ctx: PrincipalContext) -> int:
+        """When the principal's learning began: its role's CreateDate when IAM told us, else
+        its first sighting (after a backfill, the history's first sighting)."""
+        if ctx.role is not None and ctx.role.created is not None:
+            return ctx.role.created
+        return ctx.first_seen
+
+    def screen(self, ctx: PrincipalContext, new: Sequence[TupleObservation]) -> Screened:
+        out = Screened()
+        principal = ctx.principal
+        whole_reason = ""
         if principal.is_service:
-            verdict.suppressed = list(new)
-            verdict.suppressed_reason = "aws_service"
-            return verdict
-        until = self.learning_until(principal_first_seen)
+            whole_reason = "aws_service"
+        elif ctx.account_id in self.ignore.accounts:
+            whole_reason = "ignored_account"
+        elif any(fnmatchcase(principal.key, g) for g in self.ignore.principals):
+            whole_reason = "ignored_principal"
+        if whole_reason:
+            out.suppressed[whole_reason] = list(new)
+            return out
+        learn = int(self.settings.learning_days * DAY)
+        principal_until = self.learning_start(ctx) + learn
+        account_until = (
+            ctx.account_first_seen + learn
+            if self.settings.account_learning and ctx.account_first_seen is not None
+            else None
+        )
         for obs in new:
-            (verdict.suppressed if obs.first_seen < until else verdict.alerted).append(obs)
-        if not verdict.alerted:
-            verdict.suppressed_reason = "learning"
-            return verdict
-        if verdict.suppressed:
-            verdict.reasons.append(
-                f"{len(verdict.suppressed)} other new action(s) fell in the principal's "
-                f"learning period and were recorded without alerting"
-            )
-        n = len(verdict.alerted)
-        if n < self.settings.escalate_at:
-            verdict.severity = Severity.INFORMATIONAL
-            verdict.reasons.append(
-                f"{n} new action(s), fewer than {self.settings.escalate_at}: informational"
-            )
+            reason = self._tuple_reason(obs, principal_until, account_until)
+            if reason:
+                out.suppressed.setdefault(reason, []).append(obs)
+            else:
+                out.alerted.append(obs)
+        return out
+
+    def _tuple_reason(
+        self, obs: TupleObservation, principal_until: int, account_until: int | None
+    ) -> str:
+        event = obs.first_event
+        if any(fnmatchcase(event.event_source, g) for g in self.ignore.event_sources):
+            return "ignored_event_source"
+        if any(fnmatchcase(event.action, g) for g in self._ignore_actions):
+            return "ignored_action"
+        if account_until is not None and obs.first_seen < account_until:
+            return "account_learning"
+        if obs.first_seen < principal_until:
+            return "learning"
+        return ""
+
+    # -- grading -----------------------------------------------------------------------------
+
+    def sensitive(self, action: str) -> SensitiveAction | None:
+        found = self._sensitive_exact.get(action)
+        if found is None:
+            for pattern, value in self._sensitive_globs:
+                if fnmatchcase(action, pattern):
+                    return value
+        return found
+
+    def grade(self, ctx: PrincipalContext, alerted: Sequence[TupleObservation]) -> Grade:
+        s = self.settings
+        reasons: list[str] = []
+        n = len(alerted)
+        if n < s.escalate_at:
+            severity = Severity.INFORMATIONAL
+            reasons.append(f"{n} new action(s), fewer than {s.escalate_at}: informational")
         else:
-            verdict.severity = Severity.MEDIUM
-            verdict.reasons.append(
-                f"{n} new actions at once (threshold {self.settings.escalate_at}): medium"
+            severity = Severity.MEDIUM
+            reasons.append(f"{n} new actions at once (threshold {s.escalate_at}): medium")
+
+        def at_least(level_name: str, why: str) -> None:
+            nonlocal severity
+            level = Severity(level_name)
+            if level.rank > severity.rank:
+                reasons.append(f"{why}: raised to {level}")
+                severity = level
+            else:
+                reasons.append(f"{why} (already {severity})")
+
+        hits = [(o.first_event.action, self.sensitive(o.first_event.action)) for o in alerted]
+        for action, hit in hits:
+            if hit is not None:
+                at_least(hit.severity, f"sensitive action {_short(action)} ({hit.tactic})")
+        if ctx.principal.type == "Root":
+            at_least(s.root_severity, "new action by the account's root user")
+        self._grade_trust(ctx, at_least)
+        denied_now = [o for o in alerted if is_denied(o.first_event.error_code)]
+        if denied_now:
+            names = ", ".join(_short(o.first_event.action) for o in denied_now)
+            reasons.append(f"{len(denied_now)} new action(s) were denied: {names}")
+        denied_window = {e.action for e in ctx.window if is_denied(e.error_code)}
+        if len(denied_window) >= s.denied_escalate_at:
+            at_least(
+                "medium",
+                f"{len(denied_window)} new denied actions within {s.burst_window_minutes} min "
+                f"(threshold {s.denied_escalate_at})",
             )
-        return verdict
+        if s.new_region_bump and ctx.new_regions:
+            in_new = sorted({o.first_event.region for o in alerted} & ctx.new_regions)
+            if in_new:
+                bumped = severity.bumped(cap=Severity.HIGH)
+                if bumped is not severity:
+                    reasons.append(
+                        f"first activity of this principal in region(s) {', '.join(in_new)}: "
+                        f"raised from {severity} to {bumped}"
+                    )
+                    severity = bumped
+                else:
+                    reasons.append(
+                        f"first activity of this principal in region(s) {', '.join(in_new)}"
+                    )
+        return Grade(severity, reasons)
+
+    def _grade_trust(self, ctx: PrincipalContext, at_least: _AtLeast) -> None:
+        role = ctx.role
+        if role is None:
+            return
+        s = self.settings
+        if role.trusted_services:
+            at_least(
+                s.service_trusted_role_severity,
+                f"role is assumable by AWS service(s) {', '.join(role.trusted_services)}, so its "
+                "credentials live on compute an attacker may control",
+            )
+        if role.trusted_federated:
+            unknown = [
+                idp
+                for idp in role.trusted_federated
+                if not any(fnmatchcase(idp, g) for g in s.allowed_identity_providers)
+            ]
+            if unknown:
+                at_least(
+                    s.federated_role_severity,
+                    f"role is assumable by identity provider(s) not in the allow-list: {', '.join(unknown)}",
+                )
+            else:
+                ctx_reason = ", ".join(role.trusted_federated)
+                at_least("informational", f"role is federated through allowed IdP(s) {ctx_reason}")
+        foreign = [a for a in role.trusted_accounts if a != ctx.account_id]
+        if foreign:
+            at_least(
+                s.cross_account_role_severity,
+                f"role is assumable from other account(s) {', '.join(foreign)}",
+            )
+
+    def grade_burst(self, ctx: PrincipalContext, window: Sequence[WindowEntry]) -> Grade:
+        """The follow-up alert when a principal's new actions, spread over several objects,
+        reach the threshold within the window (the seeds' "5 or more new actions")."""
+        s = self.settings
+        severity = Severity.MEDIUM
+        reasons = [
+            f"{len(window)} new actions within {s.burst_window_minutes} min across log objects "
+            f"({iso(window[0].event_time)} to {iso(window[-1].event_time)}; threshold "
+            f"{s.escalate_at}): medium"
+        ]
+        for entry in window:
+            hit = self.sensitive(entry.action)
+            if hit is not None and Severity(hit.severity).rank > severity.rank:
+                severity = Severity(hit.severity)
+                reasons.append(
+                    f"sensitive action {_short(entry.action)} ({hit.tactic}): raised to {severity}"
+                )
+        if ctx.principal.type == "Root" and Severity(s.root_severity).rank > severity.rank:
+            severity = Severity(s.root_severity)
+            reasons.append(f"new actions by the account's root user: raised to {severity}")
+        return Grade(severity, reasons)
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")

@@ -12,7 +12,11 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import orjson
+
+from .baseline import merge_window
 from .model import PrincipalKey, TupleClaim, TupleKey, TupleState
+from .policy import WindowEntry
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -25,6 +29,12 @@ CREATE TABLE IF NOT EXISTS tuples (
     last_seen INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
     PRIMARY KEY (account_id, principal, action)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS windows (
+    account_id TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    entries TEXT NOT NULL,
+    PRIMARY KEY (account_id, principal)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS principals (
     account_id TEXT NOT NULL,
@@ -140,8 +150,55 @@ class SqliteBaseline:
                 result[key] = row[0]
         return result
 
+    def append_window(
+        self, key: PrincipalKey, entries: Sequence[WindowEntry], window_s: int
+    ) -> tuple[list[WindowEntry], list[WindowEntry]]:
+        self.requests += 1
+        with self._write() as db:
+            row = db.execute(
+                "SELECT entries FROM windows WHERE account_id=? AND principal=?", key
+            ).fetchone()
+            before = [WindowEntry(*e) for e in orjson.loads(row[0])] if row else []
+            after = merge_window(before, entries, window_s)
+            db.execute(
+                "INSERT INTO windows VALUES (?,?,?) ON CONFLICT (account_id, principal) "
+                "DO UPDATE SET entries=excluded.entries",
+                (*key, orjson.dumps([list(e) for e in after]).decode()),
+            )
+        return before, after
+
     # Read-side helpers for the CLI (explain, summaries); not part of the Baseline protocol.
     def counts(self) -> tuple[int, int]:
         tuples = self._db.execute("SELECT count(*) FROM tuples").fetchone()[0]
         principals = self._db.execute("SELECT count(*) FROM principals").fetchone()[0]
         return int(tuples), int(principals)
+
+    def principals_matching(self, pattern: str) -> list[tuple[PrincipalKey, int]]:
+        """Principals whose key equals `pattern`, or matches it as a glob."""
+        op = "GLOB" if any(c in pattern for c in "*?[") else "="
+        rows = self._db.execute(
+            f"SELECT account_id, principal, first_seen FROM principals WHERE principal {op} ? "  # noqa: S608 - op is one of two literals
+            "AND principal != '*' ORDER BY account_id, principal",
+            (pattern,),
+        ).fetchall()
+        return [(PrincipalKey(a, p), int(t)) for a, p, t in rows]
+
+    def account_first_seen(self, account_id: str) -> int | None:
+        row = self._db.execute(
+            "SELECT first_seen FROM principals WHERE account_id=? AND principal='*'", (account_id,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def tuples_of(self, key: PrincipalKey) -> list[tuple[str, TupleState]]:
+        rows = self._db.execute(
+            "SELECT action, first_seen, last_seen, expires_at FROM tuples "
+            "WHERE account_id=? AND principal=? ORDER BY action",
+            key,
+        ).fetchall()
+        return [(a, TupleState(int(f), int(last), int(e))) for a, f, last, e in rows]
+
+    def window_of(self, key: PrincipalKey) -> list[WindowEntry]:
+        row = self._db.execute(
+            "SELECT entries FROM windows WHERE account_id=? AND principal=?", key
+        ).fetchone()
+        return [WindowEntry(*e) for e in orjson.loads(row[0])] if row else []
