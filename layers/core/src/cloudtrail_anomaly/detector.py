@@ -47,6 +47,15 @@ class DetectionSettings:
 
 
 @dataclass(slots=True)
+class Extraction:
+    """Distinct tuples of one object, with each principal and its earliest sighting."""
+
+    observed: dict[TupleKey, TupleObservation] = field(default_factory=dict)
+    principals: dict[PrincipalKey, tuple[Principal, int]] = field(default_factory=dict)
+    stats: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(slots=True)
 class ObjectResult:
     """What detection made of one log object."""
 
@@ -91,17 +100,13 @@ class Detector:
             keyed = cache[ck] = replace(principal, key=f"{principal.key}#{principal.session}")
         return replace(event, principal=keyed)
 
-    def process(
-        self,
-        records: Iterable[Any],
-        source: str,
-        fallback_account: str = "",
-        fallback_region: str = "",
-    ) -> ObjectResult:
-        result = ObjectResult(source)
-        stats = result.stats
-        observed: dict[TupleKey, TupleObservation] = {}
-        principals: dict[PrincipalKey, tuple[Principal, int]] = {}
+    def extract(
+        self, records: Iterable[Any], fallback_account: str = "", fallback_region: str = ""
+    ) -> Extraction:
+        """The object's distinct tuples with their time spans: the part of detection that
+        touches every record (and that `scripts/bench.py` measures)."""
+        ex = Extraction()
+        stats, observed, principals = ex.stats, ex.observed, ex.principals
         keyed_cache: dict[tuple[str, str], Principal] = {}
         n_records = 0
         for raw in records:
@@ -118,7 +123,7 @@ class Detector:
             ):
                 obs = observed.get(key)
                 if obs is None:
-                    observed[key] = TupleObservation(event, t, t, 1, {event.region})
+                    observed[key] = TupleObservation(event, t, t)
                 elif t < obs.first_seen:
                     # Keep the details of the earliest event: records are not strictly ordered.
                     obs.first_seen, obs.first_event = t, event
@@ -132,6 +137,19 @@ class Detector:
             if seen is None or t < seen[1]:
                 principals[pkey] = (event.principal, t)
         stats["records"] += n_records
+        return ex
+
+    def process(
+        self,
+        records: Iterable[Any],
+        source: str,
+        fallback_account: str = "",
+        fallback_region: str = "",
+    ) -> ObjectResult:
+        result = ObjectResult(source)
+        ex = self.extract(records, fallback_account, fallback_region)
+        stats, observed, principals = result.stats, ex.observed, ex.principals
+        stats.update(ex.stats)
         action_obs = [o for k, o in observed.items() if not k.action.startswith(REGION_PREFIX)]
         stats["events"] += sum(o.count for o in action_obs)
         stats["tuples"] += len(action_obs)
