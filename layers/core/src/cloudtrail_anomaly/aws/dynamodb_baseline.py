@@ -1,0 +1,458 @@
+"""The `Baseline` on one DynamoDB table (on-demand), shared by every Lambda container.
+
+Key schema (string `pk`, string `sk`; TTL attribute `expires_at`, a Number of epoch seconds):
+
+    pk = "P#<account>#<principal>"   sk = "A#<action>"    first_seen, last_seen, expires_at
+    pk = "P#<account>#<principal>"   sk = "#first_seen"   first_seen
+    pk = "P#<account>#<principal>"   sk = "#window"       entries (JSON), version, expires_at
+
+A principal's tuples, first sighting and burst window share its partition, so one Query shows
+everything known about a principal. All times are CloudTrail event times; `expires_at` is
+`last_seen + forget_days`, so DynamoDB deletes a tuple once it has been unseen that long. It
+deletes lazily (up to days late), so a stored item is "known" only while its `expires_at` is
+after the event being judged: `lookup` returns expired items as they are, the detector treats
+them as absent, and `claim`'s condition lets them be claimed again.
+
+Cost model: lookups are `BatchGetItem`s of at most 100 keys; each new tuple is one conditional
+`PutItem` (the claim that makes two racing containers alert once); a known tuple is written only
+when the detector refreshes it (at most once a day). Each container keeps an LRU cache of the
+tuple states and principal sightings it has read or written, so a warm container makes no
+request at all for tuples it already knows. The cache is always safe: stored states only move
+forward, so a cached state can only make the detector *try* a claim or a refresh that the
+table's conditions then reject; it can never make it skip an alert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import orjson
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..baseline import merge_window
+from ..model import PrincipalKey, TupleClaim, TupleKey, TupleState
+from ..policy import WindowEntry
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+Item = dict[str, Any]
+
+TTL_ATTRIBUTE = "expires_at"
+FIRST_SEEN_SK = "#first_seen"
+WINDOW_SK = "#window"
+BATCH_GET_LIMIT = 100  # DynamoDB's maximum keys per BatchGetItem
+_PK_LIMIT, _SK_LIMIT = 2048, 1024  # DynamoDB's key size limits, in bytes
+_PROJECTION = "pk, sk, first_seen, last_seen, expires_at"
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+
+K = TypeVar("K")
+V = TypeVar("V")
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class BaselineUnavailable(Exception):
+    """DynamoDB did not answer in time (throttled beyond the retries): fail the object."""
+
+
+def partition_key(account_id: str, principal: str) -> str:
+    return _fit(f"P#{account_id}#{principal}", _PK_LIMIT)
+
+
+def tuple_sort_key(action: str) -> str:
+    return _fit(f"A#{action}", _SK_LIMIT)
+
+
+def _fit(value: str, limit: int) -> str:
+    """The value itself, or, past DynamoDB's key size limit, a prefix of it plus its digest."""
+    raw = value.encode()
+    if len(raw) <= limit:
+        return value
+    digest = hashlib.sha256(raw).hexdigest()
+    return raw[: limit - 80].decode(errors="ignore") + "#sha256:" + digest
+
+
+def backoff_seconds(attempt: int, base: float = 0.05, cap: float = 5.0) -> float:
+    """Exponential backoff with full jitter (attempt 1, 2, ...)."""
+    return random.uniform(0, min(cap, base * 2**attempt))
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _old_item(exc: ClientError) -> Item | None:
+    """The stored item a failed condition returned (`ReturnValuesOnConditionCheckFailure`)."""
+    item: Any = exc.response.get("Item")
+    return item if isinstance(item, dict) and item else None
+
+
+class LruCache(Generic[K, V]):
+    """A bounded map that forgets the least recently used entries; safe across threads."""
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self._data: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        if self.max_size <= 0:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_size:
+                self._data.popitem(last=False)
+
+    def pop(self, key: K) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+
+def _state(item: Item) -> TupleState:
+    return TupleState(
+        int(item["first_seen"]["N"]), int(item["last_seen"]["N"]), int(item["expires_at"]["N"])
+    )
+
+
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+class DynamoDbBaseline:
+    """A `Baseline` on a DynamoDB table with the key schema in the module docstring."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table: str,
+        *,
+        cache_size: int = 200_000,
+        write_concurrency: int = 8,
+        max_batch_attempts: int = 8,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.table = table
+        self.write_concurrency = write_concurrency
+        self.max_batch_attempts = max_batch_attempts
+        self._sleep = sleep
+        self._tuples: LruCache[TupleKey, TupleState] = LruCache(cache_size)
+        self._principals: LruCache[PrincipalKey, int] = LruCache(cache_size // 10)
+        self._lock = threading.Lock()
+        self._failed_claims = 0
+        self.errors: Counter[str] = Counter()  # writes that failed after all retries
+        self.request_counts: Counter[str] = Counter()
+        self.cache_hits = 0
+
+    @property
+    def requests(self) -> int:
+        """DynamoDB API calls made so far (botocore's own retries not counted)."""
+        return sum(self.request_counts.values())
+
+    def take_failed_claims(self) -> int:
+        """Claims that failed after all retries (not lost to a rival) since the last call. The
+        caller fails the object so that it is retried: such a tuple was neither claimed nor
+        alerted, so the retry claims and alerts it, while the tuples that were claimed stay
+        claimed and do not alert twice."""
+        with self._lock:
+            failed, self._failed_claims = self._failed_claims, 0
+        return failed
+
+    def _count(self, operation: str) -> None:
+        with self._lock:
+            self.request_counts[operation] += 1
+
+    def _error(self, operation: str, exc: Exception) -> None:
+        # Counted by error code only: keys name accounts and principals, and counts are logged.
+        detail = error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+        with self._lock:
+            self.errors[f"{operation}.{detail}"] += 1
+            if operation == "claim":
+                self._failed_claims += 1
+
+    def _each(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """`fn` over `items`, on a few threads when there are several (writes are one request
+        per item, and a cold container can have hundreds of them in one object)."""
+        if len(items) <= 1 or self.write_concurrency <= 1:
+            return [fn(item) for item in items]
+        with ThreadPoolExecutor(min(self.write_concurrency, len(items))) as pool:
+            return list(pool.map(fn, items))
+
+    def _batch_get(self, keys: Iterable[tuple[str, str]]) -> list[Item]:
+        ordered = list(keys)
+        items: list[Item] = []
+        for i in range(0, len(ordered), BATCH_GET_LIMIT):
+            pending: list[Item] = [
+                {"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in ordered[i : i + BATCH_GET_LIMIT]
+            ]
+            attempt = 0
+            while pending:
+                self._count("BatchGetItem")
+                resp = self.client.batch_get_item(
+                    RequestItems={
+                        self.table: {"Keys": pending, "ProjectionExpression": _PROJECTION}
+                    }
+                )
+                items.extend(resp.get("Responses", {}).get(self.table, []))
+                unprocessed: Any = resp.get("UnprocessedKeys") or {}
+                pending = list(unprocessed.get(self.table, {}).get("Keys", []))
+                if pending:
+                    attempt += 1
+                    if attempt >= self.max_batch_attempts:
+                        raise BaselineUnavailable(
+                            f"BatchGetItem on {self.table}: {len(pending)} keys still "
+                            f"unprocessed after {attempt} attempts (throttled)"
+                        )
+                    self._sleep(backoff_seconds(attempt))
+        return items
+
+    def lookup(self, keys: Collection[TupleKey]) -> dict[TupleKey, TupleState]:
+        found: dict[TupleKey, TupleState] = {}
+        missing: dict[tuple[str, str], TupleKey] = {}
+        for key in keys:
+            state = self._tuples.get(key)
+            if state is not None:
+                found[key] = state
+            else:
+                missing[
+                    (partition_key(key.account_id, key.principal), tuple_sort_key(key.action))
+                ] = key
+        with self._lock:
+            self.cache_hits += len(found)
+        for item in self._batch_get(missing):
+            key = missing[(item["pk"]["S"], item["sk"]["S"])]
+            found[key] = state = _state(item)
+            self._tuples.put(key, state)
+        return found
+
+    def claim(self, claims: Sequence[TupleClaim]) -> set[TupleKey]:
+        won = self._each(self._claim_one, claims)
+        return {c.key for c, ok in zip(claims, won, strict=True) if ok}
+
+    def _claim_one(self, c: TupleClaim) -> bool:
+        key = c.key
+        try:
+            self._count("PutItem")
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    "pk": {"S": partition_key(key.account_id, key.principal)},
+                    "sk": {"S": tuple_sort_key(key.action)},
+                    "first_seen": _n(c.first_seen),
+                    "last_seen": _n(c.last_seen),
+                    TTL_ATTRIBUTE: _n(c.expires_at),
+                },
+                ConditionExpression="attribute_not_exists(pk) OR expires_at <= :first_seen",
+                ExpressionAttributeValues={":first_seen": _n(c.first_seen)},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if error_code(exc) != _CONDITION_FAILED:
+                self._error("claim", exc)
+                return False
+            # Someone else holds it: remember their state, so we do not try again.
+            old = _old_item(exc)
+            if old and "last_seen" in old:
+                self._tuples.put(key, _state(old))
+            else:
+                self._tuples.pop(key)
+            return False
+        except BotoCoreError as exc:
+            self._error("claim", exc)
+            return False
+        self._tuples.put(key, TupleState(c.first_seen, c.last_seen, c.expires_at))
+        return True
+
+    def refresh(self, updates: Sequence[TupleClaim]) -> None:
+        self._each(self._refresh_one, updates)
+
+    def _refresh_one(self, u: TupleClaim) -> None:
+        """Move `last_seen` and `expires_at` forward. The common case is one conditional update
+        (both move forward); otherwise read the stored values from the failed condition and
+        write the per-attribute maximum, guarded by the values read (optimistic locking)."""
+        key = {
+            "pk": {"S": partition_key(u.key.account_id, u.key.principal)},
+            "sk": {"S": tuple_sort_key(u.key.action)},
+        }
+        condition = "attribute_exists(pk) AND last_seen <= :last AND expires_at <= :exp"
+        last, exp = u.last_seen, u.expires_at
+        values: Item = {":last": _n(last), ":exp": _n(exp)}
+        for _ in range(4):
+            try:
+                self._count("UpdateItem")
+                resp = self.client.update_item(
+                    TableName=self.table,
+                    Key=key,
+                    UpdateExpression="SET last_seen = :last, expires_at = :exp",
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=values,
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as exc:
+                if error_code(exc) != _CONDITION_FAILED:
+                    self._error("refresh", exc)
+                    return
+                old = _old_item(exc)
+                if not old or "last_seen" not in old:
+                    self._tuples.pop(u.key)  # gone (or never there): nothing to refresh
+                    return
+                state = _state(old)
+                last, exp = max(state.last_seen, u.last_seen), max(state.expires_at, u.expires_at)
+                if (last, exp) == (state.last_seen, state.expires_at):
+                    self._tuples.put(u.key, state)
+                    return
+                condition = "last_seen = :old_last AND expires_at = :old_exp"
+                values = {
+                    ":last": _n(last),
+                    ":exp": _n(exp),
+                    ":old_last": _n(state.last_seen),
+                    ":old_exp": _n(state.expires_at),
+                }
+                continue
+            except BotoCoreError as exc:
+                self._error("refresh", exc)
+                return
+            self._tuples.put(u.key, _state(resp["Attributes"]))
+            return
+        # Four lost races in a row: the tuple is being refreshed by others, which is the point.
+
+    def observe_principals(self, seen: Mapping[PrincipalKey, int]) -> dict[PrincipalKey, int]:
+        result: dict[PrincipalKey, int] = {}
+        need: dict[tuple[str, str], PrincipalKey] = {}
+        for key, t in seen.items():
+            cached = self._principals.get(key)
+            if cached is not None and cached <= t:
+                result[key] = cached
+            else:
+                need[(partition_key(key.account_id, key.principal), FIRST_SEEN_SK)] = key
+        stored = {
+            need[(i["pk"]["S"], i["sk"]["S"])]: int(i["first_seen"]["N"])
+            for i in self._batch_get(need)
+        }
+        to_write: list[PrincipalKey] = []
+        for key in need.values():
+            old = stored.get(key)
+            if old is not None and old <= seen[key]:
+                result[key] = old
+                self._principals.put(key, old)
+            else:
+                to_write.append(key)
+        for key, first in zip(
+            to_write, self._each(lambda k: self._observe_one(k, seen[k]), to_write), strict=True
+        ):
+            result[key] = first
+            self._principals.put(key, first)
+        return result
+
+    def _observe_one(self, key: PrincipalKey, t: int) -> int:
+        try:
+            self._count("UpdateItem")
+            resp = self.client.update_item(
+                TableName=self.table,
+                Key={
+                    "pk": {"S": partition_key(key.account_id, key.principal)},
+                    "sk": {"S": FIRST_SEEN_SK},
+                },
+                UpdateExpression="SET first_seen = :t",
+                ConditionExpression="attribute_not_exists(pk) OR first_seen > :t",
+                ExpressionAttributeValues={":t": _n(t)},
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            old = _old_item(exc) if error_code(exc) == _CONDITION_FAILED else None
+            if old and "first_seen" in old:
+                return min(int(old["first_seen"]["N"]), t)
+            raise
+        return int(resp["Attributes"]["first_seen"]["N"])
+
+    def append_window(
+        self, key: PrincipalKey, entries: Sequence[WindowEntry], window_s: int
+    ) -> tuple[list[WindowEntry], list[WindowEntry]]:
+        """Read-merge-write of the principal's window item, guarded by its version number, so
+        concurrent writers never lose each other's entries."""
+        db_key: Item = {
+            "pk": {"S": partition_key(key.account_id, key.principal)},
+            "sk": {"S": WINDOW_SK},
+        }
+        for attempt in range(1, 9):
+            try:
+                self._count("GetItem")
+                item = self.client.get_item(
+                    TableName=self.table, Key=db_key, ConsistentRead=True
+                ).get("Item")
+                before = (
+                    [WindowEntry(*e) for e in orjson.loads(item["entries"]["S"])] if item else []
+                )
+                version = int(item["version"]["N"]) if item else 0
+                after = merge_window(before, entries, window_s)
+                newest = after[-1].event_time if after else 0
+                self._count("PutItem")
+                self.client.put_item(
+                    TableName=self.table,
+                    Item={
+                        **db_key,
+                        "entries": {"S": orjson.dumps([list(e) for e in after]).decode()},
+                        "version": _n(version + 1),
+                        TTL_ATTRIBUTE: _n(newest + window_s),
+                    },
+                    ConditionExpression="attribute_not_exists(pk) OR version = :v",
+                    ExpressionAttributeValues={":v": _n(version)},
+                )
+            except ClientError as exc:
+                if error_code(exc) != _CONDITION_FAILED:
+                    self._error("append_window", exc)
+                    break
+                self._sleep(backoff_seconds(attempt))
+                continue
+            except BotoCoreError as exc:
+                self._error("append_window", exc)
+                break
+            return before, after
+        else:
+            self._error("append_window", TimeoutError("lost 8 races"))
+        # Degrade to this object's entries alone: a retry could not redo the window anyway, as
+        # its tuples are claimed by now.
+        return [], merge_window([], entries, window_s)
+
+
+def create_table(client: DynamoDBClient, table: str) -> None:
+    """Create a table with the baseline's key schema, on-demand, with TTL on `expires_at`: for
+    tests, the benchmark and local runs (deployments declare the same in their template)."""
+    client.create_table(
+        TableName=table,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.get_waiter("table_exists").wait(TableName=table)
+    client.update_time_to_live(
+        TableName=table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+    )
