@@ -1,0 +1,128 @@
+"""Shared test helpers: fixture files and literal CloudTrail records.
+
+Imported as `tests.helpers` (tests/ is a package), never through a path hack.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import io
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import orjson
+from cloudtrail_anomaly.model import iso
+from cloudtrail_anomaly.reader import read_records
+
+FIXTURES = Path(__file__).parent / "fixtures" / "cloudtrail"
+ACCOUNT = "123456789012"
+OTHER_ACCOUNT = "210987654321"
+T0 = 1_717_200_000  # 2024-06-01T00:00:00Z
+DAY = 86_400
+
+# One fixture per notable shape (all under tests/fixtures/cloudtrail/).
+STRATUS_FEDERATION = "stratus-red-team/aws.persistence.sts-federation-token.json.gz"
+STRATUS_LAMBDA = "stratus-red-team/aws.persistence.lambda-backdoor-function.json.gz"
+STRATUS_PASSWORD = "stratus-red-team/aws.credential-access.ec2-get-password-data.json.gz"
+TRAILSCRAPER = (
+    "trailscraper/111111111111_CloudTrail_eu-central-1_20171211T1505Z_A6kvhMoVeCsc7v8U.json.gz"
+)
+OTRF = "otrf-ec2-proxy-s3-exfil/ec2_proxy_s3_exfiltration_2020-09-14011940.json.gz"
+INSIGHT = "aws-docs-examples/cloudtrail-log-file-examples__09.json.gz"
+EVENT_VERSION_1_0 = "aws-docs-examples/cloudtrail-log-file-examples__02.json.gz"
+SERVICE_EVENT = "aws-docs-examples/non-api-aws-service-events__00.json.gz"
+DIGESTS = sorted((FIXTURES / "aws-docs-examples" / "CloudTrail-Digest").glob("*.json.gz"))
+
+
+def fixture_path(name: str) -> Path:
+    return FIXTURES / name
+
+
+@cache
+def fixture_bytes(name: str) -> bytes:
+    """The raw (gzipped) bytes of a fixture file; immutable, so caching is safe."""
+    return fixture_path(name).read_bytes()
+
+
+def fixture_records(name: str) -> list[Any]:
+    """A fresh copy of a fixture's records (callers may mutate it)."""
+    return read_records(io.BytesIO(fixture_bytes(name)))
+
+
+def log_files() -> list[Path]:
+    """Every log object among the fixtures (digests excluded)."""
+    return sorted(p for p in FIXTURES.rglob("*.json.gz") if "CloudTrail-Digest" not in p.parts)
+
+
+def gz(doc: Any) -> bytes:
+    return gzip.compress(orjson.dumps(doc))
+
+
+def user(name: str = "alice", account: str = ACCOUNT) -> dict[str, Any]:
+    return {
+        "type": "IAMUser",
+        "principalId": "AIDAEXAMPLE" + name.upper(),
+        "arn": f"arn:aws:iam::{account}:user/{name}",
+        "accountId": account,
+        "accessKeyId": "AKIAEXAMPLE",
+        "userName": name,
+    }
+
+
+def assumed_role(
+    role: str = "deploy", session: str = "ci", account: str = ACCOUNT
+) -> dict[str, Any]:
+    return {
+        "type": "AssumedRole",
+        "principalId": f"AROAEXAMPLE:{session}",
+        "arn": f"arn:aws:sts::{account}:assumed-role/{role}/{session}",
+        "accountId": account,
+        "accessKeyId": "ASIAEXAMPLE",
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": "AROAEXAMPLE",
+                "arn": f"arn:aws:iam::{account}:role/{role}",
+                "accountId": account,
+                "userName": role,
+            },
+            "attributes": {"creationDate": "2024-06-01T00:00:00Z", "mfaAuthenticated": "false"},
+        },
+    }
+
+
+def record(
+    action: str = "ec2.amazonaws.com:DescribeInstances",
+    t: int = T0,
+    identity: dict[str, Any] | None = None,
+    *,
+    event_id: str | None = None,
+    account: str = ACCOUNT,
+    region: str = "us-east-1",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A well-formed CloudTrail record; `extra` overrides or adds top-level fields."""
+    source, _, name = action.rpartition(":")
+    doc: dict[str, Any] = {
+        "eventVersion": "1.09",
+        "userIdentity": copy.deepcopy(identity) if identity is not None else user(),
+        "eventTime": iso(t),
+        "eventSource": source,
+        "eventName": name,
+        "awsRegion": region,
+        "sourceIPAddress": "198.51.100.7",
+        "userAgent": "aws-cli/2.15.0",
+        "requestParameters": None,
+        "responseElements": None,
+        "requestID": "req-" + (event_id or f"{action}-{t}"),
+        "eventID": event_id or f"evt-{action}-{t}",
+        "readOnly": True,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": account,
+        "eventCategory": "Management",
+    }
+    doc.update(extra)
+    return doc
