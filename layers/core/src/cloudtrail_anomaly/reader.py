@@ -36,10 +36,14 @@ class EmptyObject(Exception):
 
 def read_bytes(stream: ByteStream, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     """The object's decompressed bytes, inflating gzip (all members) as a stream, capped."""
-    try:
-        first = stream.read(_CHUNK)
-    except OSError as exc:
-        raise ObjectError("read_error", f"cannot read object: {exc}") from exc
+    first = _read(stream)
+    # A stream may return fewer bytes than asked for: get the whole magic number before
+    # deciding whether this is gzip.
+    while 0 < len(first) < len(_GZIP_MAGIC):
+        more = _read(stream)
+        if not more:
+            break
+        first += more
     if not first:
         raise EmptyObject
     if not first.startswith(_GZIP_MAGIC):

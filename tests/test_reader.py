@@ -1,0 +1,224 @@
+"""Reading one log object: gzip or plain, streamed, capped, and every failure an ObjectError."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tracemalloc
+import zlib
+
+import orjson
+import pytest
+from cloudtrail_anomaly.reader import (
+    EmptyObject,
+    ObjectError,
+    parse_records,
+    read_bytes,
+    read_records,
+)
+
+from tests.helpers import OTRF, STRATUS_PASSWORD, fixture_bytes, gz, record
+
+DOC = {"Records": [record(), record("s3.amazonaws.com:ListBuckets")]}
+RAW = orjson.dumps(DOC)
+
+
+class Trickle:
+    """A stream that returns at most `step` bytes a read, as a network body may."""
+
+    def __init__(self, data: bytes, step: int = 1) -> None:
+        self._buf = io.BytesIO(data)
+        self.step = step
+        self.consumed = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        n = self.step if size < 0 else min(size, self.step)
+        chunk = self._buf.read(n)
+        self.consumed += len(chunk)
+        return chunk
+
+
+class Failing:
+    def read(self, size: int = -1, /) -> bytes:
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+
+def _error(data: bytes, max_bytes: int = 1 << 30) -> ObjectError:
+    with pytest.raises(ObjectError) as info:
+        read_records(io.BytesIO(data), max_bytes)
+    return info.value
+
+
+def test_gzip_object() -> None:
+    assert read_records(io.BytesIO(gzip.compress(RAW))) == DOC["Records"]
+
+
+def test_plain_json_object() -> None:
+    assert read_records(io.BytesIO(RAW)) == DOC["Records"]
+
+
+def test_real_fixture_objects() -> None:
+    records = read_records(io.BytesIO(fixture_bytes(STRATUS_PASSWORD)))
+    assert len(records) == 34
+    assert {r["userIdentity"]["type"] for r in records} == {"AssumedRole", "IAMUser"}
+    assert len(read_records(io.BytesIO(fixture_bytes(OTRF)))) == 103
+
+
+def test_multi_member_gzip_is_inflated_whole() -> None:
+    cut = len(RAW) // 3
+    data = (
+        gzip.compress(RAW[:cut]) + gzip.compress(RAW[cut : 2 * cut]) + gzip.compress(RAW[2 * cut :])
+    )
+    assert read_records(io.BytesIO(data)) == DOC["Records"]
+
+
+def test_zero_padding_after_the_last_member_is_ignored() -> None:
+    assert read_records(io.BytesIO(gzip.compress(RAW) + b"\x00" * 512)) == DOC["Records"]
+
+
+def test_short_reads_from_the_stream() -> None:
+    assert read_records(Trickle(gzip.compress(RAW), step=1)) == DOC["Records"]
+    assert read_records(Trickle(RAW, step=7)) == DOC["Records"]
+
+
+@pytest.mark.parametrize("keep", [2, 10, 0.5, -8, -1])
+def test_truncated_gzip(keep: float) -> None:
+    data = gzip.compress(RAW)
+    cut = int(len(data) * keep) if isinstance(keep, float) else keep
+    err = _error(data[:cut])
+    assert err.reason == "corrupt_gzip"
+    assert "gzip" in str(err)
+
+
+def test_flipped_bytes_in_gzip_body() -> None:
+    data = bytearray(gzip.compress(RAW))
+    data[len(data) // 2] ^= 0xFF
+    assert _error(bytes(data)).reason == "corrupt_gzip"
+
+
+def test_flipped_crc_in_gzip_trailer() -> None:
+    data = bytearray(gzip.compress(RAW))
+    data[-6] ^= 0x01  # in the CRC32: the data inflate fine, the check must not
+    err = _error(bytes(data))
+    assert err.reason == "corrupt_gzip"
+
+
+def test_gzip_magic_followed_by_garbage() -> None:
+    assert _error(b"\x1f\x8b" + b"this is not deflate data" * 4).reason == "corrupt_gzip"
+
+
+def test_trailing_garbage_after_a_member() -> None:
+    assert _error(gzip.compress(RAW) + b"garbage").reason == "corrupt_gzip"
+
+
+def test_neither_gzip_nor_json() -> None:
+    err = _error(b"PK\x03\x04 this is a zip file, not CloudTrail")
+    assert err.reason == "invalid_json"
+    assert "invalid JSON" in str(err)
+
+
+def test_gzip_of_non_json() -> None:
+    assert _error(gzip.compress(b"<html>AccessDenied</html>")).reason == "invalid_json"
+
+
+def test_gzip_of_nothing_is_invalid_json_not_empty() -> None:
+    assert _error(gzip.compress(b"")).reason == "invalid_json"
+
+
+def test_truncated_json() -> None:
+    assert _error(gzip.compress(RAW[:-3])).reason == "invalid_json"
+
+
+@pytest.mark.parametrize(
+    ("doc", "reason", "named"),
+    [
+        ([{"Records": []}], "no_records", "list"),
+        ({"records": []}, "no_records", "dict"),
+        ({}, "no_records", "'Records'"),
+        ("Records", "no_records", "str"),
+        (None, "no_records", "NoneType"),
+        ({"Records": {"0": {}}}, "bad_records", "'Records' is a dict"),
+        ({"Records": None}, "bad_records", "NoneType"),
+        ({"Records": "[]"}, "bad_records", "str"),
+    ],
+)
+def test_documents_that_are_not_log_objects(doc: object, reason: str, named: str) -> None:
+    err = _error(gz(doc))
+    assert err.reason == reason
+    assert named in str(err)
+
+
+def test_digest_file_is_not_a_log_object() -> None:
+    from tests.helpers import DIGESTS
+
+    err = _error(DIGESTS[0].read_bytes())
+    assert err.reason == "no_records"
+
+
+def test_empty_records_list_is_fine() -> None:
+    assert read_records(io.BytesIO(gz({"Records": []}))) == []
+
+
+def test_zero_byte_object_is_empty_not_an_error() -> None:
+    with pytest.raises(EmptyObject):
+        read_records(io.BytesIO(b""))
+
+
+def test_read_error_is_an_object_error() -> None:
+    with pytest.raises(ObjectError) as info:
+        read_records(Failing())
+    assert info.value.reason == "read_error"
+    assert "Connection reset" in str(info.value)
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_size_cap_is_inclusive(compress: bool) -> None:
+    data = gzip.compress(RAW) if compress else RAW
+    assert read_bytes(io.BytesIO(data), max_bytes=len(RAW)) == RAW
+    with pytest.raises(ObjectError) as info:
+        read_bytes(io.BytesIO(data), max_bytes=len(RAW) - 1)
+    assert info.value.reason == "too_large"
+    assert f"{len(RAW) - 1:,}-byte cap" in str(info.value)
+
+
+def test_size_cap_counts_all_gzip_members() -> None:
+    data = gzip.compress(RAW) + gzip.compress(b" " * 100)
+    with pytest.raises(ObjectError) as info:
+        read_bytes(io.BytesIO(data), max_bytes=len(RAW) + 50)
+    assert info.value.reason == "too_large"
+
+
+def test_plain_object_beyond_the_cap_stops_reading_early() -> None:
+    stream = Trickle(b" " * 5_000_000, step=1 << 20)
+    with pytest.raises(ObjectError) as info:
+        read_bytes(stream, max_bytes=1000)
+    assert info.value.reason == "too_large"
+    assert stream.consumed < 5_000_000  # it stopped at the cap, not at the end
+
+
+@pytest.fixture(scope="module")
+def bomb() -> bytes:
+    """About 450 KB of gzip that inflates to 100 MiB of zeros."""
+    c = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = b"\x00" * (1 << 20)
+    return b"".join(c.compress(block) for _ in range(100)) + c.flush()
+
+
+def test_gzip_bomb_is_stopped_at_the_cap_without_inflating_it(bomb: bytes) -> None:
+    cap = 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(ObjectError) as info:
+            read_bytes(io.BytesIO(bomb), max_bytes=cap)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert info.value.reason == "too_large"
+    # Inflating it all would take 100 MiB; stopping at the cap takes a few times the cap.
+    assert peak < 16 * cap, f"peak {peak:,} bytes"
+
+
+def test_parse_records_directly() -> None:
+    assert parse_records(RAW) == DOC["Records"]
+    with pytest.raises(ObjectError):
+        parse_records(b"{")
