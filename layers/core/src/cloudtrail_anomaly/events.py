@@ -16,7 +16,8 @@ from .model import Event, Principal
 _ASSUMED_ROLE_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/(?P<session>.*)$"
 )
-_API_VERSION_SUFFIX = re.compile(r"\d{8}(?:v\d+)?$")
+# Lambda: ListFunctions20150331, UpdateFunctionCode20150331v2; CloudFront: CreateFunction2020_05_31.
+_API_VERSION_SUFFIX = re.compile(r"(?:\d{8}|\d{4}_\d{2}_\d{2})(?:v\d+)?$")
 # Hand-edited and exported events: "2022-09-29 23:04:35", "...T...Z", nanosecond fractions.
 _LOOSE_TIME = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<time>\d{2}:\d{2}:\d{2})(?P<frac>\.\d+)?"
@@ -90,8 +91,8 @@ def parse_event_time(value: Any) -> int | None:
 
 def normalize_action(event_source: str, event_name: str) -> str:
     """`eventSource:eventName`, without the API-version suffix some services log
-    (`ListFunctions20150331`, `UpdateFunctionCode20150331v2`), so the action is stable across
-    API versions and matches IAM-style names."""
+    (`ListFunctions20150331`, `UpdateFunctionCode20150331v2`, `CreateFunction2020_05_31`), so the
+    action is stable across API versions and matches IAM-style names."""
     stripped = _API_VERSION_SUFFIX.sub("", event_name)
     return f"{event_source}:{stripped or event_name}"
 
