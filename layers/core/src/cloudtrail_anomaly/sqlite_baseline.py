@@ -57,6 +57,12 @@ class SqliteBaseline:
             self._db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+            if tables and "meta" not in tables:
+                # Another program's database: do not add our tables to it, nor fail mid-run.
+                raise StateFileError(
+                    f"{self.path}: an SQLite database, but not a cloudtrail-anomaly state file"
+                )
             self._db.executescript(_SCHEMA)
             row = self._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
             if row is None:
