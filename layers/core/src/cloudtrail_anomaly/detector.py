@@ -228,8 +228,10 @@ class Detector:
             principal, pkey.account_id, first_seen, account_first_seen, new_regions=new_regions
         )
         screened = self.policy.screen(ctx, new)
-        if screened.alerted and principal.key.startswith("arn:") and ":role/" in principal.key:
-            # Enrichment can move the learning start (role CreateDate): screen again with it.
+        may_learn = screened.alerted or "learning" in screened.suppressed
+        if may_learn and principal.key.startswith("arn:") and ":role/" in principal.key:
+            # Enrichment moves the learning start to the role's CreateDate: a re-created role is
+            # young again, and an old role first sighted now is not. Screen again with it.
             role = self.enricher.role_info(principal.key.partition("#")[0])
             if role is not None:
                 ctx = replace(ctx, role=role)

@@ -72,7 +72,11 @@ class PolicySettings:
     service_trusted_role_severity: str = "high"  # role assumable by an AWS service (yogisec)
     federated_role_severity: str = "high"  # assumable by an IdP not in the allow-list
     cross_account_role_severity: str = "medium"  # assumable by another AWS account
-    allowed_identity_providers: tuple[str, ...] = ()  # globs over IdP ARNs / OIDC hosts
+    # Globs over IdP ARNs / OIDC hosts. IAM Identity Center's own SAML provider is trusted by
+    # every AWSReservedSSO_* role: without it, every SSO user's new action would be high.
+    allowed_identity_providers: tuple[str, ...] = (
+        "arn:aws:iam::*:saml-provider/AWSSSO_*_DO_NOT_DELETE",
+    )
     min_severity: str = "informational"  # alerts below it are kept as suppressed, not delivered
 
 
@@ -159,9 +163,14 @@ class AlertPolicy:
     def learning_start(self, ctx: PrincipalContext) -> int:
         """When the principal's learning began: its role's CreateDate when IAM told us, else
         its first sighting (after a backfill, the history's first sighting)."""
-        if ctx.role is not None and ctx.role.created is not None:
-            return ctx.role.created
-        return ctx.first_seen
+        if ctx.role is None or ctx.role.created is None:
+            return ctx.first_seen
+        p = ctx.principal
+        if p.session and p.key.endswith("#" + p.session):
+            # A person behind a shared (per-session) role is new when the person is, however
+            # old the role: CreateDate can only make them younger.
+            return max(ctx.role.created, ctx.first_seen)
+        return ctx.role.created
 
     def screen(self, ctx: PrincipalContext, new: Sequence[TupleObservation]) -> Screened:
         out = Screened()
@@ -171,7 +180,12 @@ class AlertPolicy:
             whole_reason = "aws_service"
         elif ctx.account_id in self.ignore.accounts:
             whole_reason = "ignored_account"
-        elif any(fnmatchcase(principal.key, g) for g in self.ignore.principals):
+        elif any(
+            fnmatchcase(key, g)
+            # A per-session key (role#person) also matches an entry naming the role itself.
+            for key in {principal.key, principal.key.partition("#")[0]}
+            for g in self.ignore.principals
+        ):
             whole_reason = "ignored_principal"
         if whole_reason:
             out.suppressed[whole_reason] = list(new)
