@@ -8,6 +8,7 @@ pattern is an error, never silently ignored. `config.example.toml` documents eve
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -83,6 +84,9 @@ def _check_value(where: str, name: str, value: Any, default: Any) -> Any:
         value = float(value)
     if type(value) is not type(default):
         raise ConfigError(f"{where}: expected {type(default).__name__}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        # TOML allows nan and inf; either would fail later, far from the config.
+        raise ConfigError(f"{where}: must be finite, got {value!r}")
     numeric = isinstance(value, int | float) and not isinstance(value, bool)
     if numeric and (value < 0 or (name in _POSITIVE and value == 0)):
         bound = "> 0" if name in _POSITIVE else ">= 0"
