@@ -351,6 +351,9 @@ def test_wrong_types_in_user_identity_never_raise(field: str, junk: Any) -> None
         ("2024-06-01T02:00:00+02:00", T_2024),
         ("2024-05-31T22:30:00-0130", T_2024),
         ("2024-06-01T00:00:00", T_2024),
+        ("1969-12-31T23:59:59.5-01:00", 3599),  # the fraction never rounds the second up
+        ("1970-01-01T00:00:00Z", 0),
+        ("8999-12-31T23:59:59Z", 221_845_392_000 - 1),
     ],
 )
 def test_event_time_variants(value: str, expected: int) -> None:
@@ -374,6 +377,13 @@ def test_event_time_variants(value: str, expected: int) -> None:
         "2024-06-01",
         "June 1, 2024 12:00:00 AM",
         "2024-06-01T00:00:00.Z",
+        # Beyond what an alert can show once the forget period is added, or before 1970.
+        "9999-12-31T23:59:59-12:00",
+        "9000-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+14:00",
+        "0001-01-01T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "1970-01-01T00:30:00+01:00",
     ],
 )
 def test_unusable_event_times(value: Any) -> None:

@@ -46,6 +46,9 @@ def _dict(value: Any) -> dict[str, Any]:
 # Day starts are cached: a log object spans a few days at most, so this makes the common
 # fixed-width eventTime a slice and two dict lookups instead of a datetime parse.
 _day_cache: dict[str, int] = {}
+# Times outside 1970..8999 are corrupt (CloudTrail began in 2013); refusing them keeps every
+# time derived from an eventTime (expiry, end of learning) renderable and non-negative.
+_MIN_TIME, _MAX_TIME = 0, int(datetime(9000, 1, 1, tzinfo=UTC).timestamp())
 
 
 def parse_event_time(value: Any) -> int | None:
@@ -58,6 +61,8 @@ def parse_event_time(value: Any) -> int | None:
             try:
                 day = int(datetime.strptime(value[:10], "%Y-%m-%d").replace(tzinfo=UTC).timestamp())
             except ValueError:
+                return None
+            if not _MIN_TIME <= day < _MAX_TIME:
                 return None
             if len(_day_cache) > 4096:
                 _day_cache.clear()
@@ -82,11 +87,11 @@ def parse_event_time(value: Any) -> int | None:
         parsed = datetime.fromisoformat(f"{m['date']}T{m['time']}{(m['frac'] or '')[:7]}")
     except ValueError:
         return None
-    epoch = int(parsed.replace(tzinfo=UTC).timestamp())
+    epoch = int(parsed.replace(tzinfo=UTC, microsecond=0).timestamp())
     if m["tz"] and m["tz"] != "Z":
         sign = -1 if m["tz"][0] == "+" else 1
         epoch += sign * (int(m["tz"][1:3]) * 3600 + int(m["tz"][-2:]) * 60)
-    return epoch
+    return epoch if _MIN_TIME <= epoch < _MAX_TIME else None
 
 
 def normalize_action(event_source: str, event_name: str) -> str:
