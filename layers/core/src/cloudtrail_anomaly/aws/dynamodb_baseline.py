@@ -49,6 +49,7 @@ TTL_ATTRIBUTE = "expires_at"
 FIRST_SEEN_SK = "#first_seen"
 WINDOW_SK = "#window"
 BATCH_GET_LIMIT = 100  # DynamoDB's maximum keys per BatchGetItem
+TRANSACT_LIMIT = 100  # DynamoDB's maximum items per TransactWriteItems
 _PK_LIMIT, _SK_LIMIT = 2048, 1024  # DynamoDB's key size limits, in bytes
 _PROJECTION = "pk, sk, first_seen, last_seen, expires_at"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -245,26 +246,90 @@ class DynamoDbBaseline:
         return found
 
     def claim(self, claims: Sequence[TupleClaim]) -> set[TupleKey]:
-        won = self._each(self._claim_one, claims)
-        return {c.key for c, ok in zip(claims, won, strict=True) if ok}
+        """Claim per principal, all or nothing: a principal's new tuples go in one transaction,
+        so when the same object is processed twice at once, one invocation claims them all and
+        sends one alert, instead of the two splitting the tuples into two alerts."""
+        by_principal: dict[PrincipalKey, list[TupleClaim]] = {}
+        for c in claims:
+            by_principal.setdefault(c.key.principal_key, []).append(c)
+        groups = [
+            group[i : i + TRANSACT_LIMIT]
+            for group in by_principal.values()
+            for i in range(0, len(group), TRANSACT_LIMIT)
+        ]
+        claimed: set[TupleKey] = set()
+        for won in self._each(self._claim_group, groups):
+            claimed |= won
+        return claimed
+
+    def _claim_group(self, group: list[TupleClaim]) -> set[TupleKey]:
+        if len(group) == 1:  # a plain conditional put costs half a transaction
+            return {group[0].key} if self._claim_one(group[0]) else set()
+        pending = group
+        failure: Exception = TimeoutError("claim transaction kept conflicting")
+        for attempt in range(1, self.max_batch_attempts + 1):
+            try:
+                self._count("TransactWriteItems")
+                self.client.transact_write_items(
+                    TransactItems=[{"Put": self._claim_put(c)} for c in pending]
+                )
+            except ClientError as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    failure = exc
+                    break
+                reasons: list[Any] = list(exc.response.get("CancellationReasons") or [])
+                lost = {
+                    c.key
+                    for c, r in zip(pending, reasons, strict=False)
+                    if r.get("Code") == "ConditionalCheckFailed" and self._lost(c.key, r)
+                }
+                if lost:  # held by others: claim the rest, still all or nothing
+                    pending = [c for c in pending if c.key not in lost]
+                    if not pending:
+                        return set()
+                    continue
+                # A conflicting transaction or throttling: try again after a pause.
+                self._sleep(backoff_seconds(attempt))
+                continue
+            except BotoCoreError as exc:
+                failure = exc
+                break
+            for c in pending:
+                self._tuples.put(c.key, TupleState(c.first_seen, c.last_seen, c.expires_at))
+            return {c.key for c in pending}
+        for _ in pending:
+            self._error("claim", failure)
+        return set()
+
+    def _lost(self, key: TupleKey, reason: Any) -> bool:
+        """Remember the state that beat our claim (returned with the failed condition)."""
+        old = reason.get("Item")
+        if old and "last_seen" in old:
+            self._tuples.put(key, _state(old))
+        else:
+            self._tuples.pop(key)
+        return True
+
+    def _claim_put(self, c: TupleClaim) -> Any:
+        return {
+            "TableName": self.table,
+            "Item": {
+                "pk": {"S": partition_key(c.key.account_id, c.key.principal)},
+                "sk": {"S": tuple_sort_key(c.key.action)},
+                "first_seen": _n(c.first_seen),
+                "last_seen": _n(c.last_seen),
+                TTL_ATTRIBUTE: _n(c.expires_at),
+            },
+            "ConditionExpression": "attribute_not_exists(pk) OR expires_at <= :first_seen",
+            "ExpressionAttributeValues": {":first_seen": _n(c.first_seen)},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
 
     def _claim_one(self, c: TupleClaim) -> bool:
         key = c.key
         try:
             self._count("PutItem")
-            self.client.put_item(
-                TableName=self.table,
-                Item={
-                    "pk": {"S": partition_key(key.account_id, key.principal)},
-                    "sk": {"S": tuple_sort_key(key.action)},
-                    "first_seen": _n(c.first_seen),
-                    "last_seen": _n(c.last_seen),
-                    TTL_ATTRIBUTE: _n(c.expires_at),
-                },
-                ConditionExpression="attribute_not_exists(pk) OR expires_at <= :first_seen",
-                ExpressionAttributeValues={":first_seen": _n(c.first_seen)},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            self.client.put_item(**self._claim_put(c))
         except ClientError as exc:
             if error_code(exc) != _CONDITION_FAILED:
                 self._error("claim", exc)

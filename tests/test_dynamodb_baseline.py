@@ -1,0 +1,307 @@
+"""The DynamoDB adapter's own promises (the shared behaviour is in test_baseline_contract.py):
+item layout and TTL type, request counts cold and warm, UnprocessedKeys, throttling, races."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from cloudtrail_anomaly.aws.dynamodb_baseline import (
+    BaselineUnavailable,
+    DynamoDbBaseline,
+    LruCache,
+    create_table,
+)
+from cloudtrail_anomaly.detector import Detector
+from cloudtrail_anomaly.model import PrincipalKey, TupleClaim, TupleKey, TupleState
+from cloudtrail_anomaly.policy import AlertPolicy
+from moto import mock_aws
+
+TABLE = "baseline"
+T0 = 1_700_000_000
+ALICE = "arn:aws:iam::111111111111:user/alice"
+A = TupleKey("111111111111", ALICE, "iam.amazonaws.com:CreateUser")
+
+
+@pytest.fixture
+def client() -> Iterator[Any]:
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        create_table(ddb, TABLE)
+        yield ddb
+
+
+class Wrapped:
+    """A client that delegates to the real (moto) one, for overriding single operations."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class Serialized(Wrapped):
+    """Every call atomic, as each DynamoDB request is: moto's backend is not thread-safe."""
+
+    lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._inner, name)
+
+        def call(**kwargs: Any) -> Any:
+            with self.lock:
+                return method(**kwargs)
+
+        return call
+
+
+def _claim(key: TupleKey, t: int = T0) -> TupleClaim:
+    return TupleClaim(key, t, t, t + 90 * 86_400)
+
+
+def _keys(n: int, action: str = "sts.amazonaws.com:GetCallerIdentity") -> list[TupleKey]:
+    return [
+        TupleKey("111111111111", f"arn:aws:iam::111111111111:role/r{i}", action) for i in range(n)
+    ]
+
+
+def test_item_layout_and_ttl_is_a_number(client: Any) -> None:
+    db = DynamoDbBaseline(client, TABLE)
+    db.claim([TupleClaim(A, T0, T0 + 5, T0 + 5 + 90 * 86_400)])
+    db.observe_principals({A.principal_key: T0})
+    item = client.get_item(
+        TableName=TABLE, Key={"pk": {"S": f"P#111111111111#{ALICE}"}, "sk": {"S": f"A#{A.action}"}}
+    )["Item"]
+    assert item["expires_at"] == {"N": str(T0 + 5 + 90 * 86_400)}
+    assert item["first_seen"] == {"N": str(T0)}
+    assert item["last_seen"] == {"N": str(T0 + 5)}
+    first = client.get_item(
+        TableName=TABLE, Key={"pk": {"S": f"P#111111111111#{ALICE}"}, "sk": {"S": "#first_seen"}}
+    )["Item"]
+    assert first["first_seen"] == {"N": str(T0)}
+    ttl = client.describe_time_to_live(TableName=TABLE)["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == "expires_at"
+    assert ttl["TimeToLiveStatus"] == "ENABLED"
+
+
+def test_lookups_are_batched_by_100(client: Any) -> None:
+    db = DynamoDbBaseline(client, TABLE)
+    keys = _keys(250)
+    assert db.lookup(keys) == {}
+    assert db.request_counts == {"BatchGetItem": 3}
+
+
+def test_a_warm_container_makes_no_request_for_tuples_it_knows(client: Any) -> None:
+    db = DynamoDbBaseline(client, TABLE)
+    keys = _keys(150)
+    db.claim([_claim(k) for k in keys])
+    db.observe_principals({k.principal_key: T0 for k in keys})
+    before = db.requests
+    assert len(db.lookup(keys)) == 150
+    assert db.observe_principals({k.principal_key: T0 + 60 for k in keys}) == {
+        k.principal_key: T0 for k in keys
+    }
+    assert db.requests == before
+    assert db.cache_hits == 150
+
+    cold = DynamoDbBaseline(client, TABLE)
+    assert len(cold.lookup(keys)) == 150
+    assert cold.request_counts == {"BatchGetItem": 2}
+    cold.lookup(keys)
+    assert cold.request_counts == {"BatchGetItem": 2}
+
+
+def test_detector_on_a_warm_container_costs_nothing_the_second_time(client: Any) -> None:
+    records = [
+        {
+            "eventTime": f"2024-06-01T00:0{i}:00Z",
+            "eventSource": "iam.amazonaws.com",
+            "eventName": name,
+            "awsRegion": "us-east-1",
+            "recipientAccountId": "111111111111",
+            "userIdentity": {"type": "IAMUser", "arn": ALICE, "accountId": "111111111111"},
+        }
+        for i, name in enumerate(["ListUsers", "GetUser", "ListRoles"])
+    ]
+    db = DynamoDbBaseline(client, TABLE)
+    detector = Detector(db, AlertPolicy())
+    detector.process(records, "first")
+    cold = db.requests
+    assert cold > 0
+    result = detector.process(records, "second")
+    assert db.requests == cold
+    assert result.stats["new_tuples"] == 0
+
+
+def test_unprocessed_keys_are_retried_with_backoff(client: Any) -> None:
+    class Throttled(Wrapped):
+        calls = 0
+
+        def batch_get_item(self, RequestItems: Any) -> Any:
+            self.calls += 1
+            spec = RequestItems[TABLE]
+            if self.calls == 1:  # DynamoDB hands back part of the batch under load
+                half = spec["Keys"][: len(spec["Keys"]) // 2]
+                rest = spec["Keys"][len(half) :]
+                resp = self._inner.batch_get_item(RequestItems={TABLE: {**spec, "Keys": half}})
+                resp["UnprocessedKeys"] = {TABLE: {"Keys": rest}}
+                return resp
+            return self._inner.batch_get_item(RequestItems=RequestItems)
+
+    keys = _keys(40)
+    DynamoDbBaseline(client, TABLE).claim([_claim(k) for k in keys])
+    sleeps: list[float] = []
+    db = DynamoDbBaseline(Throttled(client), TABLE, sleep=sleeps.append)
+    assert len(db.lookup(keys)) == 40
+    assert db.request_counts == {"BatchGetItem": 2}
+    assert len(sleeps) == 1
+
+
+def test_keys_that_stay_unprocessed_fail_the_object(client: Any) -> None:
+    class AlwaysThrottled(Wrapped):
+        def batch_get_item(self, RequestItems: Any) -> Any:
+            return {"Responses": {}, "UnprocessedKeys": RequestItems}
+
+    db = DynamoDbBaseline(
+        AlwaysThrottled(client), TABLE, max_batch_attempts=4, sleep=lambda s: None
+    )
+    with pytest.raises(BaselineUnavailable, match="unprocessed after 4 attempts"):
+        db.lookup(_keys(3))
+
+
+def test_a_claim_that_fails_after_retries_is_reported_not_swallowed(client: Any) -> None:
+    class Throttling(Wrapped):
+        def put_item(self, **kwargs: Any) -> Any:
+            if "iam" in kwargs["Item"]["sk"]["S"]:
+                raise ClientError(
+                    {
+                        "Error": {
+                            "Code": "ProvisionedThroughputExceededException",
+                            "Message": "slow",
+                        }
+                    },
+                    "PutItem",
+                )
+            return self._inner.put_item(**kwargs)
+
+    db = DynamoDbBaseline(Throttling(client), TABLE)
+    ok = TupleKey(
+        "111111111111", "arn:aws:iam::111111111111:user/bob", "s3.amazonaws.com:GetObject"
+    )
+    assert db.claim([_claim(A), _claim(ok)]) == {ok}
+    assert db.errors == {"claim.ProvisionedThroughputExceededException": 1}
+    assert db.take_failed_claims() == 1
+    assert db.take_failed_claims() == 0
+    # The retry of the object claims what failed, and nothing twice.
+    retry = DynamoDbBaseline(client, TABLE)
+    assert retry.claim([_claim(A), _claim(ok)]) == {A}
+
+
+def test_a_principals_new_tuples_are_claimed_all_or_nothing(client: Any) -> None:
+    keys = [TupleKey("111111111111", ALICE, f"iam.amazonaws.com:Action{i}") for i in range(5)]
+    rival, db = DynamoDbBaseline(client, TABLE), DynamoDbBaseline(client, TABLE)
+    assert rival.claim([_claim(keys[2])]) == {keys[2]}
+    # One transaction for alice's five tuples; the one the rival holds is dropped, and the
+    # other four are claimed together.
+    assert db.claim([_claim(k) for k in keys]) == set(keys) - {keys[2]}
+    assert db.request_counts == {"TransactWriteItems": 2}
+    assert db.claim([_claim(k) for k in keys]) == set()
+    assert db.lookup(keys)[keys[2]] == TupleState(T0, T0, T0 + 90 * 86_400)
+
+
+def test_a_claim_transaction_that_keeps_failing_is_reported(client: Any) -> None:
+    class Conflicting(Wrapped):
+        def transact_write_items(self, **kwargs: Any) -> Any:
+            n = len(kwargs["TransactItems"])
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                    "CancellationReasons": [{"Code": "TransactionConflict"}] * n,
+                },
+                "TransactWriteItems",
+            )
+
+    db = DynamoDbBaseline(Conflicting(client), TABLE, max_batch_attempts=3, sleep=lambda s: None)
+    keys = [TupleKey("111111111111", ALICE, f"iam.amazonaws.com:Action{i}") for i in range(3)]
+    assert db.claim([_claim(k) for k in keys]) == set()
+    assert db.take_failed_claims() == 3
+    assert db.request_counts == {"TransactWriteItems": 3}
+
+
+def test_a_lost_claim_remembers_the_winners_state(client: Any) -> None:
+    winner, loser = DynamoDbBaseline(client, TABLE), DynamoDbBaseline(client, TABLE)
+    assert winner.claim([_claim(A, T0)]) == {A}
+    assert loser.claim([_claim(A, T0 + 10)]) == set()
+    before = loser.requests
+    assert loser.lookup([A]) == {A: TupleState(T0, T0, T0 + 90 * 86_400)}
+    assert loser.requests == before
+
+
+def test_an_item_past_its_ttl_but_not_yet_deleted_is_new_again(client: Any) -> None:
+    db = DynamoDbBaseline(client, TABLE)
+    db.claim([TupleClaim(A, T0, T0, T0 + 100)])  # DynamoDB may keep it for days after that
+    later = DynamoDbBaseline(client, TABLE)
+    assert later.lookup([A])[A].expires_at == T0 + 100
+    assert later.claim([_claim(A, T0 + 100)]) == {A}
+
+
+def test_keys_beyond_dynamodb_limits_are_hashed(client: Any) -> None:
+    db = DynamoDbBaseline(client, TABLE)
+    long = TupleKey(
+        "111111111111", "web-identity:idp:" + "x" * 3000, "s3.amazonaws.com:" + "y" * 2000
+    )
+    assert db.claim([_claim(long)]) == {long}
+    assert DynamoDbBaseline(client, TABLE).lookup([long])[long].first_seen == T0
+    assert db.observe_principals({long.principal_key: T0}) == {long.principal_key: T0}
+
+
+def test_racing_containers_claim_each_tuple_once(client: Any) -> None:
+    keys = _keys(60, "ec2.amazonaws.com:RunInstances")
+    containers = [DynamoDbBaseline(Serialized(client), TABLE) for _ in range(4)]
+    start = threading.Barrier(len(containers))
+
+    def run(db: DynamoDbBaseline) -> set[TupleKey]:
+        start.wait()
+        return db.claim([_claim(k) for k in keys])
+
+    with ThreadPoolExecutor(len(containers)) as pool:
+        won = list(pool.map(run, containers))
+    assert sum(len(w) for w in won) == len(keys)
+    assert set().union(*won) == set(keys)
+
+
+def test_refresh_is_skipped_when_the_store_is_already_ahead(client: Any) -> None:
+    ahead, behind = DynamoDbBaseline(client, TABLE), DynamoDbBaseline(client, TABLE)
+    ahead.claim([_claim(A, T0)])
+    behind.lookup([A])
+    ahead.refresh([_claim(A, T0 + 5 * 86_400)])
+    behind.refresh([_claim(A, T0 + 86_400)])  # stale view: the condition keeps the newer one
+    assert DynamoDbBaseline(client, TABLE).lookup([A])[A].last_seen == T0 + 5 * 86_400
+    assert behind.lookup([A])[A].last_seen == T0 + 5 * 86_400  # and it learned the newer one
+
+
+def test_observe_principals_reads_before_it_writes(client: Any) -> None:
+    db = DynamoDbBaseline(client, TABLE)
+    keys = {PrincipalKey("111111111111", f"role/r{i}"): T0 + i for i in range(30)}
+    db.observe_principals(keys)
+    assert db.request_counts == {"BatchGetItem": 1, "UpdateItem": 30}
+    later = DynamoDbBaseline(client, TABLE)
+    assert later.observe_principals({k: t + 100 for k, t in keys.items()}) == keys
+    assert later.request_counts == {"BatchGetItem": 1}  # all known and earlier: no write
+
+
+def test_lru_cache_is_bounded() -> None:
+    cache: LruCache[int, int] = LruCache(3)
+    for i in range(5):
+        cache.put(i, i)
+    assert cache.get(0) is None
+    assert cache.get(2) == 2
+    cache.put(5, 5)  # 3 was the least recently used, since 2 was just read
+    assert cache.get(3) is None
+    assert len(cache) == 3
