@@ -54,6 +54,7 @@ class RealtimeSettings:
     write_concurrency: int = 8
     max_object_bytes: int | None = None  # overrides [reader] max_object_bytes of the config
     metrics_namespace: str = "CloudTrailAnomaly"
+    service_name: str = "cloudtrail-anomaly-realtime"  # powertools' service (logs, metrics)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RealtimeSettings:
@@ -71,6 +72,8 @@ class RealtimeSettings:
             max_object_bytes=_int(env, "MAX_OBJECT_BYTES", 0, minimum=1) or None,
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip()
             or "CloudTrailAnomaly",
+            service_name=env.get("POWERTOOLS_SERVICE_NAME", "").strip()
+            or "cloudtrail-anomaly-realtime",
         )
 
 

@@ -1,0 +1,53 @@
+"""The real-time Lambda: notifications of new CloudTrail objects → detection → alerts.
+
+Settings are validated and clients built once, at cold start (a bad variable fails it, named).
+SQS batches get a partial batch response: only the messages of failed objects are retried.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from cloudtrail_anomaly.aws import retry_config
+from cloudtrail_anomaly.aws.lambda_runtime import RealtimeFunction
+from cloudtrail_anomaly.aws.notifications import RealtimeSettings, is_sqs_event
+
+settings = RealtimeSettings.from_env(os.environ)
+logger = Logger(service=settings.service_name)
+metrics = Metrics(namespace=settings.metrics_namespace, service=settings.service_name)
+tracer = Tracer(service=settings.service_name)
+function = RealtimeFunction.build(
+    settings,
+    s3=boto3.client("s3", config=retry_config()),
+    dynamodb=boto3.client("dynamodb", config=retry_config()),
+    logger=logger,
+    metrics=metrics,
+)
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    function.handle_message(record)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if not is_sqs_event(event):
+        function.handle_event(event)  # direct S3 / SNS / EventBridge: raise to be retried
+        return {"batchItemFailures": []}
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,151 @@
+"""The real-time function's parts, built once per container, and what it does per message.
+
+The handler module stays a few lines: it builds `RealtimeFunction` at cold start from validated
+settings and its boto3 clients, and calls `handle_message` (SQS, per record, under powertools'
+partial batch response) or `handle_event` (direct S3, SNS or EventBridge invocations).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import SQSRecord
+
+from ..config import ReaderSettings, load_config
+from ..detector import Detector
+from ..policy import AlertPolicy
+from ..realtime import AlertSink, JsonLinesSink, ObjectOutcome, ObjectRef, RealtimeProcessor
+from .dynamodb_baseline import DynamoDbBaseline
+from .dynamodb_ledger import DynamoDbLedger
+from .notifications import Notification, RealtimeSettings, parse_event, parse_sqs_record
+from .s3_source import S3ObjectSource
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_s3.client import S3Client
+
+
+class ObjectFailed(Exception):
+    """One or more objects of a message could not be processed: retry the message."""
+
+
+@dataclass
+class RealtimeFunction:
+    processor: RealtimeProcessor
+    baseline: DynamoDbBaseline
+    logger: Logger
+    metrics: Metrics
+    clock: Callable[[], float] = time.time  # only for the lag metric
+
+    @classmethod
+    def build(
+        cls,
+        settings: RealtimeSettings,
+        *,
+        s3: S3Client,
+        dynamodb: DynamoDBClient,
+        logger: Logger,
+        metrics: Metrics,
+        sink: AlertSink | None = None,
+    ) -> RealtimeFunction:
+        config = load_config(settings.config_path or None)
+        if settings.max_object_bytes is not None:
+            config = replace(config, reader=ReaderSettings(settings.max_object_bytes))
+        baseline = DynamoDbBaseline(
+            dynamodb,
+            settings.baseline_table,
+            cache_size=settings.cache_size,
+            write_concurrency=settings.write_concurrency,
+        )
+        ledger = DynamoDbLedger(dynamodb, settings.ledger_table, settings.ledger_ttl_days)
+        detector = Detector(baseline, AlertPolicy(config.policy), config.detection)
+        processor = RealtimeProcessor(
+            detector,
+            S3ObjectSource(s3),
+            ledger,
+            sink or JsonLinesSink(sys.stdout),
+            max_bytes=config.reader.max_object_bytes,
+            meters=(baseline, ledger),
+            claim_failures=baseline,
+        )
+        return cls(processor, baseline, logger, metrics)
+
+    def handle_message(self, record: SQSRecord) -> None:
+        """One SQS message: process every object it names; raise if any failed (retry it)."""
+        self._handle(parse_sqs_record(record))
+
+    def handle_event(self, event: Mapping[str, Any]) -> None:
+        self._handle(parse_event(event))
+
+    def _handle(self, notification: Notification) -> None:
+        for reason, n in notification.skipped.items():
+            self.metrics.add_metric(f"objects_skipped.{reason}", MetricUnit.Count, n)
+        failed: list[str] = []
+        for ref in notification.objects:
+            self.logger.append_keys(bucket=ref.bucket, object_key=ref.key)
+            try:
+                if not self._process(ref):
+                    failed.append(ref.key)
+            finally:
+                self.logger.remove_keys(["bucket", "object_key"])
+        if failed:
+            raise ObjectFailed(f"{len(failed)} object(s) failed: {', '.join(failed)}")
+
+    def _process(self, ref: ObjectRef) -> bool:
+        try:
+            outcome = self.processor.process(ref)
+        except Exception:
+            # Store errors after botocore's retries: nothing was recorded, so a retry is safe.
+            self.metrics.add_metric("objects_failed.error", MetricUnit.Count, 1)
+            self.logger.exception("object failed; its message will be retried")
+            return False
+        self._publish(outcome)
+        return not outcome.failed
+
+    def _publish(self, outcome: ObjectOutcome) -> None:
+        m, log = self.metrics, self.logger
+        count = MetricUnit.Count
+        m.add_metric("dynamodb_requests", count, outcome.requests)
+        if outcome.status == "skipped":
+            m.add_metric(f"objects_skipped.{outcome.reason}", count, 1)
+            log.info("object skipped", extra={"reason": outcome.reason})
+            return
+        if outcome.status == "duplicate":
+            m.add_metric("objects_duplicate", count, 1)
+            log.info("object already processed")
+            return
+        if outcome.status == "invalid":
+            m.add_metric("objects_invalid", count, 1)
+            log.warning("not a CloudTrail log key", extra={"error": outcome.detail})
+            return
+        if outcome.status == "failed":
+            m.add_metric(f"objects_failed.{outcome.reason}", count, 1)
+            log.error("object failed", extra={"reason": outcome.reason, "error": outcome.detail})
+            if not outcome.stats:
+                return  # not read: nothing else to count
+        else:
+            m.add_metric("objects", count, 1)
+        stats = outcome.stats
+        m.add_metric("records", count, stats["records"])
+        m.add_metric("new_tuples", count, stats["new_tuples"])
+        for name, value in sorted(stats.items()):
+            if name.startswith(("records_skipped.", "alerts.")) and value:
+                m.add_metric(name, count, value)
+        if outcome.newest_event_time is not None:
+            lag = max(0.0, self.clock() - outcome.newest_event_time)
+            m.add_metric("lag_seconds", MetricUnit.Seconds, lag)
+        log.info(
+            "object processed" if not outcome.failed else "object detected, claims incomplete",
+            extra={
+                "records": stats["records"],
+                "new_tuples": stats["new_tuples"],
+                "alerts": len(outcome.alerts),
+                "dynamodb_requests": outcome.requests,
+            },
+        )
