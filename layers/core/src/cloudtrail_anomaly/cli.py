@@ -15,6 +15,7 @@ from . import __version__
 from .baseline import Baseline, MemoryBaseline
 from .config import Config, ConfigError, load_config
 from .detector import REGION_PREFIX, Detector, ObjectResult
+from .enrichment import Enricher
 from .model import iso
 from .policy import AlertPolicy
 from .replay import format_summary, replay
@@ -112,6 +113,18 @@ def _settings(args: argparse.Namespace) -> Config:
     return config
 
 
+def _enricher(config: Config) -> Enricher | None:
+    """AWS enrichment when `[enrichment]` turns it on (credentials from the usual boto3 chain);
+    boto3 is imported only then, so the core CLI runs without it."""
+    if not (config.enrichment.organizations or config.enrichment.iam_roles):
+        return None
+    import boto3
+
+    from .aws.enrichment import AwsEnricher
+
+    return AwsEnricher.from_session(boto3.Session(), config.enrichment)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -126,7 +139,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "explain":
         assert isinstance(baseline, SqliteBaseline)
         return explain(baseline, policy, args.principal, args.action, as_json=args.json)
-    detector = Detector(baseline, policy, config.detection, alerting=args.command == "replay")
+    alerting = args.command == "replay"
+    try:
+        enricher = _enricher(config) if alerting else None
+    except ImportError:
+        print(
+            "cloudtrail-anomaly: error: [enrichment] needs boto3: "
+            "pip install 'cloudtrail-anomaly[aws]'",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    detector = Detector(baseline, policy, config.detection, enricher=enricher, alerting=alerting)
     out: IO[bytes] = sys.stdout.buffer
     if getattr(args, "output", None):
         out = args.output.open("wb")
