@@ -155,6 +155,20 @@ def test_baseline_mode_records_without_alerting() -> None:
     assert make(baseline).process([record(X, T0 + 60)], "obj-2").alerts == []
 
 
+def test_shared_sso_roles_are_baselined_per_session() -> None:
+    role = "AWSReservedSSO_AdministratorAccess_1b74cd717d47002b"
+    d = make()
+    first = d.process([record(X, T0, assumed_role(role, "alice@example.com"))], "obj-1")
+    again = d.process([record(X, T0 + 60, assumed_role(role, "bob@example.com"))], "obj-2")
+    plain = d.process([record(X, T0 + 120, assumed_role("deploy", "run-2"))], "obj-3")
+    plain_again = d.process([record(X, T0 + 180, assumed_role("deploy", "run-3"))], "obj-4")
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/{role}"
+    assert [a.principal.key for a in first.alerts] == [f"{role_arn}#alice@example.com"]
+    assert [a.principal.key for a in again.alerts] == [f"{role_arn}#bob@example.com"]
+    assert [a.principal.key for a in plain.alerts] == [f"arn:aws:iam::{ACCOUNT}:role/deploy"]
+    assert plain_again.alerts == []  # other roles: one baseline whatever the session
+
+
 # -- learning and services --------------------------------------------------------------------
 
 
