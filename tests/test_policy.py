@@ -878,7 +878,7 @@ def test_every_alert_has_a_reason_naming_its_severity() -> None:
     run.obj([record(a, LIVE) for a in DESCRIBE[:5]])
     run.obj([record("s3.amazonaws.com:ListBuckets", LIVE, root())])
     run.obj([record("s3.amazonaws.com:ListBuckets", LIVE, assumed_role())])
-    run.obj([record("iam.amazonaws.com:PassRole", LIVE, region="eu-north-1")])
+    run.obj([record("iam.amazonaws.com:PutRolePolicy", LIVE, region="eu-north-1")])
 
     assert len(run.alerts) == 4
     for alert in run.alerts:

@@ -68,10 +68,11 @@ _HIGH: dict[str, tuple[str, ...]] = {
         "iam:CreatePolicyVersion",
         "iam:SetDefaultPolicyVersion",
         "iam:AddUserToGroup",
-        "iam:PassRole",
         "iam:AddRoleToInstanceProfile",
         "iam:DeleteRolePermissionsBoundary",
         "iam:DeleteUserPermissionsBoundary",
+        "iam:PutRolePermissionsBoundary",  # swapping in a looser boundary escalates too
+        "iam:PutUserPermissionsBoundary",
         "ec2:ReplaceIamInstanceProfileAssociation",
         "ec2:ModifyInstanceAttribute",
         "eks:CreateAccessEntry",
@@ -93,6 +94,8 @@ _HIGH: dict[str, tuple[str, ...]] = {
         "guardduty:CreateIPSet",
         "guardduty:UpdateIPSet",
         "guardduty:DeletePublishingDestination",
+        "guardduty:DeleteInvitations",
+        "rds:ModifyActivityStream",  # stops a database activity stream
         "securityhub:DisableSecurityHub",
         "securityhub:DeleteMembers",
         "ec2:DeleteFlowLogs",
