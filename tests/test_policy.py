@@ -593,6 +593,23 @@ def test_new_action_by_root_is_high() -> None:
     assert "new action by the account's root user: raised to high" in alert.reasons
 
 
+def test_root_does_not_learn_but_a_new_account_does() -> None:
+    run = Run().history(user("alice"))  # the account is known; its root user never acted
+
+    run.obj([record("organizations.amazonaws.com:DescribeOrganization", LIVE, root())])
+    alert = only(run.alerts)
+    assert alert.severity == "high"
+    assert "new action by the account's root user: raised to high" in alert.reasons
+
+    new_account = Run()
+    new_account.obj([record("s3.amazonaws.com:ListBuckets", LIVE, root())])
+    assert new_account.alerts == []
+    assert only(new_account.suppressed).suppressed_reason == "account_learning"
+    # A new IAM user in a known account does learn.
+    run.obj([record("s3.amazonaws.com:ListBuckets", LIVE, user("newcomer"))])
+    assert only(run.suppressed).suppressed_reason == "learning"
+
+
 def test_same_action_by_an_iam_user_is_not_raised() -> None:
     run = Run().history()
 

@@ -191,7 +191,9 @@ class AlertPolicy:
             out.suppressed[whole_reason] = list(new)
             return out
         learn = int(self.settings.learning_days * DAY)
-        principal_until = self.learning_start(ctx) + learn
+        # The root user has no habits to learn: its first sighting is news (rule 7), so only
+        # account learning (a newly seen account) can hold its actions back.
+        principal_until = 0 if principal.type == "Root" else self.learning_start(ctx) + learn
         account_until = (
             ctx.account_first_seen + learn
             if self.settings.account_learning and ctx.account_first_seen is not None
