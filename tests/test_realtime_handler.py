@@ -446,3 +446,29 @@ def test_cold_start_names_the_missing_variable(
     monkeypatch.delenv("BASELINE_TABLE")
     with pytest.raises(SettingsError, match="BASELINE_TABLE is not set"):
         Container(monkeypatch)
+
+
+def test_alerts_that_could_not_be_delivered_are_sent_by_the_retry(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class SinkDown:
+        def send(self, alerts: Sequence[Alert]) -> None:
+            raise ConnectionError("alert endpoint unreachable")
+
+    container = Container(monkeypatch)
+    put_log(aws, history_for(ADMIN_USER), "history")
+    container.invoke(receive(aws))
+    key = put_fixture(aws, ADMIN_USER, "attack")
+    event = receive(aws)
+    container.module.function.processor.sink = SinkDown()
+
+    response = container.invoke(event)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert key not in [i["key"]["S"] for i in items(aws, LEDGER)]
+    container.module.function.processor.sink = container.sink
+    assert container.invoke(event) == {"batchItemFailures": []}  # SQS redelivers it
+    (alert,) = container.sink.alerts
+    assert len(alert.new_actions) == 3
+    assert container.invoke(event) == {"batchItemFailures": []}  # and once more: a duplicate
+    assert len(container.sink.alerts) == 1

@@ -33,7 +33,7 @@ function = RealtimeFunction.build(
     logger=logger,
     metrics=metrics,
 )
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @tracer.capture_method

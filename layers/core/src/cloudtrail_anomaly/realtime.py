@@ -4,13 +4,14 @@ Safe under at-least-once delivery. An object already in the ledger costs one led
 deliveries racing each other both detect, but the baseline's claims are atomic, so only one of
 them alerts. An object that cannot be read, or whose claims failed after all retries, comes back
 as a failed outcome (or raises, for store errors), so that its message is retried; nothing is
-written to the ledger for it. No wall clock here: times are CloudTrail event times.
+written to the ledger for it. When the alerts cannot be delivered, the tuples they claimed are
+released first (where the baseline can), so that the retry alerts them again. No wall clock here: times are CloudTrail event times.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TextIO
@@ -22,6 +23,7 @@ from .detector import Detector
 from .events import parse_event_time
 from .keys import KeyKind, classify_key
 from .ledger import ObjectLedger, ProcessedObject
+from .model import TupleKey
 from .reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, read_records
 
 
@@ -84,6 +86,22 @@ class ClaimFailures(Protocol):
     def take_failed_claims(self) -> int: ...
 
 
+class ClaimRelease(Protocol):
+    def release(self, claimed: Mapping[TupleKey, int]) -> None: ...
+
+
+def alerted_claims(alerts: Iterable[Alert]) -> dict[TupleKey, int]:
+    """The tuples this object's new-action alerts claimed, with the `first_seen` of each claim
+    (the time of the tuple's first event in the object). Burst alerts are left out: their
+    entries were claimed, and alerted, by earlier objects."""
+    return {
+        TupleKey(a.account_id, a.principal.key, e.action): e.event_time
+        for a in alerts
+        if a.detector == "new_action"
+        for e in a.new_actions
+    }
+
+
 @dataclass(slots=True)
 class ObjectOutcome:
     """What became of one notified object; `stats` holds the counters the handler publishes."""
@@ -128,6 +146,7 @@ class RealtimeProcessor:
         max_bytes: int = DEFAULT_MAX_BYTES,
         meters: Sequence[Metered] = (),
         claim_failures: ClaimFailures | None = None,
+        claim_release: ClaimRelease | None = None,
     ) -> None:
         self.detector = detector
         self.source = source
@@ -136,6 +155,7 @@ class RealtimeProcessor:
         self.max_bytes = max_bytes
         self.meters = meters
         self.claim_failures = claim_failures
+        self.claim_release = claim_release
 
     def _requests(self) -> int:
         return sum(m.requests for m in self.meters)
@@ -194,7 +214,15 @@ class RealtimeProcessor:
             newest_event_time=newest,
         )
         if result.alerts:
-            self.sink.send(result.alerts)
+            try:
+                self.sink.send(result.alerts)
+            except Exception as exc:
+                # Without this, the retry would find the tuples claimed and alert nothing.
+                if self.claim_release is not None:
+                    self.claim_release.release(alerted_claims(result.alerts))
+                outcome.status, outcome.reason = "failed", "sink_error"
+                outcome.detail = f"alert delivery failed: {type(exc).__name__}: {exc}"
+                return outcome
         failed = self.claim_failures.take_failed_claims() if self.claim_failures else 0
         if failed:
             # The alerts of the claims that did succeed are out; a retry claims and alerts the

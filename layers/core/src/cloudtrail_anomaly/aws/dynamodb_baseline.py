@@ -13,9 +13,11 @@ deletes lazily (up to days late), so a stored item is "known" only while its `ex
 after the event being judged: `lookup` returns expired items as they are, the detector treats
 them as absent, and `claim`'s condition lets them be claimed again.
 
-Cost model: lookups are `BatchGetItem`s of at most 100 keys; each new tuple is one conditional
-`PutItem` (the claim that makes two racing containers alert once); a known tuple is written only
-when the detector refreshes it (at most once a day). Each container keeps an LRU cache of the
+Cost model: lookups are `BatchGetItem`s of at most 100 keys. A principal's new tuples in one
+object are claimed together, all or nothing, in one conditional `TransactWriteItems` (a lone new
+tuple: one conditional `PutItem`): that is what makes two containers racing on the same object
+send one alert, not two halves. A known tuple is written only when the detector refreshes it
+(at most once a day). Each container keeps an LRU cache of the
 tuple states and principal sightings it has read or written, so a warm container makes no
 request at all for tuples it already knows. The cache is always safe: stored states only move
 forward, so a cached state can only make the detector *try* a claim or a refresh that the
@@ -346,6 +348,33 @@ class DynamoDbBaseline:
             return False
         self._tuples.put(key, TupleState(c.first_seen, c.last_seen, c.expires_at))
         return True
+
+    def release(self, claimed: Mapping[TupleKey, int]) -> None:
+        """Forget tuples this worker claimed (key → the `first_seen` it claimed them with) when
+        their alerts could not be delivered, so that the retry claims them and alerts again. A
+        tuple claimed anew by someone else since (another `first_seen`) is left alone."""
+
+        def one(item: tuple[TupleKey, int]) -> None:
+            key, first_seen = item
+            self._tuples.pop(key)
+            try:
+                self._count("DeleteItem")
+                self.client.delete_item(
+                    TableName=self.table,
+                    Key={
+                        "pk": {"S": partition_key(key.account_id, key.principal)},
+                        "sk": {"S": tuple_sort_key(key.action)},
+                    },
+                    ConditionExpression="first_seen = :first_seen",
+                    ExpressionAttributeValues={":first_seen": _n(first_seen)},
+                )
+            except ClientError as exc:
+                if error_code(exc) != _CONDITION_FAILED:
+                    self._error("release", exc)
+            except BotoCoreError as exc:
+                self._error("release", exc)
+
+        self._each(one, list(claimed.items()))
 
     def refresh(self, updates: Sequence[TupleClaim]) -> None:
         self._each(self._refresh_one, updates)

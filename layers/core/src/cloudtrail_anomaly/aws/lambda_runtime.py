@@ -73,6 +73,7 @@ class RealtimeFunction:
             max_bytes=config.reader.max_object_bytes,
             meters=(baseline, ledger),
             claim_failures=baseline,
+            claim_release=baseline,
         )
         return cls(processor, baseline, logger, metrics)
 
