@@ -1,0 +1,193 @@
+"""The real-time use case on in-memory fakes: every outcome an object can have."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import pytest
+from cloudtrail_anomaly.alerts import Alert
+from cloudtrail_anomaly.baseline import MemoryBaseline
+from cloudtrail_anomaly.detector import Detector
+from cloudtrail_anomaly.ledger import MemoryLedger, ProcessedObject
+from cloudtrail_anomaly.model import DAY, TupleKey, iso
+from cloudtrail_anomaly.policy import AlertPolicy
+from cloudtrail_anomaly.realtime import (
+    JsonLinesSink,
+    ObjectGone,
+    ObjectRef,
+    OpenedObject,
+    RealtimeProcessor,
+    alerted_claims,
+    newest_event_time,
+)
+
+ACCOUNT = "123456789012"
+ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
+T0 = 1_717_200_000  # 2024-06-01T00:00:00Z
+KEY = f"AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2024/06/01/{ACCOUNT}_CloudTrail_us-east-1_20240601T0005Z_abc.json.gz"
+
+
+def record(name: str, t: int, source: str = "iam.amazonaws.com") -> dict[str, Any]:
+    return {
+        "eventTime": iso(t),
+        "eventSource": source,
+        "eventName": name,
+        "awsRegion": "us-east-1",
+        "recipientAccountId": ACCOUNT,
+        "eventID": f"{name}-{t}",
+        "userIdentity": {"type": "IAMUser", "arn": ALICE, "accountId": ACCOUNT},
+    }
+
+
+def body(records: list[dict[str, Any]]) -> bytes:
+    return gzip.compress(orjson.dumps({"Records": records}))
+
+
+class MemorySource:
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], tuple[str, bytes]] = {}
+        self.opened = 0
+        self.bodies: list[io.BytesIO] = []
+
+    def open(self, bucket: str, key: str) -> OpenedObject:
+        self.opened += 1
+        if (bucket, key) not in self.objects:
+            raise ObjectGone(key)
+        etag, data = self.objects[(bucket, key)]
+        self.bodies.append(io.BytesIO(data))
+        return OpenedObject(f'"{etag}"', self.bodies[-1])
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    def send(self, alerts: Sequence[Alert]) -> None:
+        self.alerts.extend(alerts)
+
+
+@pytest.fixture
+def parts() -> dict[str, Any]:
+    baseline, ledger, source, sink = MemoryBaseline(), MemoryLedger(), MemorySource(), ListSink()
+    processor = RealtimeProcessor(
+        Detector(baseline, AlertPolicy()), source, ledger, sink, meters=(baseline, ledger)
+    )
+    # Alice and her account are a month old: her new actions alert.
+    history = f"AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2024/05/01/{ACCOUNT}_CloudTrail_us-east-1_20240501T0005Z_old.json.gz"
+    source.objects[("b", history)] = ("h", body([record("GetUser", T0 - 30 * DAY)]))
+    processor.process(ObjectRef("b", history))
+    return {"p": processor, "source": source, "ledger": ledger, "sink": sink}
+
+
+def test_a_log_object_is_detected_alerted_and_recorded(parts: dict[str, Any]) -> None:
+    records = [record("CreateUser", T0 + 60), record("CreateAccessKey", T0 + 120)]
+    parts["source"].objects[("b", KEY)] = ("e1", body(records))
+    outcome = parts["p"].process(ObjectRef("b", KEY))
+    assert outcome.status == "processed"
+    assert outcome.etag == "e1"
+    assert outcome.newest_event_time == T0 + 120
+    assert outcome.stats["records"] == 2
+    assert outcome.requests > 0
+    (alert,) = parts["sink"].alerts
+    assert alert.source_objects == [f"s3://b/{KEY}"]
+    assert parts["ledger"].entries[("b", KEY, "e1")] == ProcessedObject(
+        "b", KEY, "e1", records=2, alerts=1, processed_at=T0 + 120
+    )
+    assert all(b.closed for b in parts["source"].bodies)
+
+
+def test_a_known_etag_costs_one_ledger_read_and_no_download(parts: dict[str, Any]) -> None:
+    parts["source"].objects[("b", KEY)] = ("e1", body([record("CreateUser", T0)]))
+    parts["p"].process(ObjectRef("b", KEY, "e1"))
+    opened = parts["source"].opened
+    outcome = parts["p"].process(ObjectRef("b", KEY, "e1"))
+    assert (outcome.status, outcome.requests) == ("duplicate", 1)
+    assert parts["source"].opened == opened
+
+
+def test_without_an_etag_the_object_is_opened_but_not_read_again(parts: dict[str, Any]) -> None:
+    parts["source"].objects[("b", KEY)] = ("e1", body([record("CreateUser", T0)]))
+    assert parts["p"].process(ObjectRef("b", KEY)).status == "processed"
+    outcome = parts["p"].process(ObjectRef("b", KEY))  # CloudTrail's SNS message: no ETag
+    assert (outcome.status, outcome.etag) == ("duplicate", "e1")
+    assert len(parts["sink"].alerts) == 1
+
+
+def test_a_new_etag_is_a_new_object(parts: dict[str, Any]) -> None:
+    parts["source"].objects[("b", KEY)] = ("e1", body([record("CreateUser", T0)]))
+    parts["p"].process(ObjectRef("b", KEY, "e1"))
+    parts["source"].objects[("b", KEY)] = ("e2", body([record("DeleteUser", T0 + 5)]))
+    assert parts["p"].process(ObjectRef("b", KEY, "e2")).status == "processed"
+    assert len(parts["sink"].alerts) == 2
+
+
+@pytest.mark.parametrize(
+    ("key", "status", "reason"),
+    [
+        (KEY.replace("CloudTrail/", "CloudTrail-Digest/"), "skipped", "digest"),
+        ("AWSLogs/", "skipped", "folder_marker"),
+        ("exports/today.json", "invalid", "invalid_key"),
+    ],
+)
+def test_keys_that_are_not_log_objects(
+    parts: dict[str, Any], key: str, status: str, reason: str
+) -> None:
+    outcome = parts["p"].process(ObjectRef("b", key))
+    assert (outcome.status, outcome.reason) == (status, reason)
+    if status == "invalid":
+        assert "exports/today.json" in outcome.detail
+    assert parts["source"].opened == 1  # only the history object
+
+
+def test_gone_empty_and_broken_objects(parts: dict[str, Any]) -> None:
+    assert parts["p"].process(ObjectRef("b", KEY)).reason == "object_gone"
+    parts["source"].objects[("b", KEY)] = ("e0", b"")
+    assert parts["p"].process(ObjectRef("b", KEY)).reason == "empty_object"
+    assert parts["ledger"].entries[("b", KEY, "e0")].outcome == "empty"
+    parts["source"].objects[("b", KEY)] = ("e1", gzip.compress(b"{not json"))
+    outcome = parts["p"].process(ObjectRef("b", KEY))
+    assert (outcome.status, outcome.reason) == ("failed", "invalid_json")
+    assert ("b", KEY, "e1") not in parts["ledger"].entries
+
+
+def test_a_failing_sink_fails_the_object(parts: dict[str, Any]) -> None:
+    class Down:
+        def send(self, alerts: Sequence[Alert]) -> None:
+            raise TimeoutError("endpoint timed out")
+
+    parts["p"].sink = Down()
+    parts["source"].objects[("b", KEY)] = ("e1", body([record("CreateUser", T0)]))
+    outcome = parts["p"].process(ObjectRef("b", KEY))
+    assert (outcome.status, outcome.reason) == ("failed", "sink_error")
+    assert "TimeoutError" in outcome.detail
+    assert ("b", KEY, "e1") not in parts["ledger"].entries
+
+
+def test_alerted_claims_are_the_first_events_of_new_action_alerts(parts: dict[str, Any]) -> None:
+    parts["source"].objects[("b", KEY)] = (
+        "e1",
+        body([record("CreateUser", T0 + 9), record("CreateUser", T0 + 3)]),
+    )
+    parts["p"].process(ObjectRef("b", KEY))
+    assert alerted_claims(parts["sink"].alerts) == {
+        TupleKey(ACCOUNT, ALICE, "iam.amazonaws.com:CreateUser"): T0 + 3
+    }
+
+
+def test_newest_event_time_reads_records_tolerantly() -> None:
+    assert newest_event_time([]) is None
+    assert newest_event_time(["x", {"eventTime": None}, {"eventTime": iso(T0)}]) == T0
+
+
+def test_json_lines_sink_writes_one_alert_per_line(parts: dict[str, Any]) -> None:
+    parts["source"].objects[("b", KEY)] = ("e1", body([record("CreateUser", T0)]))
+    parts["p"].process(ObjectRef("b", KEY))
+    out = io.StringIO()
+    JsonLinesSink(out).send(parts["sink"].alerts * 2)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert orjson.loads(lines[0])["alert_id"] == parts["sink"].alerts[0].alert_id
