@@ -472,3 +472,16 @@ def test_alerts_that_could_not_be_delivered_are_sent_by_the_retry(
     assert len(alert.new_actions) == 3
     assert container.invoke(event) == {"batchItemFailures": []}  # and once more: a duplicate
     assert len(container.sink.alerts) == 1
+
+
+def test_an_object_deleted_before_it_was_read_is_skipped(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    container = Container(monkeypatch)
+    receive(aws)
+    key = put_fixture(aws, SECRETS, "gone")
+    event = receive(aws)
+    aws["s3"].delete_object(Bucket=BUCKET, Key=key)
+    capsys.readouterr()
+    assert container.invoke(event) == {"batchItemFailures": []}
+    assert emf(capsys.readouterr().out)["objects_skipped.object_gone"] == 1

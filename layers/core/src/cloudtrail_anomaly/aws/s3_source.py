@@ -27,5 +27,5 @@ class S3ObjectSource:
             if str(exc.response.get("Error", {}).get("Code", "")) in _GONE:
                 raise ObjectGone(f"s3://{bucket}/{key} no longer exists") from exc
             raise
-        # The StreamingBody is read in chunks by the reader: a large object is never held twice.
+        # The reader pulls the StreamingBody in chunks: the compressed object is never held whole.
         return OpenedObject(etag=resp.get("ETag", "").strip('"'), body=resp["Body"])
