@@ -1,0 +1,283 @@
+"""DynamoDB cost of the real-time path: requests per 1,000 records, cold and warm, on moto.
+
+    python scripts/bench_dynamodb.py [--sample DIR] [--files 2000] [--big-mb 0]
+
+Replays generated CloudTrail objects, in delivery order, through the real-time use case on the
+DynamoDB baseline and ledger (moto, in process). Without --sample, the demo's trail is generated
+with scripts/generate_sample.py into a temporary folder (if that script is missing, the Stratus
+Red Team fixtures are used). Three phases of --files objects each:
+
+  cold       an empty table and a new container (first deployment)
+  warm       the same container on the next objects (a warm Lambda: its cache knows the tuples)
+  new-cont.  a new container (empty cache) on the populated table, on the objects after that
+
+Then the handler itself (functions/realtime/handler.py, S3 and SQS on moto too) is timed on the
+demo's largest object, in a cold and a warm container; with --big-mb N also on one generated
+object of about N MB. moto answers in about a millisecond where DynamoDB takes a few, so the
+times are a floor for the CPU part; the request counts are what DynamoDB would see.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import importlib.util
+import itertools
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import orjson
+from cloudtrail_anomaly.aws.dynamodb_baseline import DynamoDbBaseline, create_table
+from cloudtrail_anomaly.aws.dynamodb_ledger import DynamoDbLedger
+from cloudtrail_anomaly.detector import Detector
+from cloudtrail_anomaly.keys import delivery_sort_key
+from cloudtrail_anomaly.policy import AlertPolicy
+from cloudtrail_anomaly.realtime import ObjectRef, OpenedObject, RealtimeProcessor
+from moto import mock_aws
+
+ROOT = Path(__file__).resolve().parents[1]
+HANDLER = ROOT / "functions" / "realtime" / "handler.py"
+GENERATOR = ROOT / "scripts" / "generate_sample.py"
+STRATUS = ROOT / "tests" / "fixtures" / "cloudtrail" / "stratus-red-team"
+REGION = "us-east-1"
+_tables = itertools.count()
+
+
+class LocalSource:
+    """Objects from a local folder, keyed by their path under it (the bucket is ignored)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def open(self, bucket: str, key: str) -> OpenedObject:
+        path = self.root / key
+        return OpenedObject(hashlib.md5(path.read_bytes()).hexdigest(), path.open("rb"))
+
+
+class NullSink:
+    def __init__(self) -> None:
+        self.alerts = 0
+
+    def send(self, alerts: Any) -> None:
+        self.alerts += len(alerts)
+
+
+@dataclass
+class Phase:
+    name: str
+    objects: int = 0
+    records: int = 0
+    alerts: int = 0
+    baseline: Counter[str] | None = None
+    ledger: int = 0
+    seconds: float = 0.0
+
+    def row(self) -> str:
+        assert self.baseline is not None
+        per_k = 1000 / max(self.records, 1)
+        base = sum(self.baseline.values())
+        ops = ", ".join(f"{k} {v:,}" for k, v in sorted(self.baseline.items()))
+        return (
+            f"{self.name:<10} {self.objects:>7,} {self.records:>8,} {base * per_k:>10.1f} "
+            f"{self.ledger * per_k:>9.1f} {(base + self.ledger) * per_k:>8.1f} "
+            f"{self.seconds:>7.1f}s  {self.alerts:>5}  ({ops})"
+        )
+
+
+def sample_files(sample: Path) -> list[str]:
+    files = [p.relative_to(sample).as_posix() for p in sample.rglob("*.json.gz")]
+    return sorted(files, key=delivery_sort_key)
+
+
+def generate(out: Path) -> Path | None:
+    if not GENERATOR.exists():
+        return None
+    print(f"generating the demo trail with {GENERATOR.name} ...", file=sys.stderr)
+    subprocess.run([sys.executable, str(GENERATOR), "--out", str(out)], check=True)
+    return out
+
+
+def stratus_as_trail(out: Path) -> Path:
+    """The Stratus fixtures under CloudTrail keys, when the generator is not there."""
+    for i, path in enumerate(sorted(STRATUS.glob("*.json.gz"))):
+        key = (
+            f"AWSLogs/111111111111/CloudTrail/{REGION}/2024/08/01/"
+            f"111111111111_CloudTrail_{REGION}_20240801T{i // 60:02d}{i % 60:02d}Z_s{i:03d}.json.gz"
+        )
+        (out / key).parent.mkdir(parents=True, exist_ok=True)
+        (out / key).write_bytes(path.read_bytes())
+    return out
+
+
+def run_phase(
+    name: str, root: Path, keys: list[str], baseline: DynamoDbBaseline, ledger: DynamoDbLedger
+) -> Phase:
+    sink = NullSink()
+    processor = RealtimeProcessor(
+        Detector(baseline, AlertPolicy()),
+        LocalSource(root),
+        ledger,
+        sink,
+        meters=(baseline, ledger),
+        claim_failures=baseline,
+    )
+    before, ledger_before = Counter(baseline.request_counts), ledger.requests
+    phase = Phase(name)
+    start = time.perf_counter()
+    for key in keys:
+        outcome = processor.process(ObjectRef("bench", key))
+        if outcome.status == "processed":
+            phase.objects += 1
+            phase.records += outcome.stats["records"]
+    phase.seconds = time.perf_counter() - start
+    phase.baseline = Counter(baseline.request_counts)
+    phase.baseline.subtract(before)
+    phase.baseline = +phase.baseline
+    phase.ledger = ledger.requests - ledger_before
+    phase.alerts = sink.alerts
+    return phase
+
+
+def time_handler(root: Path, key: str, ddb: Any) -> tuple[float, float, int, int]:
+    """The handler on one object through S3 → SQS on moto: (cold s, warm s, records, requests)."""
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="bench-trail")
+    body = (root / key).read_bytes()
+    s3.put_object(Bucket="bench-trail", Key=key, Body=body)
+    records = len(orjson.loads(gzip.decompress(body))["Records"])
+    times, requests = [], 0
+    for run in range(2):
+        # The ledger would answer "already processed": give each run a table of its own.
+        ledger_table = f"bench-ledger-{next(_tables)}"
+        create_table(ddb, ledger_table)
+        os.environ["LEDGER_TABLE"] = ledger_table
+        if run == 0:
+            spec = importlib.util.spec_from_file_location("bench_handler", HANDLER)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            module.function.processor.sink = NullSink()
+        module.function.processor.ledger = DynamoDbLedger(ddb, ledger_table)
+        event = {
+            "Records": [
+                {
+                    "eventSource": "aws:s3",
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {"bucket": {"name": "bench-trail"}, "object": {"key": key}},
+                }
+            ]
+        }
+        before = module.function.baseline.requests
+        start = time.perf_counter()
+        module.handler(event, _Context())
+        times.append(time.perf_counter() - start)
+        requests = module.function.baseline.requests - before if run == 0 else requests
+    return times[0], times[1], records, requests
+
+
+class _Context:
+    aws_request_id = "bench"
+    function_name = "cloudtrail-anomaly-realtime"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--sample", type=Path, help="a trail from generate_sample.py --out")
+    ap.add_argument("--files", type=int, default=2000, help="objects per phase")
+    ap.add_argument("--big-mb", type=int, default=0, help="also time one object of ~N MB")
+    args = ap.parse_args()
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": REGION,
+        "BASELINE_TABLE": "bench-baseline",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }.items():
+        os.environ[name] = value
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.sample or generate(Path(tmp) / "sample") or stratus_as_trail(Path(tmp))
+        files = sample_files(root)
+        n = args.files
+        chunks = [files[:n], files[n : 2 * n], files[2 * n : 3 * n]]
+        with mock_aws():
+            ddb = boto3.client("dynamodb", region_name=REGION)
+            create_table(ddb, "bench-baseline")
+            create_table(ddb, "bench-ledger")
+            ledger = DynamoDbLedger(ddb, "bench-ledger")
+            container = DynamoDbBaseline(ddb, "bench-baseline")
+            phases = [
+                run_phase("cold", root, chunks[0], container, ledger),
+                run_phase("warm", root, chunks[1], container, ledger),
+                run_phase(
+                    "new-cont.", root, chunks[2], DynamoDbBaseline(ddb, "bench-baseline"), ledger
+                ),
+            ]
+            print(
+                f"\nDynamoDB requests per 1,000 records ({len(files):,} objects in {root.name}/, "
+                f"{n:,} per phase; ledger = 2 per object)\n"
+                f"{'phase':<10} {'objects':>7} {'records':>8} {'baseline':>10} {'ledger':>9} "
+                f"{'total':>8} {'time':>8}  alerts"
+            )
+            for phase in phases:
+                print(phase.row())
+
+            largest = max(files, key=lambda f: (root / f).stat().st_size)
+            cold, warm, records, requests = time_handler(root, largest, ddb)
+            print(
+                f"\nhandler on the largest object ({(root / largest).stat().st_size:,} bytes, "
+                f"{records:,} records): cold container {cold * 1000:.0f} ms "
+                f"({requests} baseline requests), warm container {warm * 1000:.0f} ms"
+            )
+            if args.big_mb and GENERATOR.exists():
+                big = (
+                    Path(tmp)
+                    / "big"
+                    / (
+                        "AWSLogs/111111111111/CloudTrail/us-east-1/2026/11/01/"
+                        "111111111111_CloudTrail_us-east-1_20261101T0000Z_big0000000000000.json.gz"
+                    )
+                )
+                big.parent.mkdir(parents=True)
+                subprocess.run(
+                    [
+                        sys.executable,
+                        str(GENERATOR),
+                        "--single-file",
+                        str(big),
+                        "--target-mb",
+                        str(args.big_mb),
+                    ],
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
+                key = big.relative_to(Path(tmp) / "big").as_posix()
+                cold, warm, records, requests = time_handler(Path(tmp) / "big", key, ddb)
+                print(
+                    f"handler on a ~{args.big_mb} MB object ({big.stat().st_size:,} bytes gzipped, "
+                    f"{records:,} records): cold container {cold:.2f} s ({requests:,} baseline "
+                    f"requests), warm container {warm:.2f} s"
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
