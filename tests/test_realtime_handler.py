@@ -334,7 +334,7 @@ def test_two_concurrent_invocations_of_one_object_alert_once(
         outcomes = list(pool.map(lambda fn: fn.processor.process(ref), functions))
     assert [o.status for o in outcomes] == ["processed", "processed"]
     assert sum(len(s.alerts) for s in sinks) == 1
-    assert sum(o.stats["claims_lost"] for o in outcomes) >= 3  # the loser saw the winner's
+    assert sum(o.stats["new_tuples"] for o in outcomes) == 3  # each claimed by one of them
 
 
 class Serialized:
