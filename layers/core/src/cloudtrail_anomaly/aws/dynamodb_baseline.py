@@ -30,6 +30,7 @@ import hashlib
 import random
 import threading
 import time
+import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -273,7 +274,10 @@ class DynamoDbBaseline:
             try:
                 self._count("TransactWriteItems")
                 self.client.transact_write_items(
-                    TransactItems=[{"Put": self._claim_put(c)} for c in pending]
+                    TransactItems=[{"Put": self._claim_put(c)} for c in pending],
+                    # botocore's retry of a transaction that committed but timed out must not
+                    # come back "lost to a rival"; unique per call, so rivals never share one.
+                    ClientRequestToken=uuid.uuid4().hex,
                 )
             except ClientError as exc:
                 if error_code(exc) != "TransactionCanceledException":
