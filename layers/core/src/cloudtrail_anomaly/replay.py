@@ -118,7 +118,8 @@ def _with_progress(files: list[Path], out: TextIO | None) -> Iterator[Path]:
     out.write("\n")
 
 
-def format_summary(summary: ReplaySummary, out: TextIO = sys.stderr) -> None:
+def format_summary(summary: ReplaySummary, out: TextIO | None = None) -> None:
+    out = out or sys.stderr  # looked up now: callers may have redirected it
     s = summary.stats
     alerts = {k.split(".", 1)[1]: v for k, v in s.items() if k.startswith("alerts.")}
     out.write(
