@@ -8,11 +8,19 @@ one of them alerts on it. `MemoryBaseline` is the in-memory implementation the t
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Protocol
 
 from .model import PrincipalKey, TupleClaim, TupleKey, TupleState
+from .outbox import MemoryOutbox, PendingAlert
 from .policy import WindowEntry
+
+# Called by `claim` once per principal with the keys it is about to win; returns the alerts to
+# write as pending in the same transaction (the outbox), so that no crash can separate a claimed
+# tuple from its alert. It may be called again with fewer keys when a rival wins some of them;
+# the last call is the one that counts. A store may call it optimistically and then win nothing
+# (DynamoDB learns of a rival only when its transaction is cancelled): its result is then dropped.
+Stage = Callable[[PrincipalKey, frozenset[TupleKey]], Sequence[PendingAlert]]
 
 
 class Baseline(Protocol):
@@ -20,10 +28,13 @@ class Baseline(Protocol):
         """The stored state of those keys that the store holds (expired ones included)."""
         ...
 
-    def claim(self, claims: Sequence[TupleClaim]) -> set[TupleKey]:
+    def claim(self, claims: Sequence[TupleClaim], stage: Stage | None = None) -> set[TupleKey]:
         """Atomically record each tuple if it is absent, or if the stored one's `expires_at` is
         at or before the claim's `first_seen` (forgotten). Returns the keys this call claimed;
-        a key claimed concurrently by someone else is not in the result."""
+        a key claimed concurrently by someone else is not in the result.
+
+        Claims are all-or-nothing per principal; with `stage`, each principal's alerts are
+        written to the outbox in the same transaction as its claims."""
         ...
 
     def refresh(self, updates: Sequence[TupleClaim]) -> None:
@@ -47,7 +58,8 @@ class Baseline(Protocol):
 class MemoryBaseline:
     """A `Baseline` in a dict: for tests, and for one-shot runs that need no state."""
 
-    def __init__(self) -> None:
+    def __init__(self, outbox: MemoryOutbox | None = None) -> None:
+        self.outbox = outbox or MemoryOutbox()
         self.tuples: dict[TupleKey, TupleState] = {}
         self.principals: dict[PrincipalKey, int] = {}
         self.windows: dict[PrincipalKey, list[WindowEntry]] = {}
@@ -57,12 +69,16 @@ class MemoryBaseline:
         self.requests += 1
         return {k: self.tuples[k] for k in keys if k in self.tuples}
 
-    def claim(self, claims: Sequence[TupleClaim]) -> set[TupleKey]:
+    def claim(self, claims: Sequence[TupleClaim], stage: Stage | None = None) -> set[TupleKey]:
         self.requests += 1
         claimed: set[TupleKey] = set()
-        for c in claims:
-            old = self.tuples.get(c.key)
-            if old is None or old.expires_at <= c.first_seen:
+        for pkey, group in group_by_principal(claims).items():
+            won = [c for c in group if claimable(self.tuples.get(c.key), c)]
+            if not won:
+                continue
+            if stage is not None:
+                self.outbox.stage(stage(pkey, frozenset(c.key for c in won)))
+            for c in won:
                 self.tuples[c.key] = TupleState(c.first_seen, c.last_seen, c.expires_at)
                 claimed.add(c.key)
         return claimed
@@ -104,3 +120,15 @@ def merge_window(
         return merged
     horizon = merged[-1].event_time - window_s
     return [e for e in merged if e.event_time >= horizon]
+
+
+def claimable(state: TupleState | None, claim: TupleClaim) -> bool:
+    """A claim wins over an absent tuple, or one forgotten by the claim's first sighting."""
+    return state is None or state.expires_at <= claim.first_seen
+
+
+def group_by_principal(claims: Sequence[TupleClaim]) -> dict[PrincipalKey, list[TupleClaim]]:
+    groups: dict[PrincipalKey, list[TupleClaim]] = {}
+    for c in claims:
+        groups.setdefault(c.key.principal_key, []).append(c)
+    return groups

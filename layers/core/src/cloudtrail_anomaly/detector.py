@@ -31,6 +31,7 @@ from .model import (
     TupleKey,
     TupleObservation,
 )
+from .outbox import PendingAlert
 from .policy import AlertPolicy, PrincipalContext, Severity, WindowEntry
 
 REGION_PREFIX = "@region:"
@@ -52,6 +53,16 @@ class Extraction:
 
     observed: dict[TupleKey, TupleObservation] = field(default_factory=dict)
     principals: dict[PrincipalKey, tuple[Principal, int]] = field(default_factory=dict)
+    stats: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """One principal's judgement inside its claim; merged into the result once committed."""
+
+    won: frozenset[TupleKey]
+    alerts: list[Alert] = field(default_factory=list)
+    suppressed: list[Alert] = field(default_factory=list)
     stats: Counter[str] = field(default_factory=Counter)
 
 
@@ -183,49 +194,58 @@ class Detector:
             stats["tuples_refreshed"] += len(refreshes)
         if not claims:
             return result
-        claimed = self.baseline.claim(claims)
+        # With alerting on, each principal is judged inside its claim (`stage`), so that its
+        # alerts are written to the outbox in the same transaction as its tuples.
+        outcomes: dict[PrincipalKey, _Outcome] = {}
+
+        def stage(pkey: PrincipalKey, won: frozenset[TupleKey]) -> list[PendingAlert]:
+            outcome = self._judge(
+                result.source, pkey, principals[pkey][0], observed, won, first_seen
+            )
+            outcomes[pkey] = outcome  # a retry with fewer keys replaces the earlier judgement
+            return [PendingAlert.of(a) for a in outcome.alerts]
+
+        claimed = self.baseline.claim(claims, stage if self.alerting else None)
         new_actions = [k for k in claimed if not k.action.startswith(REGION_PREFIX)]
         stats["new_tuples"] += len(new_actions)
         stats["new_regions"] += len(claimed) - len(new_actions)
         stats["claims_lost"] += len(claims) - len(claimed)
-        if not self.alerting or not new_actions:
-            return result
-
-        by_principal: dict[PrincipalKey, list[TupleObservation]] = {}
-        new_regions: dict[PrincipalKey, set[str]] = {}
-        for key in claimed:
-            if key.action.startswith(REGION_PREFIX):
-                # Only a principal with history can be somewhere new.
-                if observed[key].first_seen > first_seen[key.principal_key]:
-                    region = key.action[len(REGION_PREFIX) :]
-                    new_regions.setdefault(key.principal_key, set()).add(region)
-            else:
-                by_principal.setdefault(key.principal_key, []).append(observed[key])
-        for pkey in sorted(by_principal):
-            self._judge(
-                result,
-                pkey,
-                principals[pkey][0],
-                by_principal[pkey],
-                first_seen[pkey],
-                first_seen.get(PrincipalKey(pkey.account_id, ACCOUNT_PRINCIPAL)),
-                frozenset(new_regions.get(pkey, ())),
-            )
+        for pkey in sorted(outcomes):
+            outcome = outcomes[pkey]
+            if not outcome.won <= claimed:
+                continue  # the principal's transaction failed: nothing of it happened
+            result.alerts += outcome.alerts
+            result.suppressed += outcome.suppressed
+            stats.update(outcome.stats)
         return result
 
     def _judge(
         self,
-        result: ObjectResult,
+        source: str,
         pkey: PrincipalKey,
         principal: Principal,
-        new: list[TupleObservation],
-        first_seen: int,
-        account_first_seen: int | None,
-        new_regions: frozenset[str],
-    ) -> None:
-        stats = result.stats
+        observed: dict[TupleKey, TupleObservation],
+        won: frozenset[TupleKey],
+        first_seen_of: dict[PrincipalKey, int],
+    ) -> _Outcome:
+        out = _Outcome(won)
+        first_seen = first_seen_of[pkey]
+        new: list[TupleObservation] = []
+        regions: set[str] = set()
+        for key in sorted(won):
+            if not key.action.startswith(REGION_PREFIX):
+                new.append(observed[key])
+            elif observed[key].first_seen > first_seen:
+                # Only a principal with history can be somewhere new.
+                regions.add(key.action[len(REGION_PREFIX) :])
+        if not new:
+            return out
         ctx = PrincipalContext(
-            principal, pkey.account_id, first_seen, account_first_seen, new_regions=new_regions
+            principal,
+            pkey.account_id,
+            first_seen,
+            first_seen_of.get(PrincipalKey(pkey.account_id, ACCOUNT_PRINCIPAL)),
+            new_regions=frozenset(regions),
         )
         screened = self.policy.screen(ctx, new)
         may_learn = screened.alerted or "learning" in screened.suppressed
@@ -237,12 +257,12 @@ class Detector:
                 ctx = replace(ctx, role=role)
                 screened = self.policy.screen(ctx, new)
         for reason, tuples in screened.suppressed.items():
-            stats[f"suppressed_tuples.{reason}"] += len(tuples)
-            result.suppressed.append(
-                self._alert(result.source, ctx, tuples, Severity.INFORMATIONAL, [], reason)
+            out.stats[f"suppressed_tuples.{reason}"] += len(tuples)
+            out.suppressed.append(
+                self._alert(source, ctx, tuples, Severity.INFORMATIONAL, [], reason)
             )
         if not screened.alerted:
-            return
+            return out
         entries = [
             WindowEntry(
                 o.first_seen,
@@ -257,9 +277,7 @@ class Detector:
         before, after = self.baseline.append_window(pkey, entries, window_s)
         ctx = replace(ctx, window=tuple(after))
         grade = self.policy.grade(ctx, screened.alerted)
-        self._emit(
-            result, self._alert(result.source, ctx, screened.alerted, grade.severity, grade.reasons)
-        )
+        self._emit(out, self._alert(source, ctx, screened.alerted, grade.severity, grade.reasons))
 
         threshold = self.policy.settings.escalate_at
         after_set = set(after)
@@ -273,20 +291,21 @@ class Detector:
                 new_actions=events,
                 severity=burst.severity,
                 reasons=burst.reasons,
-                source_objects=[result.source],
+                source_objects=[source],
                 detector="new_action_burst",
                 account_name=self.enricher.account_name(pkey.account_id) or "",
             )
-            self._emit(result, alert)
+            self._emit(out, alert)
+        return out
 
-    def _emit(self, result: ObjectResult, alert: Alert) -> None:
+    def _emit(self, out: _Outcome, alert: Alert) -> None:
         if alert.severity.rank < self.policy.min_severity.rank:
             alert.suppressed_reason = "below_min_severity"
-            result.suppressed.append(alert)
-            result.stats["suppressed_alerts.below_min_severity"] += 1
+            out.suppressed.append(alert)
+            out.stats["suppressed_alerts.below_min_severity"] += 1
             return
-        result.alerts.append(alert)
-        result.stats[f"alerts.{alert.severity}"] += 1
+        out.alerts.append(alert)
+        out.stats[f"alerts.{alert.severity}"] += 1
 
     def _alert(
         self,

@@ -1,8 +1,9 @@
-"""The embedded default `Baseline`: one SQLite file, safe to share between processes.
+"""The embedded default `Baseline` and `Outbox`: one SQLite file, safe to share between processes.
 
 Claims run inside `BEGIN IMMEDIATE` transactions and use an upsert whose `WHERE` only lets a
 claim through when the row is absent or expired, so two connections racing for the same new
-tuple cannot both win.
+tuple cannot both win. The alerts of a claim are written to the `outbox` table in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 
 import orjson
 
-from .baseline import merge_window
+from .baseline import Stage, group_by_principal, merge_window
 from .model import PrincipalKey, TupleClaim, TupleKey, TupleState
+from .outbox import PendingAlert
 from .policy import WindowEntry
 
 SCHEMA_VERSION = 1
@@ -36,6 +38,16 @@ CREATE TABLE IF NOT EXISTS windows (
     entries TEXT NOT NULL,
     PRIMARY KEY (account_id, principal)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+    alert_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,  -- pending | delivered | dead
+    first_event_time INTEGER NOT NULL,
+    severity TEXT NOT NULL,
+    document BLOB NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS outbox_by_status ON outbox (status, first_event_time);
 CREATE TABLE IF NOT EXISTS principals (
     account_id TEXT NOT NULL,
     principal TEXT NOT NULL,
@@ -83,6 +95,9 @@ class SqliteBaseline:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        if self._db.in_transaction:  # nested (a claim's stage writing the burst window)
+            yield self._db
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
@@ -107,23 +122,28 @@ class SqliteBaseline:
                 found[TupleKey(a, p, act)] = TupleState(first, last, exp)
         return found
 
-    def claim(self, claims: Sequence[TupleClaim]) -> set[TupleKey]:
+    def claim(self, claims: Sequence[TupleClaim], stage: Stage | None = None) -> set[TupleKey]:
         self.requests += 1
         claimed: set[TupleKey] = set()
         if not claims:
             return claimed
         with self._write() as db:
-            for c in claims:
-                cur = db.execute(
-                    "INSERT INTO tuples VALUES (?,?,?,?,?,?) "
-                    "ON CONFLICT (account_id, principal, action) DO UPDATE SET "
-                    "first_seen=excluded.first_seen, last_seen=excluded.last_seen, "
-                    "expires_at=excluded.expires_at "
-                    "WHERE tuples.expires_at <= excluded.first_seen",
-                    (*c.key, c.first_seen, c.last_seen, c.expires_at),
-                )
-                if cur.rowcount == 1:
-                    claimed.add(c.key)
+            for pkey, group in group_by_principal(claims).items():
+                won: set[TupleKey] = set()
+                for c in group:
+                    cur = db.execute(
+                        "INSERT INTO tuples VALUES (?,?,?,?,?,?) "
+                        "ON CONFLICT (account_id, principal, action) DO UPDATE SET "
+                        "first_seen=excluded.first_seen, last_seen=excluded.last_seen, "
+                        "expires_at=excluded.expires_at "
+                        "WHERE tuples.expires_at <= excluded.first_seen",
+                        (*c.key, c.first_seen, c.last_seen, c.expires_at),
+                    )
+                    if cur.rowcount == 1:
+                        won.add(c.key)
+                if won and stage is not None:
+                    self._stage(db, stage(pkey, frozenset(won)))
+                claimed |= won
         return claimed
 
     def refresh(self, updates: Sequence[TupleClaim]) -> None:
@@ -172,6 +192,59 @@ class SqliteBaseline:
                 (*key, orjson.dumps([list(e) for e in after]).decode()),
             )
         return before, after
+
+    # -- Outbox ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _stage(db: sqlite3.Connection, alerts: Sequence[PendingAlert]) -> None:
+        db.executemany(
+            "INSERT OR IGNORE INTO outbox (alert_id, status, first_event_time, severity, document) "
+            "VALUES (?, 'pending', ?, ?, ?)",
+            [(a.alert_id, a.first_event_time, a.severity, a.document) for a in alerts],
+        )
+
+    def stage(self, alerts: Sequence[PendingAlert]) -> None:
+        with self._write() as db:
+            self._stage(db, alerts)
+
+    def pending(self, limit: int = 500) -> list[PendingAlert]:
+        rows = self._db.execute(
+            "SELECT alert_id, first_event_time, severity, document, attempts, last_error "
+            "FROM outbox WHERE status='pending' ORDER BY first_event_time, alert_id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [PendingAlert(i, t, sev, bytes(doc), n, err) for i, t, sev, doc, n, err in rows]
+
+    def mark_delivered(self, alert_ids: Sequence[str]) -> None:
+        with self._write() as db:
+            db.executemany(
+                "UPDATE outbox SET status='delivered' WHERE alert_id=? AND status='pending'",
+                [(i,) for i in alert_ids],
+            )
+
+    def record_failure(self, alert_ids: Sequence[str], reason: str) -> None:
+        with self._write() as db:
+            db.executemany(
+                "UPDATE outbox SET attempts=attempts+1, last_error=? "
+                "WHERE alert_id=? AND status='pending'",
+                [(reason, i) for i in alert_ids],
+            )
+
+    def dead_letter(self, alert_id: str, reason: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE outbox SET status='dead', last_error=? WHERE alert_id=?",
+                (reason, alert_id),
+            )
+
+    def dead_letters(self) -> list[tuple[PendingAlert, str]]:
+        rows = self._db.execute(
+            "SELECT alert_id, first_event_time, severity, document, attempts, last_error "
+            "FROM outbox WHERE status='dead' ORDER BY first_event_time, alert_id"
+        ).fetchall()
+        return [
+            (PendingAlert(i, t, sev, bytes(doc), n, err), err) for i, t, sev, doc, n, err in rows
+        ]
 
     # Read-side helpers for the CLI (explain, summaries); not part of the Baseline protocol.
     def counts(self) -> tuple[int, int]:

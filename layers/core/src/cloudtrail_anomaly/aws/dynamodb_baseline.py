@@ -5,6 +5,7 @@ Key schema (string `pk`, string `sk`; TTL attribute `expires_at`, a Number of ep
     pk = "P#<account>#<principal>"   sk = "A#<action>"    first_seen, last_seen, expires_at
     pk = "P#<account>#<principal>"   sk = "#first_seen"   first_seen
     pk = "P#<account>#<principal>"   sk = "#window"       entries (JSON), version, expires_at
+    pk = "OUTBOX"                    sk = "P#<alert_id>"  pending alerts (see dynamodb_outbox.py)
 
 A principal's tuples, first sighting and burst window share its partition, so one Query shows
 everything known about a principal. All times are CloudTrail event times; `expires_at` is
@@ -39,9 +40,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..baseline import merge_window
+from ..baseline import Stage, group_by_principal, merge_window
 from ..model import PrincipalKey, TupleClaim, TupleKey, TupleState
+from ..outbox import PendingAlert
 from ..policy import WindowEntry
+from .dynamodb_outbox import pending_put
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -53,6 +56,7 @@ FIRST_SEEN_SK = "#first_seen"
 WINDOW_SK = "#window"
 BATCH_GET_LIMIT = 100  # DynamoDB's maximum keys per BatchGetItem
 TRANSACT_LIMIT = 100  # DynamoDB's maximum items per TransactWriteItems
+STAGE_RESERVE = 4  # transaction items kept free for a principal's staged alerts
 _PK_LIMIT, _SK_LIMIT = 2048, 1024  # DynamoDB's key size limits, in bytes
 _PROJECTION = "pk, sk, first_seen, last_seen, expires_at"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -248,33 +252,58 @@ class DynamoDbBaseline:
             self._tuples.put(key, state)
         return found
 
-    def claim(self, claims: Sequence[TupleClaim]) -> set[TupleKey]:
+    def claim(self, claims: Sequence[TupleClaim], stage: Stage | None = None) -> set[TupleKey]:
         """Claim per principal, all or nothing: a principal's new tuples go in one transaction,
         so when the same object is processed twice at once, one invocation claims them all and
-        sends one alert, instead of the two splitting the tuples into two alerts."""
-        by_principal: dict[PrincipalKey, list[TupleClaim]] = {}
-        for c in claims:
-            by_principal.setdefault(c.key.principal_key, []).append(c)
-        groups = [
-            group[i : i + TRANSACT_LIMIT]
-            for group in by_principal.values()
-            for i in range(0, len(group), TRANSACT_LIMIT)
-        ]
+        sends one alert, instead of the two splitting the tuples into two alerts. With `stage`,
+        the principal's alerts are written to the outbox in that same transaction."""
+        # Room for the staged alerts (a new-action alert and a burst follow-up) in the last
+        # transaction of a principal with more new tuples than one transaction holds.
+        size = TRANSACT_LIMIT - (STAGE_RESERVE if stage is not None else 0)
+        groups: list[tuple[PrincipalKey, list[TupleClaim], bool]] = []
+        for pkey, group in group_by_principal(claims).items():
+            chunks = [group[i : i + size] for i in range(0, len(group), size)]
+            groups.extend((pkey, chunk, n == len(chunks) - 1) for n, chunk in enumerate(chunks))
+        won_so_far: dict[PrincipalKey, set[TupleKey]] = {}
+
+        def run(item: tuple[PrincipalKey, list[TupleClaim], bool]) -> set[TupleKey]:
+            pkey, chunk, last = item
+            if stage is None or not last:
+                won = self._claim_group(chunk, None)
+            else:
+                earlier = frozenset(won_so_far.get(pkey, ()))
+                won = self._claim_group(chunk, lambda keys: stage(pkey, earlier | keys))
+            won_so_far.setdefault(pkey, set()).update(won)
+            return won
+
+        # A principal's chunks must run in order (the last one stages), so split principals
+        # across threads, not chunks.
+        by_principal: dict[PrincipalKey, list[tuple[PrincipalKey, list[TupleClaim], bool]]] = {}
+        for g in groups:
+            by_principal.setdefault(g[0], []).append(g)
         claimed: set[TupleKey] = set()
-        for won in self._each(self._claim_group, groups):
-            claimed |= won
+        for won_sets in self._each(lambda gs: [run(g) for g in gs], list(by_principal.values())):
+            for won in won_sets:
+                claimed |= won
         return claimed
 
-    def _claim_group(self, group: list[TupleClaim]) -> set[TupleKey]:
-        if len(group) == 1:  # a plain conditional put costs half a transaction
+    def _claim_group(
+        self,
+        group: list[TupleClaim],
+        stage: Callable[[frozenset[TupleKey]], Sequence[PendingAlert]] | None,
+    ) -> set[TupleKey]:
+        if len(group) == 1 and stage is None:  # a plain conditional put costs half a transaction
             return {group[0].key} if self._claim_one(group[0]) else set()
         pending = group
         failure: Exception = TimeoutError("claim transaction kept conflicting")
         for attempt in range(1, self.max_batch_attempts + 1):
+            alerts = stage(frozenset(c.key for c in pending)) if stage is not None else ()
             try:
                 self._count("TransactWriteItems")
+                items: list[Any] = [{"Put": self._claim_put(c)} for c in pending]
+                items += [{"Put": pending_put(self.table, a)} for a in alerts]
                 self.client.transact_write_items(
-                    TransactItems=[{"Put": self._claim_put(c)} for c in pending],
+                    TransactItems=items,
                     # botocore's retry of a transaction that committed but timed out must not
                     # come back "lost to a rival"; unique per call, so rivals never share one.
                     ClientRequestToken=uuid.uuid4().hex,

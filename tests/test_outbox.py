@@ -1,0 +1,143 @@
+"""The outbox contract, on memory, SQLite and DynamoDB (moto): alerts staged with their claims,
+atomically; pending until delivered; never re-opened once delivered or dead-lettered."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import orjson
+import pytest
+from cloudtrail_anomaly.aws.dynamodb_baseline import DynamoDbBaseline, create_table
+from cloudtrail_anomaly.aws.dynamodb_outbox import DynamoDbOutbox
+from cloudtrail_anomaly.baseline import MemoryBaseline
+from cloudtrail_anomaly.detector import Detector
+from cloudtrail_anomaly.model import PrincipalKey, TupleClaim, TupleKey
+from cloudtrail_anomaly.outbox import PendingAlert
+from cloudtrail_anomaly.policy import AlertPolicy, PolicySettings
+from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
+from moto import mock_aws
+
+ALICE = "arn:aws:iam::111111111111:user/alice"
+A = TupleKey("111111111111", ALICE, "iam.amazonaws.com:CreateUser")
+B = TupleKey("111111111111", ALICE, "iam.amazonaws.com:CreateAccessKey")
+T0 = 1_700_000_000
+
+# A pair of (baseline, outbox) handles on one store; calling it again gives a new pair on the
+# same store, as a restarted process would have.
+Open = Callable[[], tuple[Any, Any]]
+
+
+@pytest.fixture(params=["memory", "sqlite", "dynamodb"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Open]:
+    if request.param == "memory":
+        shared = MemoryBaseline()
+        yield lambda: (shared, shared.outbox)
+    elif request.param == "sqlite":
+
+        def sqlite() -> tuple[Any, Any]:
+            db = SqliteBaseline(tmp_path / "state.sqlite")
+            return db, db
+
+        yield sqlite
+    else:
+        with mock_aws():
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            create_table(client, "baseline")
+            yield lambda: (DynamoDbBaseline(client, "baseline"), DynamoDbOutbox(client, "baseline"))
+
+
+def pending(alert_id: str, t: int = T0) -> PendingAlert:
+    return PendingAlert(alert_id, t, "high", orjson.dumps({"alert_id": alert_id}))
+
+
+def claims(*keys: TupleKey) -> list[TupleClaim]:
+    return [TupleClaim(k, T0, T0, T0 + 86_400) for k in keys]
+
+
+def test_claim_stages_the_principals_alert_in_the_same_write(store: Open) -> None:
+    baseline, _ = store()
+    calls: list[tuple[PrincipalKey, frozenset[TupleKey]]] = []
+
+    def stage(pkey: PrincipalKey, won: frozenset[TupleKey]) -> list[PendingAlert]:
+        calls.append((pkey, won))
+        return [pending("a1")]
+
+    assert baseline.claim(claims(A, B), stage) == {A, B}
+    assert calls[-1] == (A.principal_key, frozenset({A, B}))
+    _, reopened = store()
+    assert [p.alert_id for p in reopened.pending()] == ["a1"]
+
+
+def test_stage_sees_only_the_keys_it_wins(store: Open) -> None:
+    baseline, outbox = store()
+    baseline.claim(claims(A))
+    seen: list[frozenset[TupleKey]] = []
+    baseline.claim(claims(A, B), lambda p, won: seen.append(won) or [pending("b")])
+    assert seen[-1] == frozenset({B})
+    # Nothing new at all: whatever stage says is not written (DynamoDB asks it optimistically,
+    # before the transaction tells it the keys are taken; SQLite and memory do not ask).
+    assert baseline.claim(claims(A, B), lambda p, won: [pending("never")]) == set()
+    assert "never" not in [p.alert_id for p in outbox.pending()]
+
+
+def test_a_failing_stage_claims_nothing(store: Open) -> None:
+    """The crash-between-claim-and-alert case: if judging fails, the tuples stay unclaimed, so
+    the retry judges and alerts them; nothing is claimed without its alert."""
+    baseline, outbox = store()
+
+    def boom(pkey: PrincipalKey, won: frozenset[TupleKey]) -> list[PendingAlert]:
+        raise RuntimeError("crash while judging")
+
+    with pytest.raises(RuntimeError):
+        baseline.claim(claims(A, B), boom)
+    again, _ = store()
+    assert again.lookup([A, B]) == {}
+    assert again.claim(claims(A, B), lambda p, w: [pending("retry")]) == {A, B}
+    assert [p.alert_id for p in outbox.pending()] == ["retry"]
+
+
+def test_pending_until_delivered_and_never_reopened(store: Open) -> None:
+    _, outbox = store()
+    outbox.stage([pending("late", T0 + 10), pending("early", T0)])
+    outbox.stage([pending("early", T0)])  # idempotent
+    assert [p.alert_id for p in outbox.pending()] == ["early", "late"]
+    outbox.record_failure(["early"], "HEC 503")
+    (early, _) = outbox.pending()
+    assert (early.attempts, early.last_error) == (1, "HEC 503")
+    outbox.mark_delivered(["early"])
+    outbox.stage([pending("early", T0)])  # a re-detection must not resend a delivered alert
+    assert [p.alert_id for p in outbox.pending()] == ["late"]
+    outbox.dead_letter("late", "HEC code 6: invalid data format")
+    outbox.stage([pending("late", T0 + 10)])
+    assert outbox.pending() == []
+    (dead, reason) = outbox.dead_letters()[0]
+    assert dead.alert_id == "late" and "code 6" in reason
+
+
+def test_detector_alerts_are_pending_after_a_crash_before_delivery(store: Open) -> None:
+    """End to end through the detector: the alert exists in the outbox as soon as the claim
+    committed, whether or not anything was ever delivered."""
+    baseline, _ = store()
+    record = {
+        "eventTime": "2023-11-14T22:13:20Z",
+        "eventSource": "iam.amazonaws.com",
+        "eventName": "CreateAccessKey",
+        "awsRegion": "us-east-1",
+        "recipientAccountId": "111111111111",
+        "eventID": "e-1",
+        "userIdentity": {"type": "IAMUser", "arn": ALICE, "accountId": "111111111111"},
+    }
+    detector = Detector(baseline, AlertPolicy(PolicySettings(learning_days=0)))
+    result = detector.process([record], "obj-1")
+    (alert,) = result.alerts
+    # "crash": the process dies here, before any delivery. A new process finds it pending.
+    _, outbox = store()
+    (staged,) = outbox.pending()
+    assert staged.alert_id == alert.alert_id
+    assert orjson.loads(staged.document) == alert.to_dict()
+    # And replaying the object stages nothing new.
+    assert detector.process([record], "obj-1").alerts == []
+    assert [p.alert_id for p in outbox.pending()] == [alert.alert_id]
