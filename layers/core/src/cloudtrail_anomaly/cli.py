@@ -14,9 +14,11 @@ import orjson
 from . import __version__
 from .baseline import Baseline, MemoryBaseline
 from .config import Config, ConfigError, load_config
+from .delivery import Deliverer, JsonLinesSink
 from .detector import REGION_PREFIX, Detector, ObjectResult
 from .enrichment import Enricher
 from .model import iso
+from .outbox import Outbox
 from .policy import AlertPolicy
 from .replay import format_summary, replay
 from .sensitive import expand_action
@@ -72,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also output suppressed alerts, with suppressed: true and the reason",
     )
+
+    dp = sub.add_parser("deliver", help="re-send the alerts still pending in a state file's outbox")
+    dp.add_argument("--state", type=Path, required=True, help="SQLite baseline file")
+    dp.add_argument("--output", type=Path, help="write alerts here instead of stdout")
+    dp.add_argument("--config", type=Path, help="TOML config (default: $CLOUDTRAIL_ANOMALY_CONFIG)")
 
     bp = sub.add_parser("baseline", help="learn from history: record every tuple, alert nothing")
     common(bp)
@@ -129,9 +136,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         config = _settings(args)
-        if args.command == "explain" and not args.state.exists():
+        if args.command in ("explain", "deliver") and not args.state.exists():
             raise StateFileError(f"{args.state}: no such state file")
-        baseline: Baseline = SqliteBaseline(args.state) if args.state else MemoryBaseline()
+        baseline: Baseline
+        outbox: Outbox
+        if args.state:
+            baseline = outbox = SqliteBaseline(args.state)
+        else:
+            memory = MemoryBaseline()
+            baseline, outbox = memory, memory.outbox
     except (ConfigError, StateFileError) as exc:
         print(f"cloudtrail-anomaly: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -154,15 +167,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "output", None):
         out = args.output.open("wb")
     include_suppressed = getattr(args, "include_suppressed", False)
+    # Alerts reach the output through the outbox, as in Lambda: staged with their claims,
+    # written, then marked delivered; whatever a crash leaves pending, `deliver` re-sends.
+    deliverer = Deliverer(outbox, JsonLinesSink(out))
 
     def emit(result: ObjectResult) -> None:
-        alerts = result.alerts + (result.suppressed if include_suppressed else [])
-        for alert in alerts:
-            out.write(orjson.dumps(alert.to_dict()) + b"\n")
-        if alerts:
+        if result.alerts:
+            deliverer.deliver_pending()
+        if include_suppressed and result.suppressed:
+            for alert in result.suppressed:
+                out.write(orjson.dumps(alert.to_dict()) + b"\n")
             out.flush()
 
     try:
+        if args.command == "deliver":
+            done = deliverer.deliver_pending()
+            print(
+                f"delivered {done.delivered:,}, dead-lettered {done.dead_lettered:,}, "
+                f"still pending {done.still_pending:,}"
+                + (f"; sink configuration error: {done.config_error}" if done.config_error else ""),
+                file=sys.stderr,
+            )
+            return 1 if done.config_error else 0
         summary = replay(args.paths, detector, emit, config.reader.max_object_bytes, sys.stderr)
     except FileNotFoundError as exc:
         print(f"cloudtrail-anomaly: error: {exc}", file=sys.stderr)
