@@ -9,19 +9,18 @@ from typing import Any
 
 import orjson
 import pytest
-from cloudtrail_anomaly.alerts import Alert
 from cloudtrail_anomaly.baseline import MemoryBaseline
+from cloudtrail_anomaly.delivery import DeliveryReport
 from cloudtrail_anomaly.detector import Detector
 from cloudtrail_anomaly.ledger import MemoryLedger, ProcessedObject
-from cloudtrail_anomaly.model import DAY, TupleKey, iso
+from cloudtrail_anomaly.model import DAY, iso
+from cloudtrail_anomaly.outbox import PendingAlert
 from cloudtrail_anomaly.policy import AlertPolicy
 from cloudtrail_anomaly.realtime import (
-    JsonLinesSink,
     ObjectGone,
     ObjectRef,
     OpenedObject,
     RealtimeProcessor,
-    alerted_claims,
     newest_event_time,
 )
 
@@ -63,24 +62,34 @@ class MemorySource:
 
 
 class ListSink:
-    def __init__(self) -> None:
-        self.alerts: list[Alert] = []
+    """Receives alert documents, as a real sink would."""
 
-    def send(self, alerts: Sequence[Alert]) -> None:
-        self.alerts.extend(alerts)
+    name = "list"
+
+    def __init__(self) -> None:
+        self.alerts: list[dict[str, Any]] = []
+
+    def deliver(self, alerts: Sequence[PendingAlert]) -> DeliveryReport:
+        self.alerts.extend(orjson.loads(a.document) for a in alerts)
+        return DeliveryReport(delivered=[a.alert_id for a in alerts])
 
 
 @pytest.fixture
 def parts() -> dict[str, Any]:
     baseline, ledger, source, sink = MemoryBaseline(), MemoryLedger(), MemorySource(), ListSink()
     processor = RealtimeProcessor(
-        Detector(baseline, AlertPolicy()), source, ledger, sink, meters=(baseline, ledger)
+        Detector(baseline, AlertPolicy()),
+        source,
+        ledger,
+        sink,
+        outbox=baseline.outbox,
+        meters=(baseline, ledger),
     )
     # Alice and her account are a month old: her new actions alert.
     history = f"AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2024/05/01/{ACCOUNT}_CloudTrail_us-east-1_20240501T0005Z_old.json.gz"
     source.objects[("b", history)] = ("h", body([record("GetUser", T0 - 30 * DAY)]))
     processor.process(ObjectRef("b", history))
-    return {"p": processor, "source": source, "ledger": ledger, "sink": sink}
+    return {"p": processor, "source": source, "ledger": ledger, "sink": sink, "baseline": baseline}
 
 
 def test_a_log_object_is_detected_alerted_and_recorded(parts: dict[str, Any]) -> None:
@@ -93,7 +102,7 @@ def test_a_log_object_is_detected_alerted_and_recorded(parts: dict[str, Any]) ->
     assert outcome.stats["records"] == 2
     assert outcome.requests > 0
     (alert,) = parts["sink"].alerts
-    assert alert.source_objects == [f"s3://b/{KEY}"]
+    assert alert["source_objects"] == [f"s3://b/{KEY}"]
     assert parts["ledger"].entries[("b", KEY, "e1")] == ProcessedObject(
         "b", KEY, "e1", records=2, alerts=1, processed_at=T0 + 120
     )
@@ -154,40 +163,34 @@ def test_gone_empty_and_broken_objects(parts: dict[str, Any]) -> None:
     assert ("b", KEY, "e1") not in parts["ledger"].entries
 
 
-def test_a_failing_sink_fails_the_object(parts: dict[str, Any]) -> None:
+def test_a_sink_outage_keeps_the_alert_pending_without_failing_the_object(
+    parts: dict[str, Any],
+) -> None:
     class Down:
-        def send(self, alerts: Sequence[Alert]) -> None:
-            raise TimeoutError("endpoint timed out")
+        name = "down"
 
+        def deliver(self, alerts: Sequence[PendingAlert]) -> DeliveryReport:
+            return DeliveryReport(pending={a.alert_id: "endpoint timed out" for a in alerts})
+
+    sink = parts["sink"]
     parts["p"].sink = Down()
     parts["source"].objects[("b", KEY)] = ("e1", body([record("CreateUser", T0)]))
     outcome = parts["p"].process(ObjectRef("b", KEY))
-    assert (outcome.status, outcome.reason) == ("failed", "sink_error")
-    assert "TimeoutError" in outcome.detail
-    assert ("b", KEY, "e1") not in parts["ledger"].entries
-
-
-def test_alerted_claims_are_the_first_events_of_new_action_alerts(parts: dict[str, Any]) -> None:
-    parts["source"].objects[("b", KEY)] = (
-        "e1",
-        body([record("CreateUser", T0 + 9), record("CreateUser", T0 + 3)]),
-    )
-    parts["p"].process(ObjectRef("b", KEY))
-    assert alerted_claims(parts["sink"].alerts) == {
-        TupleKey(ACCOUNT, ALICE, "iam.amazonaws.com:CreateUser"): T0 + 3
-    }
+    # The alert is durable in the outbox: the object is done, its message is not retried.
+    assert outcome.status == "processed"
+    assert outcome.delivery is not None and outcome.delivery.still_pending == 1
+    assert ("b", KEY, "e1") in parts["ledger"].entries
+    (pending,) = parts["baseline"].outbox.pending()
+    assert pending.attempts == 1
+    # The sink is back: the next object sends what was pending, once.
+    parts["p"].sink = sink
+    later = KEY.replace("_abc", "_abd")
+    parts["source"].objects[("b", later)] = ("e2", body([record("GetUser", T0 + 60)]))
+    parts["p"].process(ObjectRef("b", later))
+    assert [a["alert_id"] for a in sink.alerts] == [pending.alert_id]
+    assert parts["baseline"].outbox.pending() == []
 
 
 def test_newest_event_time_reads_records_tolerantly() -> None:
     assert newest_event_time([]) is None
     assert newest_event_time(["x", {"eventTime": None}, {"eventTime": iso(T0)}]) == T0
-
-
-def test_json_lines_sink_writes_one_alert_per_line(parts: dict[str, Any]) -> None:
-    parts["source"].objects[("b", KEY)] = ("e1", body([record("CreateUser", T0)]))
-    parts["p"].process(ObjectRef("b", KEY))
-    out = io.StringIO()
-    JsonLinesSink(out).send(parts["sink"].alerts * 2)
-    lines = out.getvalue().splitlines()
-    assert len(lines) == 2
-    assert orjson.loads(lines[0])["alert_id"] == parts["sink"].alerts[0].alert_id

@@ -24,13 +24,14 @@ import boto3
 import orjson
 import pytest
 from aws_lambda_powertools import Logger, Metrics
-from cloudtrail_anomaly.alerts import Alert
 from cloudtrail_anomaly.aws.dynamodb_baseline import create_table
 from cloudtrail_anomaly.aws.lambda_runtime import RealtimeFunction
 from cloudtrail_anomaly.aws.notifications import RealtimeSettings, SettingsError
+from cloudtrail_anomaly.delivery import DeliveryReport
 from cloudtrail_anomaly.events import parse_event_time
 from cloudtrail_anomaly.ledger import ProcessedObject
 from cloudtrail_anomaly.model import DAY, iso
+from cloudtrail_anomaly.outbox import PendingAlert
 from cloudtrail_anomaly.realtime import ObjectRef
 from moto import mock_aws
 
@@ -44,11 +45,16 @@ _modules = itertools.count()
 
 
 class ListSink:
-    def __init__(self) -> None:
-        self.alerts: list[Alert] = []
+    """Receives alert documents, as a real sink would."""
 
-    def send(self, alerts: Sequence[Alert]) -> None:
-        self.alerts.extend(alerts)
+    name = "list"
+
+    def __init__(self) -> None:
+        self.alerts: list[dict[str, Any]] = []
+
+    def deliver(self, alerts: Sequence[PendingAlert]) -> DeliveryReport:
+        self.alerts.extend(orjson.loads(a.document) for a in alerts)
+        return DeliveryReport(delivered=[a.alert_id for a in alerts])
 
 
 @dataclass
@@ -228,14 +234,14 @@ def test_end_to_end_alerts_and_state(
     assert container.invoke(receive(aws)) == {"batchItemFailures": []}
 
     (alert,) = container.sink.alerts
-    assert alert.account_id == "229654561268"
-    assert alert.principal.key == "arn:aws:iam::229654561268:user/christophe"
-    assert sorted(e.action for e in alert.new_actions) == [
+    assert alert["account_id"] == "229654561268"
+    assert alert["principal"]["arn"] == "arn:aws:iam::229654561268:user/christophe"
+    assert sorted(e["action"] for e in alert["new_actions"]) == [
         "iam.amazonaws.com:AttachUserPolicy",
         "iam.amazonaws.com:CreateAccessKey",
         "iam.amazonaws.com:CreateUser",
     ]
-    assert alert.source_objects == [f"s3://{BUCKET}/{key}"]
+    assert alert["source_objects"] == [f"s3://{BUCKET}/{key}"]
 
     baseline = items(aws, TABLE)
     tuples = {i["sk"]["S"]: i for i in baseline if i["sk"]["S"].startswith("A#iam")}
@@ -261,7 +267,7 @@ def test_end_to_end_alerts_and_state(
     assert metrics["objects_skipped.s3_test_event"] == 1
     assert metrics["records"] == 4
     assert metrics["new_tuples"] == 4
-    assert metrics[f"alerts.{alert.severity}"] == 1
+    assert metrics[f"alerts.{alert['severity']}"] == 1
     assert metrics["dynamodb_requests"] > 0
     assert metrics["lag_seconds"] > 0
 
@@ -448,12 +454,14 @@ def test_cold_start_names_the_missing_variable(
         Container(monkeypatch)
 
 
-def test_alerts_that_could_not_be_delivered_are_sent_by_the_retry(
+def test_alerts_that_could_not_be_delivered_stay_pending_and_go_out_later(
     aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     class SinkDown:
-        def send(self, alerts: Sequence[Alert]) -> None:
-            raise ConnectionError("alert endpoint unreachable")
+        name = "down"
+
+        def deliver(self, alerts: Sequence[PendingAlert]) -> DeliveryReport:
+            return DeliveryReport(pending={a.alert_id: "endpoint unreachable" for a in alerts})
 
     container = Container(monkeypatch)
     put_log(aws, history_for(ADMIN_USER), "history")
@@ -462,16 +470,22 @@ def test_alerts_that_could_not_be_delivered_are_sent_by_the_retry(
     event = receive(aws)
     container.module.function.processor.sink = SinkDown()
 
-    response = container.invoke(event)
-
-    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
-    assert key not in [i["key"]["S"] for i in items(aws, LEDGER)]
-    container.module.function.processor.sink = container.sink
-    assert container.invoke(event) == {"batchItemFailures": []}  # SQS redelivers it
-    (alert,) = container.sink.alerts
-    assert len(alert.new_actions) == 3
-    assert container.invoke(event) == {"batchItemFailures": []}  # and once more: a duplicate
-    assert len(container.sink.alerts) == 1
+    # The alert is staged in the outbox with its claims: the message succeeds, nothing is lost.
+    assert container.invoke(event) == {"batchItemFailures": []}
+    assert key in [i["key"]["S"] for i in items(aws, LEDGER)]
+    pending = [i for i in items(aws, TABLE) if i["pk"]["S"] == "OUTBOX"]
+    assert [i["sk"]["S"][:2] for i in pending] == ["P#"]
+    # A redelivery of the message is a duplicate and costs nothing...
+    assert container.invoke(event) == {"batchItemFailures": []}
+    assert container.sink.alerts == []
+    # ...and once the sink is back, a new container delivers what is pending, exactly once.
+    later = Container(monkeypatch)
+    put_log(aws, history_for(ADMIN_USER), "later")
+    later.invoke(receive(aws))
+    (alert,) = later.sink.alerts
+    assert len(alert["new_actions"]) == 3
+    later.invoke(receive(aws))
+    assert len(later.sink.alerts) == 1
 
 
 def test_an_object_deleted_before_it_was_read_is_skipped(

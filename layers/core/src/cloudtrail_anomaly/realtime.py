@@ -4,26 +4,27 @@ Safe under at-least-once delivery. An object already in the ledger costs one led
 deliveries racing each other both detect, but the baseline's claims are atomic, so only one of
 them alerts. An object that cannot be read, or whose claims failed after all retries, comes back
 as a failed outcome (or raises, for store errors), so that its message is retried; nothing is
-written to the ledger for it. When the alerts cannot be delivered, the tuples they claimed are
-released first (where the baseline can), so that the retry alerts them again. No wall clock here: times are CloudTrail event times.
+written to the ledger for it. Alerts are staged in the outbox with their claims, then delivered
+from it: a sink outage leaves them pending (the next object with alerts, or the hourly
+reconciliation, sends them) and does not fail the object, since nothing is lost. No wall clock
+here: times are CloudTrail event times.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TextIO
-
-import orjson
+from typing import Any, Protocol
 
 from .alerts import Alert
+from .delivery import AlertSink, Deliverer, DeliverySummary
 from .detector import Detector
 from .events import parse_event_time
 from .keys import KeyKind, classify_key
 from .ledger import ObjectLedger, ProcessedObject
-from .model import TupleKey
+from .outbox import Outbox
 from .reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, read_records
 
 
@@ -58,25 +59,6 @@ class ObjectSource(Protocol):
         ...
 
 
-class AlertSink(Protocol):
-    def send(self, alerts: Sequence[Alert]) -> None:
-        """Deliver alerts; raises when they could not be delivered."""
-        ...
-
-
-class JsonLinesSink:
-    """Alerts as JSON lines on a text stream. In Lambda, stdout is the function's log group, so
-    this is the structured-log sink until a real one is configured."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-
-    def send(self, alerts: Sequence[Alert]) -> None:
-        for alert in alerts:
-            self.stream.write(orjson.dumps(alert.to_dict()).decode() + "\n")
-        self.stream.flush()
-
-
 class Metered(Protocol):
     @property
     def requests(self) -> int: ...
@@ -84,22 +66,6 @@ class Metered(Protocol):
 
 class ClaimFailures(Protocol):
     def take_failed_claims(self) -> int: ...
-
-
-class ClaimRelease(Protocol):
-    def release(self, claimed: Mapping[TupleKey, int]) -> None: ...
-
-
-def alerted_claims(alerts: Iterable[Alert]) -> dict[TupleKey, int]:
-    """The tuples this object's new-action alerts claimed, with the `first_seen` of each claim
-    (the time of the tuple's first event in the object). Burst alerts are left out: their
-    entries were claimed, and alerted, by earlier objects."""
-    return {
-        TupleKey(a.account_id, a.principal.key, e.action): e.event_time
-        for a in alerts
-        if a.detector == "new_action"
-        for e in a.new_actions
-    }
 
 
 @dataclass(slots=True)
@@ -115,6 +81,7 @@ class ObjectOutcome:
     stats: Counter[str] = field(default_factory=Counter)
     newest_event_time: int | None = None
     requests: int = 0  # store requests (baseline and ledger) this object cost
+    delivery: DeliverySummary | None = None  # when alerts were delivered after this object
 
     @property
     def failed(self) -> bool:
@@ -143,19 +110,28 @@ class RealtimeProcessor:
         ledger: ObjectLedger,
         sink: AlertSink,
         *,
+        outbox: Outbox,
         max_bytes: int = DEFAULT_MAX_BYTES,
         meters: Sequence[Metered] = (),
         claim_failures: ClaimFailures | None = None,
-        claim_release: ClaimRelease | None = None,
     ) -> None:
         self.detector = detector
         self.source = source
         self.ledger = ledger
+        self.outbox = outbox
         self.sink = sink
         self.max_bytes = max_bytes
         self.meters = meters
         self.claim_failures = claim_failures
-        self.claim_release = claim_release
+        self._undelivered = True  # a new container does not know: look once
+
+    @property
+    def sink(self) -> AlertSink:
+        return self.deliverer.sink
+
+    @sink.setter
+    def sink(self, sink: AlertSink) -> None:
+        self.deliverer = Deliverer(self.outbox, sink)
 
     def _requests(self) -> int:
         return sum(m.requests for m in self.meters)
@@ -213,16 +189,9 @@ class RealtimeProcessor:
             stats=result.stats,
             newest_event_time=newest,
         )
-        if result.alerts:
-            try:
-                self.sink.send(result.alerts)
-            except Exception as exc:
-                # Without this, the retry would find the tuples claimed and alert nothing.
-                if self.claim_release is not None:
-                    self.claim_release.release(alerted_claims(result.alerts))
-                outcome.status, outcome.reason = "failed", "sink_error"
-                outcome.detail = f"alert delivery failed: {type(exc).__name__}: {exc}"
-                return outcome
+        if result.alerts or self._undelivered:
+            outcome.delivery = self.deliverer.deliver_pending()
+            self._undelivered = bool(outcome.delivery.still_pending)
         failed = self.claim_failures.take_failed_claims() if self.claim_failures else 0
         if failed:
             # The alerts of the claims that did succeed are out; a retry claims and alerts the

@@ -382,33 +382,6 @@ class DynamoDbBaseline:
         self._tuples.put(key, TupleState(c.first_seen, c.last_seen, c.expires_at))
         return True
 
-    def release(self, claimed: Mapping[TupleKey, int]) -> None:
-        """Forget tuples this worker claimed (key → the `first_seen` it claimed them with) when
-        their alerts could not be delivered, so that the retry claims them and alerts again. A
-        tuple claimed anew by someone else since (another `first_seen`) is left alone."""
-
-        def one(item: tuple[TupleKey, int]) -> None:
-            key, first_seen = item
-            self._tuples.pop(key)
-            try:
-                self._count("DeleteItem")
-                self.client.delete_item(
-                    TableName=self.table,
-                    Key={
-                        "pk": {"S": partition_key(key.account_id, key.principal)},
-                        "sk": {"S": tuple_sort_key(key.action)},
-                    },
-                    ConditionExpression="first_seen = :first_seen",
-                    ExpressionAttributeValues={":first_seen": _n(first_seen)},
-                )
-            except ClientError as exc:
-                if error_code(exc) != _CONDITION_FAILED:
-                    self._error("release", exc)
-            except BotoCoreError as exc:
-                self._error("release", exc)
-
-        self._each(one, list(claimed.items()))
-
     def refresh(self, updates: Sequence[TupleClaim]) -> None:
         self._each(self._refresh_one, updates)
 

@@ -18,11 +18,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import SQSRecord
 
 from ..config import ReaderSettings, load_config
+from ..delivery import AlertSink, JsonLinesSink
 from ..detector import Detector
 from ..policy import AlertPolicy
-from ..realtime import AlertSink, JsonLinesSink, ObjectOutcome, ObjectRef, RealtimeProcessor
+from ..realtime import ObjectOutcome, ObjectRef, RealtimeProcessor
 from .dynamodb_baseline import DynamoDbBaseline
 from .dynamodb_ledger import DynamoDbLedger
+from .dynamodb_outbox import DynamoDbOutbox
 from .notifications import Notification, RealtimeSettings, parse_event, parse_sqs_record
 from .s3_source import S3ObjectSource
 
@@ -69,11 +71,11 @@ class RealtimeFunction:
             detector,
             S3ObjectSource(s3),
             ledger,
-            sink or JsonLinesSink(sys.stdout),
+            sink or JsonLinesSink(sys.stdout.buffer),
+            outbox=DynamoDbOutbox(dynamodb, settings.baseline_table),
             max_bytes=config.reader.max_object_bytes,
             meters=(baseline, ledger),
             claim_failures=baseline,
-            claim_release=baseline,
         )
         return cls(processor, baseline, logger, metrics)
 
@@ -138,6 +140,17 @@ class RealtimeFunction:
         for name, value in sorted(stats.items()):
             if name.startswith(("records_skipped.", "alerts.")) and value:
                 m.add_metric(name, count, value)
+        delivery = outcome.delivery
+        if delivery is not None:
+            m.add_metric("alerts_delivered", count, delivery.delivered)
+            m.add_metric("alerts_dead_lettered", count, delivery.dead_lettered)
+            m.add_metric("alerts_pending", count, delivery.still_pending)
+            if delivery.config_error:
+                m.add_metric("sink_configuration_errors", count, 1)
+                log.error(
+                    "alert sink misconfigured; alerts stay pending",
+                    extra={"error": delivery.config_error},
+                )
         if outcome.newest_event_time is not None:
             lag = max(0.0, self.clock() - outcome.newest_event_time)
             m.add_metric("lag_seconds", MetricUnit.Seconds, lag)
