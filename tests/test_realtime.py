@@ -21,7 +21,6 @@ from cloudtrail_anomaly.realtime import (
     ObjectRef,
     OpenedObject,
     RealtimeProcessor,
-    newest_event_time,
 )
 
 ACCOUNT = "123456789012"
@@ -189,8 +188,3 @@ def test_a_sink_outage_keeps_the_alert_pending_without_failing_the_object(
     parts["p"].process(ObjectRef("b", later))
     assert [a["alert_id"] for a in sink.alerts] == [pending.alert_id]
     assert parts["baseline"].outbox.pending() == []
-
-
-def test_newest_event_time_reads_records_tolerantly() -> None:
-    assert newest_event_time([]) is None
-    assert newest_event_time(["x", {"eventTime": None}, {"eventTime": iso(T0)}]) == T0

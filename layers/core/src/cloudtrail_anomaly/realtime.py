@@ -13,15 +13,14 @@ here: times are CloudTrail event times.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from .alerts import Alert
 from .delivery import AlertSink, Deliverer, DeliverySummary
 from .detector import Detector
-from .events import parse_event_time
 from .keys import KeyKind, classify_key
 from .ledger import ObjectLedger, ProcessedObject
 from .outbox import Outbox
@@ -86,16 +85,6 @@ class ObjectOutcome:
     @property
     def failed(self) -> bool:
         return self.status == "failed"
-
-
-def newest_event_time(records: Iterable[Any]) -> int | None:
-    newest: int | None = None
-    for record in records:
-        if isinstance(record, dict):
-            t = parse_event_time(record.get("eventTime"))
-            if t is not None and (newest is None or t > newest):
-                newest = t
-    return newest
 
 
 def _etag(value: str) -> str:
@@ -177,10 +166,10 @@ class RealtimeProcessor:
                 ProcessedObject(ref.bucket, ref.key, etag, 0, 0, delivered_at, "empty")
             )
             return ObjectOutcome(ref, "skipped", "empty_object", etag=etag)
-        newest = newest_event_time(records)
         result = self.detector.process(
             records, f"s3://{ref.bucket}/{ref.key}", log_key.account_id, log_key.region
         )
+        newest = result.newest_event_time
         outcome = ObjectOutcome(
             ref,
             "processed",
