@@ -9,6 +9,7 @@ transaction.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,12 +63,26 @@ class StateFileError(Exception):
     """The state file cannot be used (not SQLite, or written by an incompatible version)."""
 
 
+def _enable_wal(db: sqlite3.Connection, timeout_s: float) -> None:
+    # Switching journal mode fails at once with "database is locked" (no busy handler) while
+    # another connection is creating the same new file: retry, as the busy timeout would.
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 class SqliteBaseline:
     def __init__(self, path: str | Path, timeout_s: float = 30.0) -> None:
         self.path = str(path)
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(self._db, timeout_s)
             self._db.execute("PRAGMA synchronous=NORMAL")
             tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
             if tables and "meta" not in tables:
