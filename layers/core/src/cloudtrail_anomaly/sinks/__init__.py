@@ -1,0 +1,66 @@
+"""Where alerts go: the sinks behind the `AlertSink` protocol, and what they share.
+
+The protocol and its report live in `delivery.py`, beside the `Deliverer` that drives them: a
+sink receives a batch of outbox entries (`PendingAlert`: id, first event time, severity and the
+alert's JSON exactly as it will be delivered) and answers with a `DeliveryReport` that puts every
+alert of the batch in exactly one of `delivered`, `dead_lettered` (id → reason: the sink will
+never accept it) or `pending` (id → reason: try again later), plus `config_error` (the sink cannot
+work as configured: the caller stops and keeps everything) and `counters` for metrics.
+
+Sinks: `jsonl` (a file or stdout), `splunk_hec` (needs `requests`), `sns` (needs a boto3 client).
+They are imported from their modules, so the core stays importable without the AWS extras.
+`MinSeverity` puts a severity floor in front of any sink; `dead_letters` keeps what a sink
+rejected where a person can read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from ..alerts import Alert
+from ..delivery import AlertSink, DeliveryReport, MinSeverity
+from ..outbox import PendingAlert
+from ..policy import Severity
+
+__all__ = [
+    "AlertSink",
+    "DeliveryReport",
+    "MinSeverity",
+    "as_pending",
+    "with_min_severity",
+]
+
+
+def as_pending(alerts: Iterable[Alert | PendingAlert | Mapping[str, Any]]) -> list[PendingAlert]:
+    """Outbox entries for alerts given as `Alert`s, their `to_dict()` documents or entries already,
+    so a sink can be called without an outbox (tests, one-off sends)."""
+    out: list[PendingAlert] = []
+    for a in alerts:
+        if isinstance(a, PendingAlert):
+            out.append(a)
+        elif isinstance(a, Alert):
+            out.append(PendingAlert.of(a))
+        else:
+            out.append(_of_document(a))
+    return out
+
+
+def _of_document(doc: Mapping[str, Any]) -> PendingAlert:
+    try:
+        alert_id = str(doc["alert_id"])
+        severity = str(Severity(doc["severity"]))
+        first = datetime.fromisoformat(str(doc["first_event_time"]))
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"not an alert document (Alert.to_dict): {exc}") from None
+    return PendingAlert(alert_id, int(first.timestamp()), severity, orjson.dumps(doc))
+
+
+def with_min_severity(sink: AlertSink, min_severity: Severity | str | None) -> AlertSink:
+    """`sink` behind a severity floor, or `sink` itself when there is none (a config value)."""
+    if min_severity is None or min_severity == "":
+        return sink
+    return MinSeverity(sink, Severity(min_severity))
