@@ -6,7 +6,8 @@ Each scenario starts the local HEC server of the tests (tests/hec_server.py: rea
 127.0.0.1) with one scripted fault, stages alerts in an outbox and delivers them with the real
 `SplunkHecSink` through the `Deliverer`, as the CLI and Lambda do; when the fault is one a person
 fixes (a bad token or index) or outlasts the retry budget, it is fixed and delivery runs again.
-Backoff is shortened (real sleeps of at most 0.2 s) so the whole table takes a few seconds.
+Backoff is shortened (real sleeps of at most 0.2 s; the timeout scenarios wait 0.4 s for the
+read timeout) so the whole table takes a few seconds.
 
 Columns: requests the sink sent, of which retries; alerts delivered, dead-lettered and still
 pending at the end; duplicates = copies the server indexed beyond the first, by alert_id. Every
@@ -112,8 +113,8 @@ def scenarios(n: int) -> list[Scenario]:
         ),
         Scenario(
             "read timeout (stalled, dropped)",
-            {"stall_first": 1, "stall_seconds": 0.5},
-            {"read_timeout": 0.2},
+            {"stall_first": 1, "stall_seconds": 1.2},
+            {"read_timeout": 0.4},
         ),
         Scenario("outage > retry budget, recovers", {"busy_first": 10_000}, fix=fixed_faults),
         Scenario("code 6 on one event", bad=(n // 3,)),
@@ -133,8 +134,8 @@ def scenarios(n: int) -> list[Scenario]:
         Scenario("crash after staging, reopen", {"busy_first": 1}, crash=True),
         Scenario(
             "response lost after indexing",
-            {"lose_response_first": 1, "stall_seconds": 0.5},
-            {"read_timeout": 0.2, "max_batch_events": 10},
+            {"lose_response_first": 1, "stall_seconds": 1.2},
+            {"read_timeout": 0.4, "max_batch_events": 10},
             expect_duplicates=10,
         ),
     ]

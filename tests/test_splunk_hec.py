@@ -254,9 +254,9 @@ def test_a_read_timeout_is_retried_and_the_dropped_request_is_sent_again(
     hec: HecServer, fake_time: FakeTime
 ) -> None:
     # The server stalls past the client's read timeout and drops the request unindexed.
-    hec.faults.stall_first, hec.faults.stall_seconds = 1, 0.6
+    hec.faults.stall_first, hec.faults.stall_seconds = 1, 1.2
     alerts = pending(4)
-    report = sink_for(hec, fake_time, read_timeout=0.2).deliver(alerts)
+    report = sink_for(hec, fake_time, read_timeout=0.4).deliver(alerts)
     assert len(report.delivered) == 4 and report.counters["retries"] == 1
     assert report.counters["hec_unreachable"] == 1
     assert_each_once(hec, [a.alert_id for a in alerts])
@@ -267,9 +267,9 @@ def test_a_response_lost_after_indexing_is_the_one_duplicate_at_least_once_allow
 ) -> None:
     # HEC indexed the batch but its answer came after the read timeout: the client cannot know,
     # so it sends again. Both copies carry the same alert_id, which searches dedup on.
-    hec.faults.lose_response_first, hec.faults.stall_seconds = 1, 0.6
+    hec.faults.lose_response_first, hec.faults.stall_seconds = 1, 1.2
     alerts = pending(2)
-    report = sink_for(hec, fake_time, read_timeout=0.2).deliver(alerts)
+    report = sink_for(hec, fake_time, read_timeout=0.4).deliver(alerts)
     assert len(report.delivered) == 2
     assert hec.alert_counts() == {a.alert_id: 2 for a in alerts}
 
