@@ -140,3 +140,20 @@ def test_cli_deliver_resends_what_a_crash_left_pending(
     assert [orjson.loads(line)["alert_id"] for line in out] == [staged.alert_id]
     assert main(["deliver", "--state", str(state)]) == 0
     assert capsys.readouterr().out == ""  # delivered once, never again
+
+
+def test_two_deliverers_at_once_send_each_alert_once() -> None:
+    outbox = MemoryOutbox()
+    outbox.stage([alert(1), alert(2)])
+    first, second = ScriptedSink([]), ScriptedSink([])
+
+    class Interleaving(ScriptedSink):
+        """While the first deliverer is sending, the second one runs in full."""
+
+        def deliver(self, alerts: Sequence[PendingAlert]) -> DeliveryReport:
+            Deliverer(outbox, second, clock=lambda: 100.0).deliver_pending()
+            return first.deliver(alerts)
+
+    Deliverer(outbox, Interleaving([]), clock=lambda: 100.0).deliver_pending()
+    assert sorted(first.received + second.received) == ["id001", "id002"]
+    assert second.received == []

@@ -141,3 +141,16 @@ def test_detector_alerts_are_pending_after_a_crash_before_delivery(store: Open) 
     # And replaying the object stages nothing new.
     assert detector.process([record], "obj-1").alerts == []
     assert [p.alert_id for p in outbox.pending()] == [alert.alert_id]
+
+
+def test_a_lease_lets_one_sender_at_a_time_send_an_alert(store: Open) -> None:
+    _, outbox = store()
+    outbox.stage([pending("a"), pending("b")])
+    assert outbox.lease(["a", "b"], until=1_000.0, now=500.0) == ["a", "b"]
+    _, other = store()
+    assert other.lease(["a", "b", "gone"], until=1_100.0, now=600.0) == []  # held until 1000
+    outbox.record_failure(["a"], "HEC 503")  # a failed attempt gives the lease back
+    assert other.lease(["a", "b"], until=1_100.0, now=600.0) == ["a"]
+    assert other.lease(["b"], until=2_100.0, now=1_000.0) == ["b"]  # an expired lease
+    other.mark_delivered(["b"])
+    assert outbox.lease(["b"], until=9_999.0, now=5_000.0) == []  # delivered: never again

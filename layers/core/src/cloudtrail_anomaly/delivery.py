@@ -10,8 +10,9 @@ is lost, nothing is hammered.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Protocol
 
@@ -83,10 +84,25 @@ class DeliverySummary:
 
 
 class Deliverer:
-    def __init__(self, outbox: Outbox, sink: AlertSink, *, batch: int = 500) -> None:
+    """Sends pending alerts under a lease, so concurrent deliverers (two Lambda containers, the
+    reconciliation) never send the same alert; a crashed sender's lease expires after
+    `lease_s` and the alert is sent by whoever comes next. Leases use the wall clock: they
+    are about when to send, not about what happened."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        sink: AlertSink,
+        *,
+        batch: int = 500,
+        lease_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.outbox = outbox
         self.sink = sink
         self.batch = batch
+        self.lease_s = lease_s
+        self.clock = clock
 
     def deliver_pending(self) -> DeliverySummary:
         summary = DeliverySummary()
@@ -102,6 +118,11 @@ class Deliverer:
             if not batch:
                 break
             attempted.update(a.alert_id for a in batch)
+            now = self.clock()
+            leased = set(self.outbox.lease([a.alert_id for a in batch], now + self.lease_s, now))
+            batch = [a for a in batch if a.alert_id in leased]
+            if not batch:
+                continue  # all being sent by someone else
             report = self.sink.deliver(batch)
             summary.counters.update(report.counters)
             if report.delivered:

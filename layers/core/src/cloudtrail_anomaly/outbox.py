@@ -48,10 +48,16 @@ class Outbox(Protocol):
         """Pending alerts, oldest first event first."""
         ...
 
+    def lease(self, alert_ids: Sequence[str], until: float, now: float) -> list[str]:
+        """Take the right to send these pending alerts until `until` (wall-clock seconds):
+        returns the ids that were pending and not leased by another sender (or whose lease
+        expired by `now`). Two workers delivering at once never send the same alert."""
+        ...
+
     def mark_delivered(self, alert_ids: Sequence[str]) -> None: ...
 
     def record_failure(self, alert_ids: Sequence[str], reason: str) -> None:
-        """Count a failed attempt; the alerts stay pending."""
+        """Count a failed attempt and drop the lease; the alerts stay pending."""
         ...
 
     def dead_letter(self, alert_id: str, reason: str) -> None:
@@ -68,6 +74,7 @@ class MemoryOutbox:
         self.items: dict[str, PendingAlert] = {}
         self.status: dict[str, str] = {}  # pending | delivered | dead
         self.reasons: dict[str, str] = {}
+        self.leases: dict[str, float] = {}
 
     def stage(self, alerts: Sequence[PendingAlert]) -> None:
         for a in alerts:
@@ -80,6 +87,14 @@ class MemoryOutbox:
         waiting.sort(key=lambda a: (a.first_event_time, a.alert_id))
         return waiting[:limit]
 
+    def lease(self, alert_ids: Sequence[str], until: float, now: float) -> list[str]:
+        taken = []
+        for i in alert_ids:
+            if self.status.get(i) == "pending" and self.leases.get(i, 0.0) <= now:
+                self.leases[i] = until
+                taken.append(i)
+        return taken
+
     def mark_delivered(self, alert_ids: Sequence[str]) -> None:
         for i in alert_ids:
             if i in self.status:
@@ -89,6 +104,7 @@ class MemoryOutbox:
         for i in alert_ids:
             a = self.items.get(i)
             if a is not None and self.status[i] == "pending":
+                self.leases.pop(i, None)
                 self.items[i] = PendingAlert(
                     a.alert_id, a.first_event_time, a.severity, a.document, a.attempts + 1, reason
                 )

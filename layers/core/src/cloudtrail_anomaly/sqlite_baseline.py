@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     severity TEXT NOT NULL,
     document BLOB NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT NOT NULL DEFAULT ''
+    last_error TEXT NOT NULL DEFAULT '',
+    lease_until REAL NOT NULL DEFAULT 0  -- wall clock: who may send it now
 );
 CREATE INDEX IF NOT EXISTS outbox_by_status ON outbox (status, first_event_time);
 CREATE TABLE IF NOT EXISTS principals (
@@ -230,6 +231,19 @@ class SqliteBaseline:
         ).fetchall()
         return [PendingAlert(i, t, sev, bytes(doc), n, err) for i, t, sev, doc, n, err in rows]
 
+    def lease(self, alert_ids: Sequence[str], until: float, now: float) -> list[str]:
+        taken: list[str] = []
+        with self._write() as db:
+            for i in alert_ids:
+                cur = db.execute(
+                    "UPDATE outbox SET lease_until=? "
+                    "WHERE alert_id=? AND status='pending' AND lease_until <= ?",
+                    (until, i, now),
+                )
+                if cur.rowcount == 1:
+                    taken.append(i)
+        return taken
+
     def mark_delivered(self, alert_ids: Sequence[str]) -> None:
         with self._write() as db:
             db.executemany(
@@ -240,7 +254,7 @@ class SqliteBaseline:
     def record_failure(self, alert_ids: Sequence[str], reason: str) -> None:
         with self._write() as db:
             db.executemany(
-                "UPDATE outbox SET attempts=attempts+1, last_error=? "
+                "UPDATE outbox SET attempts=attempts+1, last_error=?, lease_until=0 "
                 "WHERE alert_id=? AND status='pending'",
                 [(reason, i) for i in alert_ids],
             )

@@ -125,6 +125,28 @@ class DynamoDbOutbox:
             ]
         )
 
+    def lease(self, alert_ids: Sequence[str], until: float, now: float) -> list[str]:
+        taken: list[str] = []
+        for alert_id in alert_ids:
+            try:
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=self._key("P", alert_id),
+                    UpdateExpression="SET lease_until = :until",
+                    ConditionExpression=(
+                        "attribute_exists(pk) AND "
+                        "(attribute_not_exists(lease_until) OR lease_until <= :now)"
+                    ),
+                    ExpressionAttributeValues={
+                        ":until": {"N": repr(float(until))},
+                        ":now": {"N": repr(float(now))},
+                    },
+                )
+            except self.client.exceptions.ConditionalCheckFailedException:
+                continue  # delivered meanwhile, or another sender holds it
+            taken.append(alert_id)
+        return taken
+
     def mark_delivered(self, alert_ids: Sequence[str]) -> None:
         expires = str(int(self._clock()) + DELIVERED_TTL_S)
         for alert_id in alert_ids:
@@ -136,7 +158,7 @@ class DynamoDbOutbox:
                 self.client.update_item(
                     TableName=self.table,
                     Key=self._key("P", alert_id),
-                    UpdateExpression="SET attempts = attempts + :one, last_error = :e",
+                    UpdateExpression="SET attempts = attempts + :one, last_error = :e REMOVE lease_until",
                     ConditionExpression="attribute_exists(pk)",
                     ExpressionAttributeValues={":one": {"N": "1"}, ":e": {"S": reason[:500]}},
                 )
