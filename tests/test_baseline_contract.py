@@ -52,7 +52,11 @@ def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
         with mock_aws():
             client = boto3.client("dynamodb", region_name="us-east-1")
             create_table(client, "baseline")
-            yield lambda n: [DynamoDbBaseline(client, "baseline") for _ in range(n)]
+            # One writer thread: moto is not thread-safe (DynamoDB is; the threaded path is
+            # tested in test_dynamodb_baseline.py through a serializing client).
+            yield lambda n: [
+                DynamoDbBaseline(client, "baseline", write_concurrency=1) for _ in range(n)
+            ]
 
 
 def test_lookup_returns_only_stored_keys(stores: Stores) -> None:

@@ -46,7 +46,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Open]:
         with mock_aws():
             client = boto3.client("dynamodb", region_name="us-east-1")
             create_table(client, "baseline")
-            yield lambda: (DynamoDbBaseline(client, "baseline"), DynamoDbOutbox(client, "baseline"))
+            yield lambda: (
+                DynamoDbBaseline(client, "baseline", write_concurrency=1),  # moto: one thread
+                DynamoDbOutbox(client, "baseline"),
+            )
 
 
 def pending(alert_id: str, t: int = T0) -> PendingAlert:

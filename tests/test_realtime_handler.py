@@ -99,6 +99,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": REGION,
         "BASELINE_TABLE": TABLE,
+        "DYNAMODB_WRITE_CONCURRENCY": "1",  # moto is not thread-safe; DynamoDB is
         "LEDGER_TABLE": LEDGER,
         "POWERTOOLS_METRICS_NAMESPACE": "CloudTrailAnomalyTest",
         "POWERTOOLS_TRACE_DISABLED": "true",
