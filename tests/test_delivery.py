@@ -72,6 +72,8 @@ def test_an_outage_keeps_alerts_pending_and_the_next_call_sends_them() -> None:
     assert (done.delivered, done.still_pending) == (0, 2)
     assert len(sink.calls) == 1  # no tight retry loop inside one call
     assert {a.attempts for a in outbox.pending()} == {1}
+    late = Deliverer(outbox, ScriptedSink(["down"]), clock=lambda: T0 + 3600.0).deliver_pending()
+    assert late.oldest_pending_age_s == 3600.0 - 1  # alert 1 happened at T0 + 1
     assert Deliverer(outbox, sink).deliver_pending().delivered == 2
     assert sink.received == ["id001", "id002"]
 

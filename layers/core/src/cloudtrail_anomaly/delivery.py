@@ -79,6 +79,9 @@ class DeliverySummary:
     delivered: int = 0
     dead_lettered: int = 0
     still_pending: int = 0
+    # now − first event time of the oldest alert still pending: how late it already is (for
+    # an alarm); 0 when nothing is pending.
+    oldest_pending_age_s: float = 0.0
     config_error: str = ""
     counters: Counter[str] = field(default_factory=Counter)
 
@@ -141,5 +144,8 @@ class Deliverer:
                 break
             if not report.delivered and not report.dead_lettered:
                 break  # the sink made no progress (outage): leave the rest for the next call
-        summary.still_pending = len(self.outbox.pending(self.batch))
+        left = self.outbox.pending(self.batch)
+        summary.still_pending = len(left)
+        if left:
+            summary.oldest_pending_age_s = max(0.0, self.clock() - left[0].first_event_time)
         return summary

@@ -145,6 +145,11 @@ class RealtimeFunction:
             m.add_metric("alerts_delivered", count, delivery.delivered)
             m.add_metric("alerts_dead_lettered", count, delivery.dead_lettered)
             m.add_metric("alerts_pending", count, delivery.still_pending)
+            m.add_metric(
+                "alerts_pending_oldest_age_seconds",
+                MetricUnit.Seconds,
+                delivery.oldest_pending_age_s,
+            )
             if delivery.config_error:
                 m.add_metric("sink_configuration_errors", count, 1)
                 log.error(
