@@ -1,0 +1,298 @@
+"""The reconciliation function's parts, built once per container, and what it does per event.
+
+The handler module stays a few lines: it builds `ReconcileFunction` at cold start from validated
+settings and its boto3 clients, and calls `handle` with each event: the hourly schedule (its
+`time` is the reconciliation's `now`), or a one-off `{"backfill_days": 90}` that learns the
+baseline from history. The real-time parts (baseline, ledger, outbox, sink, detector) are the
+real-time function's own (`RealtimeFunction.build`): missed objects go through the very same
+use case.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, cast
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from ..athena_sql import Partitioning, Projection, SqlInputError, TableSpec, TrailLayout
+from ..backfill import BackfillReport, backfill
+from ..delivery import AlertSink
+from ..detector import Detector
+from ..events import parse_event_time
+from ..reconcile import (
+    AthenaMode,
+    AthenaTable,
+    Reconciler,
+    ReconcileReport,
+    ReconcileSettings,
+    discover_pairs,
+)
+from .athena import AthenaQueryRunner
+from .lambda_runtime import RealtimeFunction
+from .notifications import RealtimeSettings, SettingsError
+from .s3_listing import S3ObjectLister
+
+if TYPE_CHECKING:
+    from mypy_boto3_athena.client import AthenaClient
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_s3.client import S3Client
+
+# Published every run, zero or not, so that a dashboard's "nothing missed" is a real zero.
+CORE_METRICS = (
+    "digests_checked",
+    "files_expected",
+    "files_missed",
+    "files_reprocessed",
+    "pending_alerts_redelivered",
+)
+
+
+class ReconcileIncomplete(Exception):
+    """Objects of the window could not be processed: fail, so that the scheduler's retry runs
+    the same window again (the ledger makes it skip what is done)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AthenaSettings:
+    database: str = "cloudtrail_anomaly"
+    table: str = "cloudtrail"
+    workgroup: str = "primary"
+    output_location: str = ""  # "" = the workgroup's
+    partitioning: Partitioning = "projection"
+    account_projection: Projection = "injected"
+    region_projection: Projection = "injected"
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileFunctionSettings:
+    """The reconciliation function's settings, from its environment (README, "Reconciliation")."""
+
+    realtime: RealtimeSettings
+    layout: TrailLayout
+    accounts: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
+    athena: AthenaSettings = field(default_factory=AthenaSettings)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ReconcileFunctionSettings:
+        realtime = RealtimeSettings.from_env(env)
+        if not env.get("POWERTOOLS_SERVICE_NAME", "").strip():
+            realtime = _replace_service(realtime, "cloudtrail-anomaly-reconcile")
+        bucket = env.get("TRAIL_BUCKET", "").strip()
+        if not bucket:
+            raise SettingsError("TRAIL_BUCKET is not set: it must name the CloudTrail bucket")
+        try:
+            layout = TrailLayout(
+                bucket,
+                env.get("TRAIL_PREFIX", "").strip().strip("/"),
+                env.get("TRAIL_ORG_ID", "").strip(),
+            )
+        except SqlInputError as exc:
+            raise SettingsError(f"TRAIL_BUCKET, TRAIL_PREFIX or TRAIL_ORG_ID: {exc}") from None
+        athena_mode = _choice(env, "RECONCILE_ATHENA", ("missed", "full", "off"))
+        settings = cls(
+            realtime=realtime,
+            layout=layout,
+            accounts=_list(env, "TRAIL_ACCOUNTS"),
+            regions=_list(env, "TRAIL_REGIONS"),
+            reconcile=ReconcileSettings(
+                lag_minutes=_number(env, "RECONCILE_LAG_MINUTES", 30.0, 0.0),
+                window_minutes=_number(env, "RECONCILE_WINDOW_MINUTES", 60.0, 1.0),
+                digest_lookback_minutes=_number(
+                    env, "RECONCILE_DIGEST_LOOKBACK_MINUTES", 60.0, 1.0
+                ),
+                athena=cast(AthenaMode, athena_mode),
+            ),
+            athena=AthenaSettings(
+                database=env.get("ATHENA_DATABASE", "").strip() or "cloudtrail_anomaly",
+                table=env.get("ATHENA_TABLE", "").strip() or "cloudtrail",
+                workgroup=env.get("ATHENA_WORKGROUP", "").strip() or "primary",
+                output_location=env.get("ATHENA_OUTPUT_LOCATION", "").strip(),
+                partitioning=cast(
+                    Partitioning, _choice(env, "ATHENA_PARTITIONS", ("projection", "explicit"))
+                ),
+                account_projection=cast(
+                    Projection, _choice(env, "ATHENA_ACCOUNT_PROJECTION", ("injected", "enum"))
+                ),
+                region_projection=cast(
+                    Projection, _choice(env, "ATHENA_REGION_PROJECTION", ("injected", "enum"))
+                ),
+            ),
+        )
+        settings.table_spec()  # fail the cold start on a bad name, not the first query
+        return settings
+
+    def table_spec(self) -> TableSpec:
+        a = self.athena
+        try:
+            return TableSpec(
+                a.database,
+                a.table,
+                self.layout,
+                partitioning=a.partitioning,
+                account_projection=a.account_projection,
+                region_projection=a.region_projection,
+                accounts=self.accounts,
+                regions=self.regions,
+            )
+        except SqlInputError as exc:
+            raise SettingsError(f"ATHENA_* or TRAIL_*: {exc}") from None
+
+
+def _replace_service(settings: RealtimeSettings, name: str) -> RealtimeSettings:
+    return replace(settings, service_name=name)
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip() or allowed[0]
+    if value not in allowed:
+        raise SettingsError(f"{name}={value!r} must be one of {', '.join(allowed)}")
+    return value
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in env.get(name, "").split(",") if v.strip())
+
+
+def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={raw!r} must be at least {minimum:g}")
+    return value
+
+
+def scheduled_time(event: Mapping[str, Any], clock: Callable[[], float]) -> int:
+    """The reconciliation's `now`: the scheduled event's `time`; for an invocation without one
+    (by hand, a test), `clock()`. The only clock the reconciliation has."""
+    value = event.get("time")
+    t = parse_event_time(value) if isinstance(value, str) else None
+    return t if t is not None else int(clock())
+
+
+@dataclass
+class ReconcileFunction:
+    reconciler: Reconciler
+    table: AthenaTable
+    logger: Logger
+    metrics: Metrics
+    clock: Callable[[], float] = time.time  # only when an event carries no time
+
+    @classmethod
+    def build(
+        cls,
+        settings: ReconcileFunctionSettings,
+        *,
+        s3: S3Client,
+        dynamodb: DynamoDBClient,
+        athena: AthenaClient,
+        logger: Logger,
+        metrics: Metrics,
+        sink: AlertSink | None = None,
+    ) -> ReconcileFunction:
+        realtime = RealtimeFunction.build(
+            settings.realtime, s3=s3, dynamodb=dynamodb, logger=logger, metrics=metrics, sink=sink
+        )
+        runner = AthenaQueryRunner(
+            athena,
+            workgroup=settings.athena.workgroup,
+            output_location=settings.athena.output_location,
+        )
+        table = AthenaTable(settings.table_spec(), runner)
+        reconciler = Reconciler(
+            realtime.processor,
+            S3ObjectLister(s3),
+            settings.layout,
+            settings=settings.reconcile,
+            accounts=settings.accounts,
+            regions=settings.regions,
+            table=table,
+        )
+        return cls(reconciler, table, logger, metrics)
+
+    def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        if "backfill_days" in event:
+            return self.backfill(event)
+        now = scheduled_time(event, self.clock)
+        report = self.reconciler.run(now)
+        self._publish(report)
+        if report.failed:
+            raise ReconcileIncomplete(
+                f"{len(report.failed)} object(s) of {report.window.label} not processed: "
+                + ", ".join(f"{k} ({r})" for k, r in report.failed[:10])
+            )
+        return {"window": report.window.label, **{k: report.stats[k] for k in CORE_METRICS}}
+
+    def backfill(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        days = event.get("backfill_days")
+        if not isinstance(days, int) or isinstance(days, bool) or not 0 < days <= 3660:
+            raise ValueError(f"backfill_days must be a whole number of days (1-3660): {days!r}")
+        live = self.reconciler.processor.detector
+        learner = Detector(live.baseline, live.policy, live.settings, alerting=False)
+        r = self.reconciler
+        pairs = discover_pairs(r.lister, r.layout, r.accounts, r.regions)
+        report = backfill(self.table, learner, pairs, scheduled_time(event, self.clock), days)
+        self._publish_backfill(report)
+        return {
+            "backfill": report.label,
+            "rows": report.stats["rows"],
+            "new_tuples": report.stats["new_tuples"],
+            "principals": len(report.principals),
+            "bytes_scanned": report.bytes_scanned,
+        }
+
+    def _publish(self, report: ReconcileReport) -> None:
+        m, count = self.metrics, MetricUnit.Count
+        stats = report.stats
+        for name in CORE_METRICS:
+            m.add_metric(name, count, stats[name])
+        m.add_metric("bytes_scanned", MetricUnit.Bytes, stats["bytes_scanned"])
+        for name, value in sorted(stats.items()):
+            if name in CORE_METRICS or name == "bytes_scanned" or not value:
+                continue
+            m.add_metric(name, count, value)
+        for warning in report.warnings:
+            self.logger.warning(warning)
+        for key, reason in report.failed:
+            self.logger.error("object not processed", extra={"object_key": key, "reason": reason})
+        delivery = report.delivery
+        if delivery is not None and delivery.config_error:
+            m.add_metric("sink_configuration_errors", count, 1)
+            self.logger.error(
+                "alert sink misconfigured; alerts stay pending",
+                extra={"error": delivery.config_error},
+            )
+        self.logger.info(
+            "reconciliation",
+            extra={
+                "window": report.window.label,
+                **{k: stats[k] for k in (*CORE_METRICS, "bytes_scanned", "alerts")},
+                "complete": report.complete,
+            },
+        )
+
+    def _publish_backfill(self, report: BackfillReport) -> None:
+        m, count = self.metrics, MetricUnit.Count
+        m.add_metric("backfill_rows", count, report.stats["rows"])
+        m.add_metric("backfill_new_tuples", count, report.stats["new_tuples"])
+        m.add_metric("bytes_scanned", MetricUnit.Bytes, report.bytes_scanned)
+        self.logger.info(
+            "backfill",
+            extra={
+                "period": report.label,
+                "rows": report.stats["rows"],
+                "new_tuples": report.stats["new_tuples"],
+                "principals": len(report.principals),
+                "bytes_scanned": report.bytes_scanned,
+            },
+        )
