@@ -11,7 +11,7 @@ from typing import IO, Any
 
 import orjson
 
-from . import __version__
+from . import __version__, cli_backfill
 from .baseline import Baseline, MemoryBaseline
 from .config import Config, ConfigError, load_config
 from .delivery import Deliverer, JsonLinesSink
@@ -99,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     ep.add_argument("--state", type=Path, required=True, help="SQLite baseline file")
     ep.add_argument("--config", type=Path, help="TOML config (default: $CLOUDTRAIL_ANOMALY_CONFIG)")
     ep.add_argument("--json", action="store_true", help="JSON output")
+    cli_backfill.add_parser(sub)
     return parser
 
 
@@ -134,6 +135,8 @@ def _enricher(config: Config) -> Enricher | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "backfill":
+        return cli_backfill.run(args)
     try:
         config = _settings(args)
         if args.command in ("explain", "deliver") and not args.state.exists():
