@@ -354,6 +354,7 @@ def test_wrong_types_in_user_identity_never_raise(field: str, junk: Any) -> None
         ("1969-12-31T23:59:59.5-01:00", 3599),  # the fraction never rounds the second up
         ("1970-01-01T00:00:00Z", 0),
         ("8999-12-31T23:59:59Z", 221_845_392_000 - 1),
+        ("2016-12-31T23:59:60Z", 1_483_228_800),  # a leap second, as CloudTrail may write it
     ],
 )
 def test_event_time_variants(value: str, expected: int) -> None:
@@ -384,6 +385,11 @@ def test_event_time_variants(value: str, expected: int) -> None:
         "0001-01-01T00:00:00Z",
         "1969-12-31T23:59:59Z",
         "1970-01-01T00:30:00+01:00",
+        # Digits that str.isdigit() admits but CloudTrail never writes ('²' used to crash int()).
+        "2024-06-01T0\u00b2:00:00Z",
+        "2024-06-01T00:0\u0663:00Z",
+        "2024-06-01T00:00:\uff10\uff10Z",
+        "2024-06-01T00:00:60 ",
     ],
 )
 def test_unusable_event_times(value: Any) -> None:

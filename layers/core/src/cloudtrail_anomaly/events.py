@@ -11,6 +11,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from .model import Event, Principal
 
 _ASSUMED_ROLE_ARN = re.compile(
@@ -43,12 +45,35 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-# Day starts are cached: a log object spans a few days at most, so this makes the common
-# fixed-width eventTime a slice and two dict lookups instead of a datetime parse.
-_day_cache: dict[str, int] = {}
+# Minute starts are cached: a log object spans a few minutes to a few days, so the common
+# fixed-width eventTime costs two slices and two dict lookups instead of a datetime parse.
+_minute_cache: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM:" -> epoch seconds, or -1: not a time
+_day_cache: dict[str, int] = {}  # "YYYY-MM-DD" -> epoch seconds, or -1
+_SECONDS = {f"{s:02d}": s for s in range(61)}  # "60": a leap second
+_HOURS = {f"{h:02d}": h for h in range(24)}
+_MINUTES = {f"{m:02d}": m for m in range(60)}
 # Times outside 1970..8999 are corrupt (CloudTrail began in 2013); refusing them keeps every
 # time derived from an eventTime (expiry, end of learning) renderable and non-negative.
 _MIN_TIME, _MAX_TIME = 0, int(datetime(9000, 1, 1, tzinfo=UTC).timestamp())
+
+
+def _minute_start(prefix: str) -> int:
+    """Epoch seconds of a `YYYY-MM-DDTHH:MM:` prefix, or -1."""
+    hour, minute = _HOURS.get(prefix[11:13]), _MINUTES.get(prefix[14:16])
+    if hour is None or minute is None or prefix[13] != ":" or prefix[16] != ":":
+        return -1
+    day = _day_cache.get(prefix[:10])
+    if day is None:
+        try:
+            day = int(datetime.strptime(prefix[:10], "%Y-%m-%d").replace(tzinfo=UTC).timestamp())
+        except ValueError:
+            day = -1
+        if not _MIN_TIME <= day < _MAX_TIME:
+            day = -1
+        if len(_day_cache) > 4096:
+            _day_cache.clear()
+        _day_cache[prefix[:10]] = day
+    return day + hour * 3600 + minute * 60 if day >= 0 else -1
 
 
 def parse_event_time(value: Any) -> int | None:
@@ -56,30 +81,17 @@ def parse_event_time(value: Any) -> int | None:
     if not isinstance(value, str):
         return None
     if len(value) == 20 and value[10] == "T" and value[19] == "Z":
-        day = _day_cache.get(value[:10])
-        if day is None:
-            try:
-                day = int(datetime.strptime(value[:10], "%Y-%m-%d").replace(tzinfo=UTC).timestamp())
-            except ValueError:
-                return None
-            if not _MIN_TIME <= day < _MAX_TIME:
-                return None
-            if len(_day_cache) > 4096:
-                _day_cache.clear()
-            _day_cache[value[:10]] = day
-        hh, mm, ss = value[11:13], value[14:16], value[17:19]
-        if (
-            hh.isdigit()
-            and mm.isdigit()
-            and ss.isdigit()
-            and value[13] == ":"
-            and value[16] == ":"
-            and int(hh) < 24
-            and int(mm) < 60
-            and int(ss) < 61
-        ):
-            return day + int(hh) * 3600 + int(mm) * 60 + int(ss)
-        return None
+        second = _SECONDS.get(value[17:19])
+        if second is None:
+            return None
+        prefix = value[:17]
+        minute = _minute_cache.get(prefix)
+        if minute is None:
+            minute = _minute_start(prefix)
+            if len(_minute_cache) > 65_536:
+                _minute_cache.clear()
+            _minute_cache[prefix] = minute
+        return minute + second if minute >= 0 else None
     m = _LOOSE_TIME.match(value)
     if m is None:
         return None
@@ -108,8 +120,17 @@ def _service(name: str, ui_type: str = "AWSService") -> Principal:
 
 def principal_of(record: dict[str, Any]) -> Principal:
     """The principal behind a record; see docs/principals.md for the key of each identity type."""
-    raw_ui = record.get("userIdentity")
-    ui = _dict(raw_ui)
+    principal = principal_of_identity(record.get("userIdentity"))
+    if principal is None:
+        return _service(_str(record.get("eventSource")))
+    return principal
+
+
+def principal_of_identity(user_identity: Any) -> Principal | None:
+    """The principal of a `userIdentity` value, or None when it is AWS acting on its own with no
+    `invokedBy`: the service named by the record's `eventSource`. Nothing else of the record
+    matters, so a principal can be computed once per distinct identity."""
+    ui = _dict(user_identity)
     ui_type = _str(ui.get("type"))
     arn = _str(ui.get("arn"))
     account = _str(ui.get("accountId"))
@@ -172,7 +193,7 @@ def principal_of(record: dict[str, Any]) -> Principal:
             type=ui_type, key=key, name=account, session=principal_id.partition(":")[2]
         )
     if ui_type == "AWSService":
-        return _service(_str(ui.get("invokedBy")) or _str(record.get("eventSource")))
+        return _service(invoked_by) if (invoked_by := _str(ui.get("invokedBy"))) else None
     if ui_type in ("SAMLUser", "WebIdentityUser"):
         provider = _str(ui.get("identityProvider")) or "unknown-idp"
         prefix = "saml" if ui_type == "SAMLUser" else "web-identity"
@@ -189,12 +210,23 @@ def principal_of(record: dict[str, Any]) -> Principal:
     if not ui_type:
         # AwsServiceEvent records carry no type: {accountId, invokedBy} or no userIdentity at
         # all. They are AWS acting on its own.
-        return _service(_str(ui.get("invokedBy")) or _str(record.get("eventSource")))
+        return _service(invoked_by) if (invoked_by := _str(ui.get("invokedBy"))) else None
     # An identity type this code does not know yet: keep it distinct, never guess.
     ident = arn or principal_id or user_name or "unknown"
     return Principal(
         type=ui_type, key=f"{ui_type.lower()}:{account or '-'}:{ident}", name=user_name or ident
     )
+
+
+def is_account_id(value: str) -> bool:
+    """A 12-digit AWS account id."""
+    return _ACCOUNT.match(value) is not None
+
+
+def account_of_identity(user_identity: Any) -> str:
+    """`userIdentity.accountId` when it is an account id, else ''."""
+    account = _str(_dict(user_identity).get("accountId"))
+    return account if is_account_id(account) else ""
 
 
 def normalize(record: Any, fallback_account: str = "", fallback_region: str = "") -> Event:
@@ -217,12 +249,10 @@ def normalize(record: Any, fallback_account: str = "", fallback_region: str = ""
         raise RecordSkipped("no_action")
     principal = principal_of(record)
     account = _str(record.get("recipientAccountId"))
-    if not _ACCOUNT.match(account):
-        ui_account = _str(_dict(record.get("userIdentity")).get("accountId"))
-        account = ui_account if _ACCOUNT.match(ui_account) else fallback_account
+    if not is_account_id(account):
+        account = account_of_identity(record.get("userIdentity")) or fallback_account
     if not account:
         raise RecordSkipped("no_valid_account")
-    read_only = record.get("readOnly")
     return Event(
         principal=principal,
         account_id=account,
@@ -237,5 +267,91 @@ def normalize(record: Any, fallback_account: str = "", fallback_region: str = ""
         user_agent=_str(record.get("userAgent"))[:512],
         event_type=event_type,
         event_category=_str(record.get("eventCategory")),
-        read_only=read_only if isinstance(read_only, bool) else _BOOL_STRINGS.get(_str(read_only)),
+        read_only=_read_only(record.get("readOnly")),
+    )
+
+
+def _read_only(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else _BOOL_STRINGS.get(_str(value))
+
+
+class _SessionIssuer(msgspec.Struct, frozen=True, gc=False):
+    arn: Any = None
+    userName: Any = None
+    principalId: Any = None
+
+
+class _SessionContext(msgspec.Struct, frozen=True, gc=False):
+    sessionIssuer: _SessionIssuer | None = None
+
+
+class _OnBehalfOf(msgspec.Struct, frozen=True, gc=False):
+    userId: Any = None
+    identityStoreArn: Any = None
+
+
+class CompactIdentity(msgspec.Struct, frozen=True, gc=False):
+    """The `userIdentity` fields that `principal_of_identity` and `account_of_identity` read,
+    and no others: equal CompactIdentities have the same principal, so it is computed once per
+    distinct one, whatever their access keys and session dates (tests check the list)."""
+
+    type: Any = None
+    arn: Any = None
+    accountId: Any = None
+    principalId: Any = None
+    userName: Any = None
+    invokedBy: Any = None
+    identityProvider: Any = None
+    sessionContext: _SessionContext | None = None
+    onBehalfOf: _OnBehalfOf | None = None
+
+
+class CompactRecord(msgspec.Struct, gc=False):
+    """A raw record reduced to the fields `normalize` reads, as `reader.read_compact` decodes it.
+
+    Values keep their JSON types (a field may hold anything) and are coerced as `normalize`
+    coerces them; an absent field is None, as `dict.get` gives it. A record msgspec cannot
+    decode so (a `sessionContext` that is not an object, say) sends its object to the reference
+    decoding. Untracked by the cyclic GC: decoded JSON holds no cycles.
+    """
+
+    eventTime: Any = None
+    timestamp: Any = msgspec.field(default=None, name="@timestamp")
+    eventSource: Any = None
+    eventName: Any = None
+    eventType: Any = None
+    insightDetails: Any = msgspec.UNSET  # there at all, whatever its value: an Insights event
+    recipientAccountId: Any = None
+    awsRegion: Any = None
+    userIdentity: CompactIdentity | None = None
+    eventID: Any = None
+    errorCode: Any = None
+    sourceIPAddress: Any = None
+    userAgent: Any = None
+    eventCategory: Any = None
+    readOnly: Any = None
+
+
+def compact_event(
+    record: CompactRecord, principal: Principal, account_id: str, region: str, event_time: int
+) -> Event:
+    """The `Event` that `normalize` makes of the record this CompactRecord was decoded from,
+    given what detection already worked out of it (see `Detector.extract`)."""
+    event_source: str = record.eventSource
+    event_name: str = record.eventName
+    return Event(
+        principal=principal,
+        account_id=account_id,
+        action=normalize_action(event_source, event_name),
+        event_source=event_source,
+        event_name=event_name,
+        region=region,
+        event_time=event_time,
+        event_id=_str(record.eventID),
+        error_code=_str(record.errorCode),
+        source_ip=_str(record.sourceIPAddress),
+        user_agent=_str(record.userAgent)[:512],
+        event_type=_str(record.eventType),
+        event_category=_str(record.eventCategory),
+        read_only=_read_only(record.readOnly),
     )
