@@ -281,3 +281,20 @@ def replace_reconciler(world: World, **kw: Any) -> Reconciler:
     return Reconciler(
         r.processor, r.lister, r.layout, settings=replace(r.settings), table=r.table, **kw
     )
+
+
+def test_explicit_partitions_for_today_and_tomorrow_every_run(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    spec = TableSpec("cloudtrail_anomaly", "cloudtrail", LAYOUT, partitioning="explicit")
+    world.athena = LocalAthena(tmp_path, spec)
+    world.reconciler.table = AthenaTable(spec, world.athena)
+    for key, _, _ in twenty_files(world.bucket):
+        world.notify(key)
+    report = world.reconciler.run(NOW)
+    assert report.stats["files_missed"] == 0 and report.stats["bytes_scanned"] == 0
+    assert world.athena.selects == []  # nothing read
+    (add,) = [s for s in world.athena.statements if "ADD IF NOT EXISTS" in s]
+    assert add.count("PARTITION (") == 2
+    assert "`day`='2024/06/01'" in add and "`day`='2024/06/02'" in add
+    world.reconciler.run(NOW + 3600)
+    assert len(world.athena.statements) == 4  # DDL once a container; partitions every run

@@ -29,7 +29,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 import orjson
@@ -229,14 +229,16 @@ class AthenaTable:
 
     def ensure(self) -> list[str]:
         """Create the database and the table if absent and bring the projection up to date,
-        once per instance. Returns the operator warnings of the definition."""
-        if not self._ready:
-            self._run(create_database_sql(self.spec))
-            self._run(create_table_sql(self.spec))
-            update = set_projection_sql(self.spec)
-            if update:
-                self._run(update)
-            self._ready = True
+        once per instance (a container). Returns the definition's warnings for the operator,
+        the first time."""
+        if self._ready:
+            return []
+        self._run(create_database_sql(self.spec))
+        self._run(create_table_sql(self.spec))
+        update = set_projection_sql(self.spec)
+        if update:
+            self._run(update)
+        self._ready = True
         return self.spec.warnings()
 
     def add_partitions(self, pairs: Iterable[tuple[str, str]], days: Iterable[date]) -> None:
@@ -378,7 +380,7 @@ class Reconciler:
         stats["files_expected"] = len(expected)
         missed = self._missed(expected, report)
         self._reprocess(missed, report)
-        self._athena(window, pairs, missed, report)
+        self._athena(now, window, pairs, missed, report)
         report.delivery = self.processor.deliverer.deliver_pending()
         stats["pending_alerts_redelivered"] = report.delivery.delivered
         stats["alerts_pending"] = report.delivery.still_pending
@@ -476,25 +478,36 @@ class Reconciler:
 
     def _athena(
         self,
+        now: int,
         window: Window,
         pairs: list[tuple[str, str]],
         missed: list[ObjectRef],
         report: ReconcileReport,
     ) -> None:
         table, mode = self.table, self.settings.athena
-        if table is None or mode == "off" or (mode == "missed" and not missed):
-            return  # "missed" and a complete hour: nothing to read, no query
+        if table is None or mode == "off":
+            return
+        explicit = table.spec.partitioning == "explicit"
+        if mode == "missed" and not missed and not explicit:
+            return  # a complete hour: nothing to read, no query
         stats = report.stats
         before = table.bytes_scanned
         detected: dict[str, int] = {}  # object path -> rows
         try:
+            if explicit:
+                # Without projection, the partitions of today and tomorrow are added ahead of
+                # their objects, for this job and for anyone querying the table (DDL: no scan).
+                report.warnings.extend(table.ensure())
+                today = datetime.fromtimestamp(now, UTC).date()
+                table.add_partitions(pairs, [today, today + timedelta(days=1)])
             if mode == "missed":
                 scopes = missed_scopes(
                     self.layout, [r.key for r in missed], self.settings.max_paths_per_query
                 )
             else:
                 scopes = window_scopes(self.layout, pairs, window.start, window.end)
-            report.warnings.extend(table.ensure())
+            if scopes:
+                report.warnings.extend(table.ensure())
             for scope in scopes:
                 days = [datetime.strptime(d, "%Y/%m/%d").date() for d in scope.days]
                 table.add_partitions([(a, r) for a in scope.accounts for r in scope.regions], days)

@@ -266,6 +266,12 @@ class ReconcileFunction:
         for key, reason in report.failed:
             self.logger.error("object not processed", extra={"object_key": key, "reason": reason})
         delivery = report.delivery
+        if delivery is not None and delivery.still_pending:
+            m.add_metric(
+                "alerts_pending_oldest_age_seconds",
+                MetricUnit.Seconds,
+                delivery.oldest_pending_age_s,
+            )
         if delivery is not None and delivery.config_error:
             m.add_metric("sink_configuration_errors", count, 1)
             self.logger.error(
