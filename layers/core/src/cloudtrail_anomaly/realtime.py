@@ -24,7 +24,7 @@ from .detector import Detector
 from .keys import KeyKind, classify_key
 from .ledger import ObjectLedger, ProcessedObject
 from .outbox import Outbox
-from .reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, read_records
+from .reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, read_compact
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +152,7 @@ class RealtimeProcessor:
                 etag = _etag(opened.etag)
                 if self.ledger.get(ref.bucket, ref.key, etag) is not None:
                     return ObjectOutcome(ref, "duplicate", etag=etag)
-            records = read_records(opened.body, self.max_bytes)
+            records = read_compact(opened.body, self.max_bytes)
         except EmptyObject:
             records = []
         except ObjectError as exc:

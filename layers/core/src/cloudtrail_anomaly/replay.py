@@ -17,7 +17,7 @@ from typing import TextIO
 from .detector import Detector, ObjectResult
 from .keys import KeyKind, classify_local_path, delivery_sort_key
 from .model import PrincipalKey
-from .reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, read_records
+from .reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, read_compact
 
 _LOG_SUFFIXES = (".json", ".json.gz", ".gz")
 
@@ -88,7 +88,7 @@ def process_file(
         stats["objects_unrecognized_name"] += 1
     try:
         with path.open("rb") as fh:
-            records = read_records(fh, max_bytes)
+            records = read_compact(fh, max_bytes)
     except EmptyObject:
         stats["objects_skipped.empty_object"] += 1
         return None
