@@ -190,6 +190,9 @@ class Detector:
         self.enricher = enricher or NoEnrichment()
         self.alerting = alerting  # False: learn only (the `baseline` command)
         self._per_session: dict[str, bool] = {}
+        # userIdentity -> (principal, or None: the service of the eventSource; its account).
+        # Kept across objects: a warm Lambda or a replay meets the same identities again.
+        self._identities: dict[CompactIdentity | None, tuple[Principal | None, str]] = {}
 
     def _keyed_principal(
         self, principal: Principal, cache: dict[Principal, Principal]
@@ -227,8 +230,9 @@ class Detector:
         """
         stats: Counter[str] = Counter()
         sightings: dict[_SightingKey, _Sighting] = {}
-        # userIdentity -> (principal, or None: the service of the eventSource; its account)
-        identities: dict[CompactIdentity | None, tuple[Principal | None, str]] = {}
+        if len(self._identities) > 100_000:
+            self._identities.clear()
+        identities = self._identities
         services: dict[str, Principal] = {}
         accounts: dict[str, bool] = {}
         keyed_cache: dict[Principal, Principal] = {}
