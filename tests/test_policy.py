@@ -6,17 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from cloudtrail_anomaly.alerts import Alert
 from cloudtrail_anomaly.baseline import MemoryBaseline
+from cloudtrail_anomaly.cli import main as cli_main
 from cloudtrail_anomaly.detector import DetectionSettings, Detector, ObjectResult
 from cloudtrail_anomaly.enrichment import Enricher, StaticEnrichment
-from cloudtrail_anomaly.model import PrincipalKey, TupleKey
+from cloudtrail_anomaly.model import PrincipalKey, TupleKey, iso
 from cloudtrail_anomaly.policy import AlertPolicy, IgnoreSettings, PolicySettings, RoleInfo
 
-from tests.helpers import ACCOUNT, DAY, OTHER_ACCOUNT, T0, assumed_role, record, user
+from tests.helpers import ACCOUNT, DAY, OTHER_ACCOUNT, T0, assumed_role, gz, record, user
 
 MIN = 60
 LIVE = T0 + 30 * DAY  # well after the history's first sighting: learning is over
@@ -909,3 +912,41 @@ def test_severity_never_depends_on_object_order_within_an_object() -> None:
     b.obj(list(reversed(records)))
 
     assert replace(only(a.alerts), source_objects=[]) == replace(only(b.alerts), source_objects=[])
+
+
+# -- explain: what the baseline knows about a principal ----------------------------------------
+
+
+def test_explain_shows_first_last_seen_learning_and_window(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    log = tmp_path / "trail.json.gz"
+    log.write_bytes(
+        gz(
+            {
+                "Records": [
+                    record(KNOWN, T0),
+                    record(KNOWN, T0 + 3 * DAY),
+                    record("s3.amazonaws.com:ListBuckets", T0 + DAY, region="eu-west-1"),
+                ]
+            }
+        )
+    )
+    state = tmp_path / "s.sqlite"
+    assert cli_main(["baseline", str(log), "--state", str(state)]) == 0
+    capsysbinary.readouterr()
+
+    assert cli_main(["explain", "--state", str(state), "*:user/alice", "--json"]) == 0
+    (doc,) = orjson.loads(capsysbinary.readouterr().out)
+    assert doc["principal"] == user()["arn"]
+    assert doc["first_seen"] == iso(T0)
+    assert doc["learning_until"] == iso(T0 + 15 * DAY)
+    assert doc["regions"] == ["eu-west-1", "us-east-1"]
+    by_action = {a["action"]: a for a in doc["actions"]}
+    assert by_action[KNOWN]["last_seen"] == iso(T0 + 3 * DAY)
+    assert set(by_action) == {KNOWN, "s3.amazonaws.com:ListBuckets"}
+    assert doc["window"] == {"count": 0, "threshold": 5, "minutes": 60, "actions": []}
+
+    assert cli_main(["explain", "--state", str(state), "*:user/alice", "iam:CreateUser"]) == 0
+    assert b"iam.amazonaws.com:CreateUser: never seen" in capsysbinary.readouterr().out
+    assert cli_main(["explain", "--state", str(state), "*:user/nobody"]) == 1
