@@ -71,6 +71,8 @@ def pip_install(target: Path, arch: str, python_version: str) -> None:
     machine = ARCHITECTURES[arch]
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     command += ["--target", str(target), "--only-binary=:all:", "--no-compile"]
+    # The conflict check looks at the interpreter running pip, not at the layer.
+    command += ["--no-warn-conflicts", "--root-user-action=ignore"]
     command += ["--implementation", "cp", "--python-version", python_version]
     for tag in GLIBC_TAGS:
         command += ["--platform", f"{tag}_{machine}"]
