@@ -14,7 +14,9 @@ const NAME = {
   kmsKey: /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/,
   roleName: /^[\w+=,.@-]{1,64}$/,
   secret: /^[\w/+=.@-]{1,512}$|^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$/,
+  ssmParameter: /^[A-Za-z0-9_.\/-]{1,2048}$/,
   glue: /^[a-z0-9_]{1,255}$/,
+  url: /^https:\/\/[^\s]+$/,
 };
 
 class ParameterError extends Error {}
@@ -53,6 +55,22 @@ async function parameters(resolveVariable) {
     throw new ParameterError('param eventBridge=true routes events to the queue: it needs trigger=sqs');
   }
   const orgId = await checked(resolveVariable, 'orgId', NAME.orgId);
+  const splunk = {
+    url: await checked(resolveVariable, 'splunkUrl', NAME.url),
+    secret: await checked(resolveVariable, 'splunkSecret', NAME.secret),
+    parameter: await checked(resolveVariable, 'splunkParameter', NAME.ssmParameter),
+    key: await checked(resolveVariable, 'splunkTokenKmsKeyArn', NAME.kmsKey),
+  };
+  // The sink fails the cold start on a half-configured Splunk: fail the package instead.
+  if (splunk.secret && splunk.parameter) {
+    throw new ParameterError('params splunkSecret and splunkParameter: set only one');
+  }
+  if (splunk.url && !(splunk.secret || splunk.parameter)) {
+    throw new ParameterError('param splunkUrl needs the token: splunkSecret or splunkParameter');
+  }
+  if (!splunk.url && (splunk.secret || splunk.parameter || splunk.key)) {
+    throw new ParameterError('params splunkSecret/splunkParameter/splunkTokenKmsKeyArn need splunkUrl');
+  }
   const logsPrefix = `${prefix ? `${prefix}/` : ''}AWSLogs/`;
   return {
     bucket: await checked(resolveVariable, 'trailBucket', NAME.bucket, { required: true }),
@@ -63,7 +81,7 @@ async function parameters(resolveVariable) {
     orgId,
     bucketAccount: await checked(resolveVariable, 'trailBucketAccount', NAME.account),
     kmsKey: await checked(resolveVariable, 'trailKmsKeyArn', NAME.kmsKey),
-    secret: await checked(resolveVariable, 'splunkSecret', NAME.secret),
+    splunk,
     roleName: await checked(resolveVariable, 'enrichmentRoleName', NAME.roleName),
     organizations: await flag(resolveVariable, 'enrichOrganizations'),
     eventBridge,
@@ -79,6 +97,11 @@ const arn = (logicalId) => ({ 'Fn::GetAtt': [logicalId, 'Arn'] });
 
 function trailObjects(p) {
   return sub(`arn:\${AWS::Partition}:s3:::${p.bucket}/${p.objectsPrefix}*`);
+}
+
+function parameterArn(name) {
+  const path = name.replace(/^\/+/, ''); // "/a/b" is parameter/a/b in its ARN
+  return sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${path}`);
 }
 
 function secretArn(secret) {
@@ -133,12 +156,29 @@ function commonStatements(p, logGroup) {
       Resource: p.kmsKey,
     });
   }
-  if (p.secret) {
+  if (p.splunk.secret) {
     statements.push({
       Sid: 'SplunkToken',
       Effect: 'Allow',
       Action: ['secretsmanager:GetSecretValue'],
-      Resource: secretArn(p.secret),
+      Resource: secretArn(p.splunk.secret),
+    });
+  }
+  if (p.splunk.parameter) {
+    statements.push({
+      Sid: 'SplunkToken',
+      Effect: 'Allow',
+      Action: ['ssm:GetParameter'],
+      Resource: parameterArn(p.splunk.parameter),
+    });
+  }
+  if (p.splunk.key) {
+    // A token encrypted with a customer managed key (AWS managed keys need no statement).
+    statements.push({
+      Sid: 'SplunkTokenKey',
+      Effect: 'Allow',
+      Action: ['kms:Decrypt'],
+      Resource: p.splunk.key,
     });
   }
   if (p.organizations) {
