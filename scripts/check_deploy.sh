@@ -26,18 +26,23 @@ package() {  # package VARIANT PARAM...: the template as build/templates/VARIANT
 }
 
 # Every optional statement and resource on: direct S3 trigger, organization trail, SSE-KMS,
-# Splunk secret, enrichment, alarm e-mail, concurrency caps.
+# Splunk token in Secrets Manager under a customer managed key, enrichment, alarm e-mail, caps.
 package s3-all-options \
   trailBucket=example-org-trail trailPrefix=cloudtrail orgId=o-exampleorg1 \
   trailBucketAccount=111122223333 trigger=s3 \
   trailKmsKeyArn=arn:aws:kms:us-east-1:111122223333:key/0b6b3a8e-1c1f-4c63-9d0b-5f0f8a1e2d3c \
-  splunkUrl=https://splunk.example.com:8088/services/collector/event \
-  splunkSecret=cloudtrail-anomaly/splunk-hec-token enrichOrganizations=true \
+  splunkUrl=https://splunk.example.com:8088 splunkSecret=cloudtrail-anomaly/splunk-hec-token \
+  splunkTokenKmsKeyArn=arn:aws:kms:us-east-1:111122223333:key/5c1e2b7a-0d3f-4e8b-9a6c-7f2d1e0b3a4c \
+  splunkIndex=security splunkMinSeverity=medium enrichOrganizations=true \
   enrichmentRoleName=CloudTrailAnomalyReadOnly alarmEmail=security@example.com \
   reservedConcurrency=20
-# SQS with EventBridge as well, secret by ARN.
+# SQS with EventBridge as well; the token in an SSM SecureString.
 package sqs-eventbridge \
   trailBucket=example-trail eventBridge=true maximumConcurrency=10 \
+  splunkUrl=https://splunk.example.com:8088 splunkParameter=/cloudtrail-anomaly/hec-token
+# The token's secret by ARN.
+package sqs-secret-arn \
+  trailBucket=example-trail splunkUrl=https://splunk.example.com:8088 \
   splunkSecret=arn:aws:secretsmanager:us-east-1:111122223333:secret:hec-token-AbCdEf
 # The defaults (last, so infra/.serverless/ holds them).
 package default trailBucket=example-trail
