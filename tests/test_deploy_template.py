@@ -43,7 +43,10 @@ BASELINE_ACTIONS = {
     "dynamodb:ConditionCheckItem",
 }
 KMS_KEY = "arn:aws:kms:us-east-1:111122223333:key/0b6b3a8e-1c1f-4c63-9d0b-5f0f8a1e2d3c"
-VARIANTS: dict[str, list[str]] = {
+TOKEN_KEY = "arn:aws:kms:us-east-1:111122223333:key/5c1e2b7a-0d3f-4e8b-9a6c-7f2d1e0b3a4c"
+SPLUNK = "splunkUrl=https://splunk.example.com:8088"
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:hec-token-AbCdEf"
+VARIANTS: dict[str, list[str]] = {  # as in scripts/check_deploy.sh, which lints each
     "default": ["trailBucket=example-trail"],
     "s3-all-options": [
         "trailBucket=example-org-trail",
@@ -52,8 +55,11 @@ VARIANTS: dict[str, list[str]] = {
         "trailBucketAccount=111122223333",
         "trigger=s3",
         f"trailKmsKeyArn={KMS_KEY}",
-        "splunkUrl=https://splunk.example.com:8088/services/collector/event",
+        SPLUNK,
         "splunkSecret=cloudtrail-anomaly/splunk-hec-token",
+        f"splunkTokenKmsKeyArn={TOKEN_KEY}",
+        "splunkIndex=security",
+        "splunkMinSeverity=medium",
         "enrichOrganizations=true",
         "enrichmentRoleName=CloudTrailAnomalyReadOnly",
         "alarmEmail=security@example.com",
@@ -63,8 +69,10 @@ VARIANTS: dict[str, list[str]] = {
         "trailBucket=example-trail",
         "eventBridge=true",
         "maximumConcurrency=10",
-        "splunkSecret=arn:aws:secretsmanager:us-east-1:111122223333:secret:hec-token-AbCdEf",
+        SPLUNK,
+        "splunkParameter=/cloudtrail-anomaly/hec-token",
     ],
+    "sqs-secret-arn": ["trailBucket=example-trail", SPLUNK, f"splunkSecret={SECRET_ARN}"],
 }
 
 
@@ -476,7 +484,7 @@ def test_reconcile_role(template: dict[str, Any]) -> None:
 
 def test_optional_statements_appear_only_when_asked_for(deployment: Deployment) -> None:
     full = deployment.templates["s3-all-options"]
-    optional = {"TrailKey", "SplunkToken", "AccountNames", "EnrichmentRoles"}
+    optional = {"TrailKey", "SplunkToken", "SplunkTokenKey", "AccountNames", "EnrichmentRoles"}
     for role in ("RealtimeRole", "ReconcileRole"):
         assert not optional & sids(deployment.templates["default"], role)
         assert optional <= sids(full, role)
@@ -491,6 +499,7 @@ def test_optional_statements_appear_only_when_asked_for(deployment: Deployment) 
         assert secret["Resource"]["Fn::Sub"].endswith(
             ":secret:cloudtrail-anomaly/splunk-hec-token-??????"
         )
+        assert statement(full, role, "SplunkTokenKey")["Resource"] == TOKEN_KEY
         assume = statement(full, role, "EnrichmentRoles")
         assert assume["Action"] == ["sts:AssumeRole"]
         assert assume["Resource"] == {
@@ -505,10 +514,37 @@ def test_optional_statements_appear_only_when_asked_for(deployment: Deployment) 
     assert "NotificationQueue" not in sids(full, "RealtimeRole")
     dlq = statement(full, "RealtimeRole", "FailedInvocations")
     assert dlq["Action"] == ["sqs:SendMessage"]
-    by_arn = statement(deployment.templates["sqs-eventbridge"], "RealtimeRole", "SplunkToken")
-    assert by_arn["Resource"] == (
-        "arn:aws:secretsmanager:us-east-1:111122223333:secret:hec-token-AbCdEf"
+
+
+def test_splunk_token_by_secret_arn_or_ssm_parameter(deployment: Deployment) -> None:
+    by_arn = deployment.templates["sqs-secret-arn"]
+    assert statement(by_arn, "RealtimeRole", "SplunkToken")["Resource"] == SECRET_ARN
+    by_parameter = statement(
+        deployment.templates["sqs-eventbridge"], "ReconcileRole", "SplunkToken"
     )
+    assert by_parameter == {
+        "Sid": "SplunkToken",
+        "Effect": "Allow",
+        "Action": ["ssm:GetParameter"],
+        "Resource": {
+            "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}"
+            ":parameter/cloudtrail-anomaly/hec-token"
+        },
+    }
+    for variant, secret, parameter in [
+        ("sqs-secret-arn", SECRET_ARN, ""),
+        ("sqs-eventbridge", "", "/cloudtrail-anomaly/hec-token"),
+        ("s3-all-options", "cloudtrail-anomaly/splunk-hec-token", ""),
+    ]:
+        for function in ("Realtime", "Reconcile"):
+            resource = deployment.templates[variant]["Resources"][f"{function}LambdaFunction"]
+            env = resource["Properties"]["Environment"]["Variables"]
+            assert env["SPLUNK_HEC_URL"] == "https://splunk.example.com:8088"
+            assert env["SPLUNK_HEC_TOKEN_SECRET"] == secret
+            assert env["SPLUNK_HEC_TOKEN_PARAMETER"] == parameter
+    full = deployment.templates["s3-all-options"]["Resources"]["RealtimeLambdaFunction"]
+    env = full["Properties"]["Environment"]["Variables"]
+    assert (env["SPLUNK_HEC_INDEX"], env["SPLUNK_MIN_SEVERITY"]) == ("security", "medium")
 
 
 @pytest.mark.parametrize(
@@ -518,9 +554,25 @@ def test_optional_statements_appear_only_when_asked_for(deployment: Deployment) 
         (["trailBucket=Not_A_Bucket"], {}, "param trailBucket=Not_A_Bucket is not valid"),
         (["trailBucket=b-1", "trigger=s3", "eventBridge=true"], {}, "it needs trigger=sqs"),
         (["trailBucket=b-1", "orgId=123"], {}, "param orgId=123 is not valid"),
+        (["trailBucket=b-1", SPLUNK], {}, "param splunkUrl needs the token"),
+        (["trailBucket=b-1", "splunkSecret=s"], {}, "need splunkUrl"),
+        (
+            ["trailBucket=b-1", SPLUNK, "splunkSecret=s", "splunkParameter=p"],
+            {},
+            "set only one",
+        ),
         (["trailBucket=b-1"], {"arch": "other"}, "check-build: build/ holds a"),
     ],
-    ids=["no-bucket", "bad-bucket", "eventbridge-with-s3", "bad-org", "build-mismatch"],
+    ids=[
+        "no-bucket",
+        "bad-bucket",
+        "eventbridge-with-s3",
+        "bad-org",
+        "splunk-without-token",
+        "token-without-splunk",
+        "secret-and-parameter",
+        "build-mismatch",
+    ],
 )
 def test_bad_parameters_fail_the_package(
     deployment: Deployment, params: list[str], env: dict[str, str], message: str
