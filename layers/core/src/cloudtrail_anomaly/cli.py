@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +15,7 @@ import orjson
 from . import __version__, cli_backfill
 from .baseline import Baseline, MemoryBaseline
 from .config import Config, ConfigError, load_config
-from .delivery import Deliverer, JsonLinesSink
+from .delivery import AlertSink, Deliverer, DeliverySummary, JsonLinesSink
 from .detector import REGION_PREFIX, Detector, ObjectResult
 from .enrichment import Enricher
 from .model import iso
@@ -25,6 +26,13 @@ from .sensitive import expand_action
 from .sqlite_baseline import SqliteBaseline, StateFileError
 
 EXIT_USAGE = 2
+EXIT_UNDELIVERED = 1  # a sink configuration error, or alerts left pending
+SINKS = ("jsonl", "splunk")
+SINK_HELP = (
+    "where alerts go: jsonl (stdout or --output; the default) or splunk (HEC: SPLUNK_HEC_URL "
+    "and SPLUNK_HEC_TOKEN, or SPLUNK_HEC_TOKEN_SECRET / SPLUNK_HEC_TOKEN_PARAMETER to read it "
+    "from Secrets Manager / SSM; SPLUNK_HEC_INDEX, SPLUNK_HEC_GZIP... as in README)"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
         help="SQLite baseline file, created if absent (default: in memory, not kept)",
     )
     rp.add_argument("--output", type=Path, help="write alerts here instead of stdout")
+    rp.add_argument("--sink", choices=SINKS, default="jsonl", help=SINK_HELP)
     rp.add_argument(
         "--include-suppressed",
         action="store_true",
@@ -78,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     dp = sub.add_parser("deliver", help="re-send the alerts still pending in a state file's outbox")
     dp.add_argument("--state", type=Path, required=True, help="SQLite baseline file")
     dp.add_argument("--output", type=Path, help="write alerts here instead of stdout")
+    dp.add_argument("--sink", choices=SINKS, default="jsonl", help=SINK_HELP)
     dp.add_argument("--config", type=Path, help="TOML config (default: $CLOUDTRAIL_ANOMALY_CONFIG)")
 
     bp = sub.add_parser("baseline", help="learn from history: record every tuple, alert nothing")
@@ -133,6 +143,43 @@ def _enricher(config: Config) -> Enricher | None:
     return AwsEnricher.from_session(boto3.Session(), config.enrichment)
 
 
+class SinkError(ValueError):
+    """The sink cannot be built as configured; the message says what to set."""
+
+
+def _sink(name: str, out: IO[bytes]) -> AlertSink:
+    """The sink `--sink` names. Splunk's settings come from the environment (the token itself,
+    or the secret or parameter holding it, read with the default AWS credentials)."""
+    if name == "jsonl":
+        return JsonLinesSink(out)
+    try:
+        import boto3
+
+        from .aws.secrets import splunk_sink_from_env
+        from .sinks.splunk_hec import HecSettingsError
+    except ImportError:
+        raise SinkError(
+            "--sink splunk needs the aws extra: pip install 'cloudtrail-anomaly[aws]'"
+        ) from None
+    try:
+        return splunk_sink_from_env(os.environ, boto3_client=boto3.client)
+    except HecSettingsError as exc:
+        raise SinkError(f"--sink splunk: {exc}") from None
+
+
+def _undelivered(done: DeliverySummary, state: Path | None) -> str:
+    """Why the alerts of a run did not all reach the sink, and where they are; "" if they did."""
+    if not done.config_error and not done.still_pending:
+        return ""
+    where = (
+        f"kept in {state}; `cloudtrail-anomaly deliver --state {state}` re-sends them"
+        if state
+        else "not kept: run with --state to keep them for `deliver`"
+    )
+    why = f"sink configuration error: {done.config_error}; " if done.config_error else ""
+    return f"{why}{done.still_pending:,} alert(s) not delivered ({where})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "backfill":
@@ -166,17 +213,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_USAGE
     detector = Detector(baseline, policy, config.detection, enricher=enricher, alerting=alerting)
+    sink_name = getattr(args, "sink", "jsonl")
+    if sink_name != "jsonl" and getattr(args, "output", None):
+        print("cloudtrail-anomaly: error: --output is for --sink jsonl", file=sys.stderr)
+        return EXIT_USAGE
     out: IO[bytes] = sys.stdout.buffer
     if getattr(args, "output", None):
         out = args.output.open("wb")
+    try:
+        sink = _sink(sink_name, out)
+    except SinkError as exc:  # only splunk's, so `out` is stdout: nothing to close
+        print(f"cloudtrail-anomaly: error: {exc}", file=sys.stderr)
+        return EXIT_UNDELIVERED
     include_suppressed = getattr(args, "include_suppressed", False)
     # Alerts reach the output through the outbox, as in Lambda: staged with their claims,
     # written, then marked delivered; whatever a crash leaves pending, `deliver` re-sends.
-    deliverer = Deliverer(outbox, JsonLinesSink(out))
+    deliverer = Deliverer(outbox, sink)
+    # After a round that left alerts pending (an outage, a bad token), the replay goes on
+    # staging them and tries once more at the end, rather than at every object.
+    held: list[DeliverySummary] = []
 
     def emit(result: ObjectResult) -> None:
-        if result.alerts:
-            deliverer.deliver_pending()
+        if result.alerts and not held:
+            done = deliverer.deliver_pending()
+            if done.config_error or done.still_pending:
+                held.append(done)
         if include_suppressed and result.suppressed:
             for alert in result.suppressed:
                 out.write(orjson.dumps(alert.to_dict()) + b"\n")
@@ -191,8 +252,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 + (f"; sink configuration error: {done.config_error}" if done.config_error else ""),
                 file=sys.stderr,
             )
-            return 1 if done.config_error else 0
+            return EXIT_UNDELIVERED if done.config_error or done.still_pending else 0
         summary = replay(args.paths, detector, emit, config.reader.max_object_bytes, sys.stderr)
+        # One last round (not after a configuration error: it would only be refused again).
+        if held and held[0].config_error:
+            last = dataclasses.replace(held[0], still_pending=len(outbox.pending(10**9)))
+        else:
+            last = deliverer.deliver_pending()
     except FileNotFoundError as exc:
         print(f"cloudtrail-anomaly: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -200,6 +266,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if out is not sys.stdout.buffer:
             out.close()
     format_summary(summary)
+    problem = _undelivered(last, args.state)
+    if problem:
+        print(f"cloudtrail-anomaly: error: {problem}", file=sys.stderr)
+        return EXIT_UNDELIVERED
     return 0
 
 

@@ -47,7 +47,9 @@ MIN_SEVERITY_ENV = "SPLUNK_MIN_SEVERITY"
 DEFAULT_MAX_AGE_S = 300
 
 Store = Literal["secretsmanager", "ssm"]
-BotoClientFactory = Callable[[str], Any]  # boto3.client or a boto3.Session's .client
+# boto3.client or a boto3.Session's .client, called with a service name (overloaded in the
+# stubs, hence the loose type).
+BotoClientFactory = Callable[..., Any]
 
 # Answers that waiting will not change: someone has to fix the name, the policy or the key.
 _PERMANENT_CODES = frozenset(
