@@ -432,6 +432,15 @@ module.exports = {
     return 6 * timeout + window;
   },
 
+  async reconcileReservedConcurrency({ resolveVariable }) {
+    const value = (await read(resolveVariable, 'reconcileReservedConcurrency')).toLowerCase();
+    if (['', 'off', 'none'].includes(value)) return null;
+    if (!/^[1-9]\d*$/.test(value)) {
+      throw new ParameterError(`param reconcileReservedConcurrency=${value}: a count, or off`);
+    }
+    return Number(value);
+  },
+
   async resources({ resolveVariable }) {
     const p = await parameters(resolveVariable);
     return {
