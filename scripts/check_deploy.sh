@@ -40,10 +40,11 @@ package s3-all-options \
 package sqs-eventbridge \
   trailBucket=example-trail eventBridge=true maximumConcurrency=10 \
   splunkUrl=https://splunk.example.com:8088 splunkParameter=/cloudtrail-anomaly/hec-token
-# The token's secret by ARN.
+# The token's secret by ARN; no reserved concurrency (accounts limited to 10).
 package sqs-secret-arn \
   trailBucket=example-trail splunkUrl=https://splunk.example.com:8088 \
-  splunkSecret=arn:aws:secretsmanager:us-east-1:111122223333:secret:hec-token-AbCdEf
+  splunkSecret=arn:aws:secretsmanager:us-east-1:111122223333:secret:hec-token-AbCdEf \
+  reconcileReservedConcurrency=off
 # The defaults (last, so infra/.serverless/ holds them).
 package default trailBucket=example-trail
 

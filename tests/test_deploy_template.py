@@ -72,7 +72,12 @@ VARIANTS: dict[str, list[str]] = {  # as in scripts/check_deploy.sh, which lints
         SPLUNK,
         "splunkParameter=/cloudtrail-anomaly/hec-token",
     ],
-    "sqs-secret-arn": ["trailBucket=example-trail", SPLUNK, f"splunkSecret={SECRET_ARN}"],
+    "sqs-secret-arn": [
+        "trailBucket=example-trail",
+        SPLUNK,
+        f"splunkSecret={SECRET_ARN}",
+        "reconcileReservedConcurrency=off",
+    ],
 }
 
 
@@ -214,6 +219,9 @@ def test_two_functions_on_the_core_layer_with_their_own_roles(deployment: Deploy
     # One run of the reconciliation at a time; the real-time function is uncapped by default.
     assert functions["ReconcileLambdaFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
     assert "ReservedConcurrentExecutions" not in functions["RealtimeLambdaFunction"]["Properties"]
+    # Accounts limited to 10 concurrent executions can reserve nothing: "off".
+    off = deployment.templates["sqs-secret-arn"]["Resources"]["ReconcileLambdaFunction"]
+    assert "ReservedConcurrentExecutions" not in off["Properties"]
 
 
 def test_realtime_reads_the_queue_with_partial_batch_failures(template: dict[str, Any]) -> None:
@@ -554,6 +562,7 @@ def test_splunk_token_by_secret_arn_or_ssm_parameter(deployment: Deployment) -> 
         (["trailBucket=Not_A_Bucket"], {}, "param trailBucket=Not_A_Bucket is not valid"),
         (["trailBucket=b-1", "trigger=s3", "eventBridge=true"], {}, "it needs trigger=sqs"),
         (["trailBucket=b-1", "orgId=123"], {}, "param orgId=123 is not valid"),
+        (["trailBucket=b-1", "reconcileReservedConcurrency=0"], {}, "a count, or off"),
         (["trailBucket=b-1", SPLUNK], {}, "param splunkUrl needs the token"),
         (["trailBucket=b-1", "splunkSecret=s"], {}, "need splunkUrl"),
         (
@@ -568,6 +577,7 @@ def test_splunk_token_by_secret_arn_or_ssm_parameter(deployment: Deployment) -> 
         "bad-bucket",
         "eventbridge-with-s3",
         "bad-org",
+        "reserved-zero",
         "splunk-without-token",
         "token-without-splunk",
         "secret-and-parameter",
