@@ -79,7 +79,7 @@ class DeliverySummary:
     delivered: int = 0
     dead_lettered: int = 0
     still_pending: int = 0
-    # now − first event time of the oldest alert still pending: how late it already is (for
+    # now - first event time of the oldest alert still pending: how late it already is (for
     # an alarm); 0 when nothing is pending.
     oldest_pending_age_s: float = 0.0
     config_error: str = ""
