@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cloudtrail_anomaly.aws import retry_config
 from cloudtrail_anomaly.aws.lambda_runtime import RealtimeFunction
 from cloudtrail_anomaly.aws.notifications import RealtimeSettings, is_sqs_event
+from cloudtrail_anomaly.aws.secrets import splunk_sink_from_env, splunk_wanted
 
 settings = RealtimeSettings.from_env(os.environ)
 logger = Logger(service=settings.service_name)
@@ -32,6 +33,10 @@ function = RealtimeFunction.build(
     dynamodb=boto3.client("dynamodb", config=retry_config()),
     logger=logger,
     metrics=metrics,
+    # Splunk HEC when SPLUNK_HEC_* is set (every variable checked now); else JSON lines in the log.
+    sink=splunk_sink_from_env(os.environ, boto3_client=boto3.client)
+    if splunk_wanted(os.environ)
+    else None,
 )
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 

@@ -15,12 +15,21 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from ..outbox import PendingAlert
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 OUTBOX_PK = "OUTBOX"
+
+
+def _code(exc: ClientError) -> str:
+    # By code, not `client.exceptions.X`: works through any client wrapper.
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
 DELIVERED_TTL_S = 30 * 86_400
 
 
@@ -87,7 +96,9 @@ class DynamoDbOutbox:
             ]
             try:
                 self.client.transact_write_items(TransactItems=items)
-            except self.client.exceptions.TransactionCanceledException:
+            except ClientError as exc:
+                if _code(exc) != "TransactionCanceledException":
+                    raise
                 continue  # already pending, delivered or dead: nothing to do
 
     def pending(self, limit: int = 500) -> list[PendingAlert]:
@@ -142,7 +153,9 @@ class DynamoDbOutbox:
                         ":now": {"N": repr(float(now))},
                     },
                 )
-            except self.client.exceptions.ConditionalCheckFailedException:
+            except ClientError as exc:
+                if _code(exc) != "ConditionalCheckFailedException":
+                    raise
                 continue  # delivered meanwhile, or another sender holds it
             taken.append(alert_id)
         return taken
@@ -162,7 +175,9 @@ class DynamoDbOutbox:
                     ConditionExpression="attribute_exists(pk)",
                     ExpressionAttributeValues={":one": {"N": "1"}, ":e": {"S": reason[:500]}},
                 )
-            except self.client.exceptions.ConditionalCheckFailedException:
+            except ClientError as exc:
+                if _code(exc) != "ConditionalCheckFailedException":
+                    raise
                 continue
 
     def dead_letter(self, alert_id: str, reason: str) -> None:

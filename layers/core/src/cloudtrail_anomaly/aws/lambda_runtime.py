@@ -66,7 +66,7 @@ class RealtimeFunction:
             write_concurrency=settings.write_concurrency,
         )
         ledger = DynamoDbLedger(dynamodb, settings.ledger_table, settings.ledger_ttl_days)
-        detector = Detector(baseline, AlertPolicy(config.policy), config.detection)
+        detector = Detector(baseline, AlertPolicy(config.policy, config.ignore), config.detection)
         processor = RealtimeProcessor(
             detector,
             S3ObjectSource(s3),
