@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from cloudtrail_anomaly.alerts import Alert
 from cloudtrail_anomaly.delivery import Deliverer, DeliveryReport
+from cloudtrail_anomaly.detector import Detector
 from cloudtrail_anomaly.model import Event, Principal
 from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
-from cloudtrail_anomaly.policy import Severity
+from cloudtrail_anomaly.policy import AlertPolicy, PolicySettings, Severity
 from cloudtrail_anomaly.sinks import as_pending
 from cloudtrail_anomaly.sinks.splunk_hec import HecSettings, HecSettingsError, SplunkHecSink
 from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
@@ -542,6 +543,37 @@ def test_alerts_staged_before_a_crash_reach_splunk_once(
     assert Deliverer(SqliteBaseline(state), sink).deliver_pending().delivered == 0
     assert len(hec.event_requests()) == 3  # two busy answers, one success, nothing after
     assert_each_once(hec, [a.alert_id for a in alerts])
+
+
+def test_an_alert_detected_before_a_crash_reaches_splunk_once(
+    tmp_path: Path, hec: HecServer, fake_time: FakeTime
+) -> None:
+    state = tmp_path / "state.sqlite"
+    record = {
+        "eventTime": "2024-06-01T00:00:00Z",
+        "eventSource": "iam.amazonaws.com",
+        "eventName": "CreateAccessKey",
+        "awsRegion": "us-east-1",
+        "recipientAccountId": ACCOUNT,
+        "eventID": "e-1",
+        "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/alice"},
+    }
+    policy = AlertPolicy(PolicySettings(learning_days=0))
+    db = SqliteBaseline(state)
+    # Detection claims the tuple and stages its alert in one transaction; the process dies
+    # before any delivery.
+    (alert,) = Detector(db, policy).process([record], "obj-1").alerts
+    db.close()
+    reopened = SqliteBaseline(state)
+    assert Detector(reopened, policy).process([record], "obj-1").alerts == []  # claimed: no twin
+    hec.faults.busy_first = 1
+    done = Deliverer(reopened, sink_for(hec, fake_time)).deliver_pending()
+    assert (done.delivered, done.still_pending) == (1, 0)
+    again = Deliverer(SqliteBaseline(state), sink_for(hec, fake_time)).deliver_pending()
+    assert again.delivered == 0
+    assert_each_once(hec, [alert.alert_id])
+    assert hec.events[0]["event"] == alert.to_dict()
+    assert len(hec.event_requests()) == 2  # one busy answer, one success
 
 
 def test_as_pending_accepts_alert_dicts(hec: HecServer, fake_time: FakeTime) -> None:
