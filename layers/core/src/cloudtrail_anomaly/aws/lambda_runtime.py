@@ -66,7 +66,19 @@ class RealtimeFunction:
             write_concurrency=settings.write_concurrency,
         )
         ledger = DynamoDbLedger(dynamodb, settings.ledger_table, settings.ledger_ttl_days)
-        detector = Detector(baseline, AlertPolicy(config.policy, config.ignore), config.detection)
+        enricher = None
+        if config.enrichment.organizations or config.enrichment.iam_roles:
+            import boto3  # only when enrichment is on: its clients are built once, here
+
+            from .enrichment import AwsEnricher
+
+            enricher = AwsEnricher.from_session(boto3.Session(), config.enrichment)
+        detector = Detector(
+            baseline,
+            AlertPolicy(config.policy, config.ignore),
+            config.detection,
+            enricher=enricher,
+        )
         processor = RealtimeProcessor(
             detector,
             S3ObjectSource(s3),
