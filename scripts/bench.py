@@ -1,23 +1,43 @@
-"""Throughput and memory of CloudTrail extraction, against `zcat` as the yardstick.
+"""Performance of CloudTrail extraction, memory, the real-time handler and the CLI at scale.
 
-    python scripts/bench.py [--file F.json.gz] [--target-mb 80] [--runs 5]
+    python scripts/bench.py [--file F.json.gz] [--target-mb 80] [--runs 5] [--before REV]
+    python scripts/bench.py --handler [--file F.json.gz]
+    python scripts/bench.py --scale 100000,1000000 [--scale-dir DIR]
+    python scripts/bench.py --dynamodb [--files 2000]
 
-Without --file, one ~80 MB (uncompressed) delivery object is generated with
-scripts/generate_sample.py --single-file. Each method runs --runs times, each run in a fresh
-process so peak RSS is that method's alone; the table gives the median wall time, MB/s of
-uncompressed input, the ratio to zcat's throughput measured in the same run, and peak RSS.
+Throughput (the default): one ~80 MB (uncompressed) delivery object, generated with
+scripts/generate_sample.py --single-file unless --file is given. Each method runs --runs times,
+each in a fresh process so that its peak RSS is its own; the table gives the median wall time
+of the process, MB/s of uncompressed input, the ratio to zcat's throughput measured in the same
+run, peak RSS and its ratio to the uncompressed size, then the same for the time measured
+inside the process from opening the file to the extraction done (interpreter start and imports
+excluded: a Lambda container or a replay pays them once, not per object).
 
 Methods:
-  zcat      `zcat FILE > /dev/null`: decompression alone, the floor
-  naive     gzip.open().read() + json.loads + a set of (account, principal, action)
-  ours      cloudtrail_anomaly: read_records (streamed, capped inflate + orjson) + Detector.extract
-            (normalized events, distinct tuples with first/last time): what detection runs
+  zcat       `zcat FILE > /dev/null`: decompression alone, the yardstick
+  naive      gzip.open().read() + json.loads + a set of (account, principal, action)
+  reference  read_records (ISA-L inflate, orjson, every field) + Detector.reference_extract (an
+             Event per record): the plain path the fast one is tested against
+  ours       read_compact (ISA-L inflate, msgspec decoding only the fields detection reads, a
+             part at a time) + Detector.extract: what detection runs
+  before     with --before REV: the package as it was at git revision REV (read_records +
+             Detector.extract then), extracted from git into a temporary folder
+
+--handler: the real-time Lambda handler (functions/realtime/handler.py) on moto S3/DynamoDB, via
+scripts/bench_dynamodb.py's harness: a typical ~1 MB-gzipped object and the 80 MB one (cold and
+warm container), then p50/p95 per object over the demo trail's objects in a warm container.
+
+--scale: `cloudtrail-anomaly replay` on SQLite over generated trails of about N records each
+(generate_sample.py --out --scale N/135,000), in a fresh process: records/s and peak RSS.
+
+--dynamodb: runs scripts/bench_dynamodb.py (requests per 1,000 records, cold and warm).
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import os
 import statistics
 import subprocess
@@ -25,37 +45,50 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RECORDS_AT_SCALE_1 = 135_197  # generate_sample.py --out with the defaults and --scale 1
 
+# Each snippet prints {"tuples": n, "seconds": in-process time from open to extraction done}.
 NAIVE = r"""
-import gzip, json, sys
+import gzip, json, sys, time
+t = time.perf_counter()
 doc = json.loads(gzip.open(sys.argv[1]).read())
 seen = set()
 for r in doc["Records"]:
     ui = r.get("userIdentity") or {}
     seen.add((r.get("recipientAccountId"), ui.get("arn"), r.get("eventSource") + ":" + r.get("eventName")))
-print(len(seen))
+print(json.dumps({"tuples": len(seen), "seconds": time.perf_counter() - t}))
 """
 
-OURS = r"""
-import sys
+_DETECTOR = r"""
+import json, sys, time
 from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.detector import Detector
 from cloudtrail_anomaly.policy import AlertPolicy
-from cloudtrail_anomaly.reader import read_records
+from cloudtrail_anomaly.reader import {read}
+detector = Detector(MemoryBaseline(), AlertPolicy())
+t = time.perf_counter()
 with open(sys.argv[1], "rb") as fh:
-    records = read_records(fh)
-ex = Detector(MemoryBaseline(), AlertPolicy()).extract(records)
-print(len(ex.observed))
+    records = {read}(fh)
+ex = detector.{extract}(records)
+del records
+print(json.dumps({{"tuples": len(ex.observed), "seconds": time.perf_counter() - t}}))
 """
+OURS = _DETECTOR.format(read="read_compact", extract="extract")
+REFERENCE = _DETECTOR.format(read="read_records", extract="reference_extract")
+BEFORE = _DETECTOR.format(read="read_records", extract="extract")
 
 
-def run(cmd: list[str], shell: bool = False) -> tuple[float, int, str]:
+def run(
+    cmd: list[str], shell: bool = False, env: dict[str, str] | None = None
+) -> tuple[float, int, str]:
     """Wall seconds, peak RSS in bytes, stdout of one fresh process."""
     start = time.perf_counter()
     proc = subprocess.Popen(
-        cmd if not shell else " ".join(cmd), shell=shell, stdout=subprocess.PIPE, text=True
+        cmd if not shell else " ".join(cmd), shell=shell, stdout=subprocess.PIPE, text=True, env=env
     )
     out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
@@ -74,63 +107,324 @@ def uncompressed_size(path: Path) -> int:
     return size
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+def generate_single(path: Path, target_mb: float) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "generate_sample.py"),
+            "--single-file",
+            str(path),
+            "--target-mb",
+            str(target_mb),
+        ],
+        check=True,
     )
-    parser.add_argument("--file", type=Path, help="a gzipped CloudTrail delivery object")
-    parser.add_argument("--target-mb", type=int, default=80)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--methods", default="zcat,naive,ours")
-    args = parser.parse_args()
 
-    tmp = None
-    path = args.file
-    if path is None:
-        tmp = tempfile.TemporaryDirectory()
-        path = Path(tmp.name) / "bench.json.gz"
-        subprocess.run(
-            [
-                sys.executable,
-                str(HERE / "generate_sample.py"),
-                "--single-file",
-                str(path),
-                "--target-mb",
-                str(args.target_mb),
-            ],
-            check=True,
-        )
+
+def package_at(rev: str, into: Path) -> Path:
+    """The cloudtrail_anomaly package as it was at git revision `rev`, unpacked under `into`."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "layers/core/src/cloudtrail_anomaly"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "layers" / "core" / "src"
+
+
+def machine() -> str:
+    return f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {os.uname().machine}"
+
+
+def throughput(args: argparse.Namespace, path: Path, tmp: Path) -> None:
     raw = uncompressed_size(path)
     mb = raw / 1e6
     print(
         f"file: {path.name}  {path.stat().st_size / 1e6:.1f} MB gzipped, {mb:.1f} MB uncompressed"
     )
-    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {os.uname().machine}")
-    commands = {
-        "zcat": (["zcat", str(path), ">", "/dev/null"], True),
-        "naive": ([sys.executable, "-c", NAIVE, str(path)], False),
-        "ours": ([sys.executable, "-c", OURS, str(path)], False),
+    print(f"machine: {machine()}")
+    commands: dict[str, tuple[list[str], bool, dict[str, str] | None]] = {
+        "zcat": (["zcat", str(path), ">", "/dev/null"], True, None),
+        "naive": ([sys.executable, "-c", NAIVE, str(path)], False, None),
+        "reference": ([sys.executable, "-c", REFERENCE, str(path)], False, None),
+        "ours": ([sys.executable, "-c", OURS, str(path)], False, None),
     }
-    results: dict[str, tuple[float, int, str]] = {}
-    for name in args.methods.split(","):
-        cmd, shell = commands[name]
-        times, rss, out = [], 0, ""
-        for _ in range(args.runs):
-            t, r, out = run(cmd, shell)
-            times.append(t)
-            rss = max(rss, r)
-        results[name] = (statistics.median(times), rss, out)
-    base = results.get("zcat", (None, 0, ""))[0]
+    methods = args.methods.split(",")
+    if args.before:
+        src = package_at(args.before, tmp)
+        env = {**os.environ, "PYTHONPATH": str(src)}
+        commands["before"] = ([sys.executable, "-c", BEFORE, str(path)], False, env)
+        methods.insert(methods.index("ours") if "ours" in methods else len(methods), "before")
+    results: dict[str, tuple[float, int, str, float | None]] = {}
+    # Interleave the methods run by run, so that a noisy neighbour hurts them alike.
+    times: dict[str, list[float]] = {m: [] for m in methods}
+    inner: dict[str, list[float]] = {m: [] for m in methods}
+    rss: dict[str, int] = dict.fromkeys(methods, 0)
+    outs: dict[str, str] = {}
+    for _ in range(args.runs):
+        for name in methods:
+            cmd, shell, env = commands[name]
+            t, r, out = run(cmd, shell, env)
+            times[name].append(t)
+            rss[name] = max(rss[name], r)
+            if out.startswith("{"):
+                doc = json.loads(out)
+                inner[name].append(doc["seconds"])
+                outs[name] = f"{doc['tuples']} tuples"
+    for name in methods:
+        med_inner = statistics.median(inner[name]) if inner[name] else None
+        results[name] = (statistics.median(times[name]), rss[name], outs.get(name, ""), med_inner)
+    base = results["zcat"][0] if "zcat" in results else None
     print(
-        f"\n{'method':<8} {'median s':>9} {'MB/s':>8} {'x zcat':>7} {'peak RSS MB':>12} {'x input':>8}  output"
+        f"\n{'method':<10} {'process s':>9} {'MB/s':>7} {'x zcat':>7} {'in-proc s':>9} "
+        f"{'MB/s':>7} {'x zcat':>7} {'peak RSS MB':>11} {'x input':>8}  output"
     )
-    for name, (t, rss, out) in results.items():
+    for name, (t, peak, out, t_in) in results.items():
         ratio = f"{base / t:.2f}" if base else "-"
+        if t_in is not None:
+            inner_cols = f"{t_in:>9.3f} {mb / t_in:>7.1f} " + (
+                f"{base / t_in:>7.2f}" if base else f"{'-':>7}"
+            )
+        else:
+            inner_cols = f"{'-':>9} {'-':>7} {'-':>7}"
         print(
-            f"{name:<8} {t:>9.3f} {mb / t:>8.1f} {ratio:>7} {rss / 1e6:>12.0f} {rss / raw:>8.2f}  {out}"
+            f"{name:<10} {t:>9.3f} {mb / t:>7.1f} {ratio:>7} {inner_cols} "
+            f"{peak / 1e6:>11.0f} {peak / raw:>8.2f}  {out}"
         )
-    if tmp is not None:
-        tmp.cleanup()
+    print(f"(median of {args.runs} runs; zcat's process time is its in-process time)")
+
+
+def handler(args: argparse.Namespace, big: Path, tmp: Path) -> None:
+    """The real-time handler on moto: a ~1 MB-gz object, the big one, p50/p95 over the demo."""
+    sys.path.insert(0, str(HERE))
+    import bench_dynamodb as bd  # the harness: moto S3/DynamoDB, handler loading, environment
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": bd.REGION,
+        "BASELINE_TABLE": "bench-baseline",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        # moto's TransactWriteItems is not thread-safe: claim one transaction at a time.
+        "DYNAMODB_WRITE_CONCURRENCY": "1",
+    }.items():
+        os.environ[name] = value
+    import boto3
+    from cloudtrail_anomaly.aws.dynamodb_baseline import create_table
+    from moto import mock_aws
+
+    prefix = "AWSLogs/111111111111/CloudTrail/us-east-1/2026/11/01/"
+    typical = (
+        tmp
+        / "typical"
+        / (prefix + "111111111111_CloudTrail_us-east-1_20261101T0000Z_typ0000000000000.json.gz")
+    )
+    typical.parent.mkdir(parents=True)
+    # ~10.5x compression: 10.5 MB of JSON is a ~1 MB object
+    generate_single(typical, 10.5)
+    bigkey = prefix + "111111111111_CloudTrail_us-east-1_20261101T0005Z_big0000000000000.json.gz"
+    (tmp / "big" / bigkey).parent.mkdir(parents=True)
+    (tmp / "big" / bigkey).write_bytes(big.read_bytes())
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name=bd.REGION)
+        create_table(ddb, "bench-baseline")
+        print(f"machine: {machine()}; handler on moto (S3, DynamoDB); times are wall clock")
+        for root, key in (
+            (tmp / "typical", typical.relative_to(tmp / "typical").as_posix()),
+            (tmp / "big", bigkey),
+        ):
+            size, raw = (root / key).stat().st_size, uncompressed_size(root / key)
+            cold, warm, records, requests = bd.time_handler(root, key, ddb)
+            ours = _read_and_extract(root / key)
+            print(
+                f"{size / 1e6:6.2f} MB gz ({raw / 1e6:5.1f} MB), {records:>7,} records: "
+                f"cold container {cold:6.2f} s ({requests:,} baseline requests), "
+                f"warm {warm:6.2f} s; read + extract alone {ours:.2f} s"
+            )
+    demo_percentiles(args, tmp)
+
+
+def _read_and_extract(path: Path) -> float:
+    """Seconds of read_compact + Detector.extract on one object: the handler's own share."""
+    from cloudtrail_anomaly.baseline import MemoryBaseline
+    from cloudtrail_anomaly.detector import Detector
+    from cloudtrail_anomaly.policy import AlertPolicy
+    from cloudtrail_anomaly.reader import read_compact
+
+    start = time.perf_counter()
+    with path.open("rb") as fh:
+        Detector(MemoryBaseline(), AlertPolicy()).extract(read_compact(fh))
+    return time.perf_counter() - start
+
+
+def demo_percentiles(args: argparse.Namespace, tmp: Path) -> None:
+    """Per-object handler time over the demo's live objects, after its history is learnt."""
+    sys.path.insert(0, str(HERE))
+    import bench_dynamodb as bd
+    import boto3
+    from cloudtrail_anomaly.aws.dynamodb_baseline import create_table
+    from moto import mock_aws
+
+    files_timed = args.files or 300
+    demo = args.sample or (bd.generate(tmp / "demo") or bd.stratus_as_trail(tmp / "demo"))
+    files = bd.sample_files(demo)
+    live = [f for f in files if f.startswith("live/")] or files
+    history = [f for f in files if f.startswith("history/")]
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name=bd.REGION)
+        table = f"bench-baseline-demo-{os.getpid()}"
+        create_table(ddb, table)
+        os.environ["BASELINE_TABLE"] = table
+        s3 = boto3.client("s3", region_name=bd.REGION)
+        s3.create_bucket(Bucket="bench-demo")
+        module = _load_handler(bd, ddb)
+        # Learn the history through the handler's use case reading local files (no S3 round
+        # trip), then time the handler on each live object, uploaded to S3 first.
+        processor = module.function.processor
+        s3_source, processor.source = processor.source, bd.LocalSource(demo)
+        for key in history[: files_timed * 10]:
+            processor.process(bd.ObjectRef("bench-demo", key))
+        processor.source = s3_source
+        times = []
+        for key in live[:files_timed]:
+            s3.put_object(Bucket="bench-demo", Key=key, Body=(demo / key).read_bytes())
+            event = {
+                "Records": [
+                    {
+                        "eventSource": "aws:s3",
+                        "eventName": "ObjectCreated:Put",
+                        "s3": {"bucket": {"name": "bench-demo"}, "object": {"key": key}},
+                    }
+                ]
+            }
+            start = time.perf_counter()
+            module.handler(event, bd._Context())
+            times.append(time.perf_counter() - start)
+        times.sort()
+        p50, p95 = times[len(times) // 2], times[int(len(times) * 0.95)]
+        print(
+            f"demo live objects    {len(times):,} objects (after {min(len(history), files_timed * 10):,} "
+            f"history objects learnt), warm container: p50 {p50 * 1000:.1f} ms, "
+            f"p95 {p95 * 1000:.1f} ms, max {times[-1] * 1000:.1f} ms"
+        )
+
+
+def _load_handler(bd: Any, ddb: Any) -> Any:
+    import importlib.util
+
+    ledger_table = f"bench-ledger-demo-{os.getpid()}"
+    bd.create_table(ddb, ledger_table)
+    os.environ["LEDGER_TABLE"] = ledger_table
+    spec = importlib.util.spec_from_file_location("bench_handler_demo", bd.HANDLER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.function.processor.sink = bd.NullSink()
+    return module
+
+
+def scale(args: argparse.Namespace, tmp: Path) -> None:
+    """`cloudtrail-anomaly replay` on SQLite over trails of about N records."""
+    cli = Path(sys.executable).with_name("cloudtrail-anomaly")
+    print(f"machine: {machine()}")
+    print(
+        f"{'records':>10} {'objects':>8} {'gz MB':>7} {'replay s':>9} {'records/s':>10} "
+        f"{'peak RSS MB':>11}"
+    )
+    for n in (int(x) for x in args.scale.split(",")):
+        where = (args.scale_dir or tmp) / f"trail-{n}"
+        if not where.exists():
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(HERE / "generate_sample.py"),
+                    "--out",
+                    str(where),
+                    "--scale",
+                    f"{n / RECORDS_AT_SCALE_1:.4f}",
+                ],
+                check=True,
+                stderr=subprocess.DEVNULL,
+            )
+        objects = list(where.rglob("*.json.gz"))
+        gz_mb = sum(p.stat().st_size for p in objects) / 1e6
+        state = tmp / f"state-{n}.sqlite"
+        state.unlink(missing_ok=True)
+        cmd = [
+            str(cli),
+            "replay",
+            str(where / "history"),
+            str(where / "live"),
+            "--state",
+            str(state),
+            "--output",
+            os.devnull,
+        ]
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        err = proc.stderr.read() if proc.stderr else ""
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"replay failed: {err}")
+        records = next(
+            int(line.split()[1].replace(",", ""))
+            for line in err.splitlines()
+            if line.startswith("records:")
+        )
+        print(
+            f"{records:>10,} {len(objects):>8,} {gz_mb:>7.1f} {elapsed:>9.1f} "
+            f"{records / elapsed:>10,.0f} {usage.ru_maxrss / 1024:>11.0f}"
+        )
+        state.unlink(missing_ok=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--file", type=Path, help="a gzipped CloudTrail delivery object")
+    parser.add_argument("--target-mb", type=float, default=80)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--methods", default="zcat,naive,reference,ours")
+    parser.add_argument("--before", metavar="REV", help="also run the package as of git REV")
+    parser.add_argument("--handler", action="store_true", help="time the real-time handler")
+    parser.add_argument("--sample", type=Path, help="the demo trail (generate_sample.py --out)")
+    parser.add_argument(
+        "--files",
+        type=int,
+        help="live objects timed (--handler, default 300), or objects per phase (--dynamodb)",
+    )
+    parser.add_argument("--scale", metavar="N,N", help="replay trails of about N records")
+    parser.add_argument("--scale-dir", type=Path, help="keep/reuse the --scale trails here")
+    parser.add_argument("--dynamodb", action="store_true", help="run scripts/bench_dynamodb.py")
+    args, rest = parser.parse_known_args()
+
+    if args.dynamodb:
+        passed = [*rest]
+        if args.sample:
+            passed += ["--sample", str(args.sample)]
+        if args.files:
+            passed += ["--files", str(args.files)]
+        return subprocess.run(
+            [sys.executable, str(HERE / "bench_dynamodb.py"), *passed], check=False
+        ).returncode
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        if args.scale:
+            scale(args, tmp)
+            return 0
+        path = args.file
+        if path is None:
+            path = tmp / "bench.json.gz"
+            generate_single(path, args.target_mb)
+        if args.handler:
+            handler(args, path, tmp)
+        else:
+            throughput(args, path, tmp)
     return 0
 
 
