@@ -1,5 +1,5 @@
 # One entry point for humans and CI. `make demo` and `make test` are the README's quick start;
-# `make check` is what CI runs (.ci/run calls it).
+# `make check` runs lint, types and tests; .ci/run (CI) runs the same plus the deployment check.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
