@@ -171,7 +171,10 @@ def test_account_names_from_every_page_cached_for_the_ttl(aws: boto3.Session) ->
 
     assert {a: accounts.account_name(a) for a in created} == created
     assert accounts.account_name("000000000000") is None
-    assert counting.listings == 1
+    owners = {a: accounts.account_owner(a) for a in created}
+    assert owners == {a: f"t{int(name[5:])}@example.com" for a, name in created.items()}
+    assert accounts.account_owner("000000000000") is None
+    assert counting.listings == 1  # names and owners come from the same listing
 
     renamed = next(iter(created))
     clock.now += 601
@@ -193,6 +196,7 @@ def test_organizations_failure_gives_none_logged_once(caplog: pytest.LogCaptureF
             stub.add_client_error("list_accounts", "AccessDeniedException", "not authorized")
         assert accounts.account_name("123456789012") is None
         assert accounts.account_name("123456789012") is None  # cached failure: no new call
+        assert accounts.account_owner("123456789012") is None  # the same failed listing
         clock.now += 61
         assert accounts.account_name("123456789012") is None
         stub.assert_no_pending_responses()
@@ -347,6 +351,7 @@ def test_aws_enricher_follows_the_settings(
         aws, EnrichmentSettings(organizations=True, iam_roles=True, iam_role_name=READER)
     )
     assert both.account_name(account_id) == "payments-prod"
+    assert both.account_owner(account_id) == "p@example.com"
     info = both.role_info(member_roles["lambda-exec"])
     assert info is not None and info.trusted_services == ("lambda.amazonaws.com",)
 
@@ -357,6 +362,7 @@ def test_aws_enricher_follows_the_settings(
     neither = AwsEnricher.from_session(aws, EnrichmentSettings())
     assert (neither.accounts, neither.roles) == (None, None)
     assert neither.account_name(account_id) is None
+    assert neither.account_owner(account_id) is None
 
 
 def test_cli_replay_enriches_when_the_config_says_so(
@@ -376,11 +382,13 @@ def test_cli_replay_enriches_when_the_config_says_so(
 
     assert main(["replay", str(log), "--config", str(plain)]) == 0
     (alert,) = [orjson.loads(line) for line in capsysbinary.readouterr().out.splitlines()]
-    assert alert["account_name"] is None
+    assert (alert["account_name"], alert["account_owner"]) == (None, None)
 
     assert main(["replay", str(log), "--config", str(enriched)]) == 0
     (alert,) = [orjson.loads(line) for line in capsysbinary.readouterr().out.splitlines()]
     assert alert["account_name"] == "master"
+    owner = org.describe_account(AccountId=account_id)["Account"]["Email"]
+    assert owner and alert["account_owner"] == owner
 
 
 def test_assumed_credentials_are_renewed_before_they_expire(

@@ -710,6 +710,51 @@ def test_burst_with_a_sensitive_action_is_high_and_says_why() -> None:
     assert "sensitive action iam:CreateAccessKey (persistence): raised to high" in burst.reasons
 
 
+def test_burst_by_a_service_trusted_role_is_high_and_says_why() -> None:
+    enricher = _role_enricher(None, trusted_services=("ec2.amazonaws.com",))
+    run = Run(enricher=enricher).history(assumed_role())
+    for i, a in enumerate(DESCRIBE[:5]):
+        run.obj([record(a, LIVE + i * MIN, assumed_role())])
+
+    burst = only(_bursts(run))
+    assert burst.severity == "high"
+    assert any(
+        r.startswith("role is assumable by AWS service(s) ec2.amazonaws.com")
+        and r.endswith("raised to high")
+        for r in burst.reasons
+    )
+    # The same burst by a role nobody else may assume stays at the burst's medium.
+    plain = Run().history(assumed_role())
+    for i, a in enumerate(DESCRIBE[:5]):
+        plain.obj([record(a, LIVE + i * MIN, assumed_role())])
+    assert only(_bursts(plain)).severity == "medium"
+    assert "assumable" not in reasons(only(_bursts(plain)))
+
+
+def test_burst_counts_the_windows_denied_attempts() -> None:
+    run = Run().history()
+    for i, a in enumerate(DESCRIBE[:5]):
+        make = denied if i < 3 else record
+        run.obj([make(a, LIVE + i * MIN)])
+
+    burst = only(_bursts(run))
+    assert burst.severity == "medium"
+    assert (
+        "3 of the window's new actions were denied: " + ", ".join(_short_names(DESCRIBE[:3]))
+        in burst.reasons
+    )
+    assert "3 new denied actions within 60 min (threshold 3) (already medium)" in burst.reasons
+
+    allowed = Run().history()
+    for i, a in enumerate(DESCRIBE[:5]):
+        allowed.obj([record(a, LIVE + i * MIN)])
+    assert "denied" not in reasons(only(_bursts(allowed)))
+
+
+def _short_names(full: list[str]) -> list[str]:
+    return [a.replace(".amazonaws.com:", ":") for a in full]
+
+
 def test_bursts_are_per_principal() -> None:
     run = Run().history(user("alice"), user("bob"))
     for i, a in enumerate(DESCRIBE[:5]):
@@ -950,3 +995,30 @@ def test_explain_shows_first_last_seen_learning_and_window(
     assert cli_main(["explain", "--state", str(state), "*:user/alice", "iam:CreateUser"]) == 0
     assert b"iam.amazonaws.com:CreateUser: never seen" in capsysbinary.readouterr().out
     assert cli_main(["explain", "--state", str(state), "*:user/nobody"]) == 1
+
+
+# -- enrichment on the alert -----------------------------------------------------------------
+
+
+def test_alerts_and_bursts_carry_the_accounts_name_and_owner_suppressed_ones_do_not() -> None:
+    enricher = StaticEnrichment(
+        accounts={ACCOUNT: "payments-prod"}, owners={ACCOUNT: "payments-team@example.com"}
+    )
+    run = Run(enricher=enricher).history()
+    for i, a in enumerate(DESCRIBE[:5]):
+        run.obj([record(a, LIVE + i * MIN)])
+    run.obj([record("s3.amazonaws.com:ListBuckets", LIVE, user("newcomer"))])  # learning
+
+    assert {a.detector for a in run.alerts} == {"new_action", "new_action_burst"}
+    for alert in run.alerts:
+        doc = alert.to_dict()
+        assert (doc["account_name"], doc["account_owner"]) == (
+            "payments-prod",
+            "payments-team@example.com",
+        )
+    learning = only(run.suppressed).to_dict()
+    assert (learning["account_name"], learning["account_owner"]) == (None, None)
+    # Unknown to Organizations: null, not an empty string.
+    plain = Run(enricher=StaticEnrichment()).history()
+    plain.obj([record(DESCRIBE[0], LIVE)])
+    assert only(plain.alerts).to_dict()["account_owner"] is None

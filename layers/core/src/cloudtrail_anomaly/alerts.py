@@ -25,6 +25,7 @@ class Alert:
     detector: str = "new_action"
     suppressed_reason: str = ""  # non-empty: kept for tuning, not delivered
     account_name: str = ""  # from Organizations, when enrichment is on
+    account_owner: str = ""  # the account's e-mail address in Organizations, likewise
     role_created: int | None = None  # the role's CreateDate, when IAM enrichment is on
     alert_id: str = field(default="")
 
@@ -50,6 +51,7 @@ class Alert:
             "severity": str(self.severity),
             "account_id": self.account_id,
             "account_name": self.account_name or None,
+            "account_owner": self.account_owner or None,
             "principal": {
                 "type": self.principal.type,
                 "arn": self.principal.key,

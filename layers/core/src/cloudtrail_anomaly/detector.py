@@ -504,6 +504,7 @@ class Detector:
                 source_objects=[source],
                 detector="new_action_burst",
                 account_name=self.enricher.account_name(pkey.account_id) or "",
+                account_owner=self.enricher.account_owner(pkey.account_id) or "",
             )
             self._emit(out, alert)
         return out
@@ -535,6 +536,9 @@ class Detector:
             source_objects=[source],
             suppressed_reason=suppressed_reason,
             account_name=(self.enricher.account_name(ctx.account_id) or "")
+            if not suppressed_reason
+            else "",
+            account_owner=(self.enricher.account_owner(ctx.account_id) or "")
             if not suppressed_reason
             else "",
             role_created=ctx.role.created if ctx.role else None,

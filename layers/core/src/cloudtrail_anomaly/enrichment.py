@@ -17,6 +17,10 @@ class Enricher(Protocol):
         """The account's name (Organizations), or None when unknown."""
         ...
 
+    def account_owner(self, account_id: str) -> str | None:
+        """Who owns the account: its e-mail address in Organizations, or None when unknown."""
+        ...
+
     def role_info(self, role_arn: str) -> RoleInfo | None:
         """CreateDate and trust-policy principals of an IAM role, or None when unknown."""
         ...
@@ -24,6 +28,9 @@ class Enricher(Protocol):
 
 class NoEnrichment:
     def account_name(self, account_id: str) -> str | None:
+        return None
+
+    def account_owner(self, account_id: str) -> str | None:
         return None
 
     def role_info(self, role_arn: str) -> RoleInfo | None:
@@ -34,13 +41,20 @@ class StaticEnrichment:
     """An in-memory `Enricher` (tests, and users who keep account names in a file)."""
 
     def __init__(
-        self, accounts: dict[str, str] | None = None, roles: dict[str, RoleInfo] | None = None
+        self,
+        accounts: dict[str, str] | None = None,
+        roles: dict[str, RoleInfo] | None = None,
+        owners: dict[str, str] | None = None,
     ) -> None:
         self.accounts = accounts or {}
         self.roles = roles or {}
+        self.owners = owners or {}
 
     def account_name(self, account_id: str) -> str | None:
         return self.accounts.get(account_id)
+
+    def account_owner(self, account_id: str) -> str | None:
+        return self.owners.get(account_id)
 
     def role_info(self, role_arn: str) -> RoleInfo | None:
         return self.roles.get(role_arn)

@@ -319,7 +319,9 @@ class AlertPolicy:
 
     def grade_burst(self, ctx: PrincipalContext, window: Sequence[WindowEntry]) -> Grade:
         """The follow-up alert when a principal's new actions, spread over several objects,
-        reach the threshold within the window (the seeds' "5 or more new actions")."""
+        reach the threshold within the window (the seeds' "5 or more new actions"). It weighs
+        what the single-object alert weighs, over the whole window: sensitive actions, root,
+        the role's trust policy and denied attempts."""
         s = self.settings
         severity = Severity.MEDIUM
         reasons = [
@@ -327,16 +329,35 @@ class AlertPolicy:
             f"({iso(window[0].event_time)} to {iso(window[-1].event_time)}; threshold "
             f"{s.escalate_at}): medium"
         ]
-        for entry in window:
-            hit = self.sensitive(entry.action)
-            if hit is not None and Severity(hit.severity).rank > severity.rank:
-                severity = Severity(hit.severity)
-                reasons.append(
-                    f"sensitive action {_short(entry.action)} ({hit.tactic}): raised to {severity}"
-                )
-        if ctx.principal.type == "Root" and Severity(s.root_severity).rank > severity.rank:
-            severity = Severity(s.root_severity)
-            reasons.append(f"new actions by the account's root user: raised to {severity}")
+
+        def at_least(level_name: str, why: str) -> None:
+            nonlocal severity
+            level = Severity(level_name)
+            if level.rank > severity.rank:
+                reasons.append(f"{why}: raised to {level}")
+                severity = level
+            else:
+                reasons.append(f"{why} (already {severity})")
+
+        for action in dict.fromkeys(e.action for e in window):
+            hit = self.sensitive(action)
+            if hit is not None:
+                at_least(hit.severity, f"sensitive action {_short(action)} ({hit.tactic})")
+        if ctx.principal.type == "Root":
+            at_least(s.root_severity, "new actions by the account's root user")
+        self._grade_trust(ctx, at_least)
+        denied = list(dict.fromkeys(e.action for e in window if is_denied(e.error_code)))
+        if denied:
+            reasons.append(
+                f"{len(denied)} of the window's new actions were denied: "
+                + ", ".join(_short(a) for a in denied)
+            )
+        if len(denied) >= s.denied_escalate_at:
+            at_least(
+                "medium",
+                f"{len(denied)} new denied actions within {s.burst_window_minutes} min "
+                f"(threshold {s.denied_escalate_at})",
+            )
         return Grade(severity, reasons)
 
 

@@ -62,7 +62,8 @@ class _LogOnce:
 
 
 class OrganizationsAccounts:
-    """Account id → name from Organizations ListAccounts (paginated), cached for `ttl_s`.
+    """Account id → name and owner (the account's e-mail address) from Organizations
+    ListAccounts (paginated), cached for `ttl_s`.
 
     Needs organizations:ListAccounts, i.e. the management account or a delegated
     administrator."""
@@ -74,27 +75,41 @@ class OrganizationsAccounts:
         self._ttl_s = ttl_s
         self._clock = clock
         self._names: dict[str, str] = {}
+        self._owners: dict[str, str] = {}
         self._loaded_at: float | None = None
         self._log = _LogOnce()
 
     def account_name(self, account_id: str) -> str | None:
+        self._refresh()
+        return self._names.get(account_id)
+
+    def account_owner(self, account_id: str) -> str | None:
+        self._refresh()
+        return self._owners.get(account_id)
+
+    def _refresh(self) -> None:
         now = self._clock()
         if self._loaded_at is None or now >= self._loaded_at + self._ttl_s:
             self._load(now)
-        return self._names.get(account_id)
 
     def _load(self, now: float) -> None:
         # Failed or not, the next try is one TTL away; a failure keeps the names we had.
         self._loaded_at = now
         try:
             names: dict[str, str] = {}
+            owners: dict[str, str] = {}
             pages = self._client.get_paginator("list_accounts").paginate(
                 PaginationConfig={"PageSize": 20}
             )
             for page in pages:
                 for account in page.get("Accounts", []):
-                    if isinstance(account.get("Id"), str) and isinstance(account.get("Name"), str):
-                        names[account["Id"]] = account["Name"]
+                    account_id = account.get("Id")
+                    if not isinstance(account_id, str):
+                        continue
+                    if isinstance(account.get("Name"), str):
+                        names[account_id] = account["Name"]
+                    if isinstance(account.get("Email"), str):
+                        owners[account_id] = account["Email"]
         except (ClientError, BotoCoreError) as exc:
             code = _error_code(exc)
             self._log.warning(
@@ -104,7 +119,7 @@ class OrganizationsAccounts:
                 code,
             )
             return
-        self._names = names
+        self._names, self._owners = names, owners
 
 
 class IamRoles:
@@ -301,6 +316,9 @@ class AwsEnricher:
 
     def account_name(self, account_id: str) -> str | None:
         return self.accounts.account_name(account_id) if self.accounts else None
+
+    def account_owner(self, account_id: str) -> str | None:
+        return self.accounts.account_owner(account_id) if self.accounts else None
 
     def role_info(self, role_arn: str) -> RoleInfo | None:
         return self.roles.role_info(role_arn) if self.roles else None
