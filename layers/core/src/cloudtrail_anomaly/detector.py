@@ -503,9 +503,8 @@ class Detector:
                 reasons=burst.reasons,
                 source_objects=[source],
                 detector="new_action_burst",
-                account_name=self.enricher.account_name(pkey.account_id) or "",
-                account_owner=self.enricher.account_owner(pkey.account_id) or "",
             )
+            self._name_account(alert)
             self._emit(out, alert)
         return out
 
@@ -527,7 +526,7 @@ class Detector:
         reasons: list[str],
         suppressed_reason: str = "",
     ) -> Alert:
-        return Alert(
+        alert = Alert(
             account_id=ctx.account_id,
             principal=ctx.principal,
             new_actions=[o.first_event for o in tuples],
@@ -535,14 +534,15 @@ class Detector:
             reasons=reasons,
             source_objects=[source],
             suppressed_reason=suppressed_reason,
-            account_name=(self.enricher.account_name(ctx.account_id) or "")
-            if not suppressed_reason
-            else "",
-            account_owner=(self.enricher.account_owner(ctx.account_id) or "")
-            if not suppressed_reason
-            else "",
             role_created=ctx.role.created if ctx.role else None,
         )
+        if not suppressed_reason:  # a suppressed alert is for tuning: it costs no lookup
+            self._name_account(alert)
+        return alert
+
+    def _name_account(self, alert: Alert) -> None:
+        alert.account_name = self.enricher.account_name(alert.account_id) or ""
+        alert.account_owner = self.enricher.account_owner(alert.account_id) or ""
 
 
 def _window_event(entry: WindowEntry, principal: Principal, account_id: str) -> Event:

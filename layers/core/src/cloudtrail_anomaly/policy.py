@@ -10,7 +10,7 @@ as loud as it is. docs/alert-policy.md describes every rule and its settings.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fnmatch import fnmatchcase
@@ -123,8 +123,16 @@ class Grade:
     severity: Severity
     reasons: list[str]
 
+    def at_least(self, level_name: str, why: str) -> None:
+        """Raise the severity to `level_name` if it is lower, and say so either way."""
+        level = Severity(level_name)
+        if level.rank > self.severity.rank:
+            self.reasons.append(f"{why}: raised to {level}")
+            self.severity = level
+        else:
+            self.reasons.append(f"{why} (already {self.severity})")
 
-_AtLeast = Callable[[str, str], None]
+
 _DENIED_MARKERS = ("accessdenied", "unauthorized", "forbidden", "notauthorized")
 
 
@@ -233,65 +241,63 @@ class AlertPolicy:
 
     def grade(self, ctx: PrincipalContext, alerted: Sequence[TupleObservation]) -> Grade:
         s = self.settings
-        reasons: list[str] = []
         n = len(alerted)
         if n < s.escalate_at:
-            severity = Severity.INFORMATIONAL
-            reasons.append(f"{n} new action(s), fewer than {s.escalate_at}: informational")
+            g = Grade(
+                Severity.INFORMATIONAL,
+                [f"{n} new action(s), fewer than {s.escalate_at}: informational"],
+            )
         else:
-            severity = Severity.MEDIUM
-            reasons.append(f"{n} new actions at once (threshold {s.escalate_at}): medium")
-
-        def at_least(level_name: str, why: str) -> None:
-            nonlocal severity
-            level = Severity(level_name)
-            if level.rank > severity.rank:
-                reasons.append(f"{why}: raised to {level}")
-                severity = level
-            else:
-                reasons.append(f"{why} (already {severity})")
-
-        hits = [(o.first_event.action, self.sensitive(o.first_event.action)) for o in alerted]
-        for action, hit in hits:
-            if hit is not None:
-                at_least(hit.severity, f"sensitive action {_short(action)} ({hit.tactic})")
-        if ctx.principal.type == "Root":
-            at_least(s.root_severity, "new action by the account's root user")
-        self._grade_trust(ctx, at_least)
+            g = Grade(
+                Severity.MEDIUM, [f"{n} new actions at once (threshold {s.escalate_at}): medium"]
+            )
+        actions = [o.first_event.action for o in alerted]
+        self._weigh(g, ctx, actions, "new action by the account's root user")
         denied_now = [o for o in alerted if is_denied(o.first_event.error_code)]
         if denied_now:
             names = ", ".join(_short(o.first_event.action) for o in denied_now)
-            reasons.append(f"{len(denied_now)} new action(s) were denied: {names}")
-        denied_window = {e.action for e in ctx.window if is_denied(e.error_code)}
-        if len(denied_window) >= s.denied_escalate_at:
-            at_least(
-                "medium",
-                f"{len(denied_window)} new denied actions within {s.burst_window_minutes} min "
-                f"(threshold {s.denied_escalate_at})",
-            )
+            g.reasons.append(f"{len(denied_now)} new action(s) were denied: {names}")
+        self._weigh_denied_window(g, {e.action for e in ctx.window if is_denied(e.error_code)})
         if s.new_region_bump and ctx.new_regions:
             in_new = sorted({o.first_event.region for o in alerted} & ctx.new_regions)
             if in_new:
-                bumped = severity.bumped(cap=Severity.HIGH)
-                if bumped is not severity:
-                    reasons.append(
-                        f"first activity of this principal in region(s) {', '.join(in_new)}: "
-                        f"raised from {severity} to {bumped}"
-                    )
-                    severity = bumped
+                why = f"first activity of this principal in region(s) {', '.join(in_new)}"
+                bumped = g.severity.bumped(cap=Severity.HIGH)
+                if bumped is not g.severity:
+                    g.reasons.append(f"{why}: raised from {g.severity} to {bumped}")
+                    g.severity = bumped
                 else:
-                    reasons.append(
-                        f"first activity of this principal in region(s) {', '.join(in_new)}"
-                    )
-        return Grade(severity, reasons)
+                    g.reasons.append(why)
+        return g
 
-    def _grade_trust(self, ctx: PrincipalContext, at_least: _AtLeast) -> None:
+    def _weigh(
+        self, g: Grade, ctx: PrincipalContext, actions: Iterable[str], root_why: str
+    ) -> None:
+        """The rules an alert and a burst share: sensitive actions, root, the trust policy."""
+        for action in actions:
+            hit = self.sensitive(action)
+            if hit is not None:
+                g.at_least(hit.severity, f"sensitive action {_short(action)} ({hit.tactic})")
+        if ctx.principal.type == "Root":
+            g.at_least(self.settings.root_severity, root_why)
+        self._grade_trust(ctx, g)
+
+    def _weigh_denied_window(self, g: Grade, denied_actions: Collection[str]) -> None:
+        s = self.settings
+        if len(denied_actions) >= s.denied_escalate_at:
+            g.at_least(
+                "medium",
+                f"{len(denied_actions)} new denied actions within {s.burst_window_minutes} min "
+                f"(threshold {s.denied_escalate_at})",
+            )
+
+    def _grade_trust(self, ctx: PrincipalContext, g: Grade) -> None:
         role = ctx.role
         if role is None:
             return
         s = self.settings
         if role.trusted_services:
-            at_least(
+            g.at_least(
                 s.service_trusted_role_severity,
                 f"role is assumable by AWS service(s) {', '.join(role.trusted_services)}, so its "
                 "credentials live on compute an attacker may control",
@@ -303,16 +309,18 @@ class AlertPolicy:
                 if not any(fnmatchcase(idp, g) for g in s.allowed_identity_providers)
             ]
             if unknown:
-                at_least(
+                g.at_least(
                     s.federated_role_severity,
                     f"role is assumable by identity provider(s) not in the allow-list: {', '.join(unknown)}",
                 )
             else:
                 ctx_reason = ", ".join(role.trusted_federated)
-                at_least("informational", f"role is federated through allowed IdP(s) {ctx_reason}")
+                g.at_least(
+                    "informational", f"role is federated through allowed IdP(s) {ctx_reason}"
+                )
         foreign = [a for a in role.trusted_accounts if a != ctx.account_id]
         if foreign:
-            at_least(
+            g.at_least(
                 s.cross_account_role_severity,
                 f"role is assumable from other account(s) {', '.join(foreign)}",
             )
@@ -323,42 +331,28 @@ class AlertPolicy:
         what the single-object alert weighs, over the whole window: sensitive actions, root,
         the role's trust policy and denied attempts."""
         s = self.settings
-        severity = Severity.MEDIUM
-        reasons = [
-            f"{len(window)} new actions within {s.burst_window_minutes} min across log objects "
-            f"({iso(window[0].event_time)} to {iso(window[-1].event_time)}; threshold "
-            f"{s.escalate_at}): medium"
-        ]
-
-        def at_least(level_name: str, why: str) -> None:
-            nonlocal severity
-            level = Severity(level_name)
-            if level.rank > severity.rank:
-                reasons.append(f"{why}: raised to {level}")
-                severity = level
-            else:
-                reasons.append(f"{why} (already {severity})")
-
-        for action in dict.fromkeys(e.action for e in window):
-            hit = self.sensitive(action)
-            if hit is not None:
-                at_least(hit.severity, f"sensitive action {_short(action)} ({hit.tactic})")
-        if ctx.principal.type == "Root":
-            at_least(s.root_severity, "new actions by the account's root user")
-        self._grade_trust(ctx, at_least)
+        g = Grade(
+            Severity.MEDIUM,
+            [
+                f"{len(window)} new actions within {s.burst_window_minutes} min across log "
+                f"objects ({iso(window[0].event_time)} to {iso(window[-1].event_time)}; "
+                f"threshold {s.escalate_at}): medium"
+            ],
+        )
+        self._weigh(
+            g,
+            ctx,
+            dict.fromkeys(e.action for e in window),
+            "new actions by the account's root user",
+        )
         denied = list(dict.fromkeys(e.action for e in window if is_denied(e.error_code)))
         if denied:
-            reasons.append(
+            g.reasons.append(
                 f"{len(denied)} of the window's new actions were denied: "
                 + ", ".join(_short(a) for a in denied)
             )
-        if len(denied) >= s.denied_escalate_at:
-            at_least(
-                "medium",
-                f"{len(denied)} new denied actions within {s.burst_window_minutes} min "
-                f"(threshold {s.denied_escalate_at})",
-            )
-        return Grade(severity, reasons)
+        self._weigh_denied_window(g, denied)
+        return g
 
 
 def _is_glob(pattern: str) -> bool:
