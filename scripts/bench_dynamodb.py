@@ -1,11 +1,12 @@
 """DynamoDB cost of the real-time path: requests per 1,000 records, cold and warm, on moto.
 
-    python scripts/bench_dynamodb.py [--sample DIR] [--files 2000] [--big-mb 0]
+    python scripts/bench_dynamodb.py [--sample DIR] [--files 2000] [--batch-size 10] [--big-mb 0]
 
 Replays generated CloudTrail objects, in delivery order, through the real-time use case on the
 DynamoDB baseline and ledger (moto, in process). Without --sample, the demo's trail is generated
 with scripts/generate_sample.py into a temporary folder (if that script is missing, the Stratus
-Red Team fixtures are used). Three phases of --files objects each:
+Red Team fixtures are used). The objects come --batch-size to an invocation, as the SQS event
+source mapping sends them (the ledger is asked once a batch). Three phases of --files objects each:
 
   cold       an empty table and a new container (first deployment)
   warm       the same container on the next objects (a warm Lambda: its cache knows the tuples)
@@ -41,7 +42,7 @@ from cloudtrail_anomaly.aws.dynamodb_baseline import DynamoDbBaseline, create_ta
 from cloudtrail_anomaly.aws.dynamodb_ledger import DynamoDbLedger
 from cloudtrail_anomaly.aws.dynamodb_outbox import DynamoDbOutbox
 from cloudtrail_anomaly.delivery import DeliveryReport
-from cloudtrail_anomaly.detector import Detector
+from cloudtrail_anomaly.detector import DetectionSettings, Detector
 from cloudtrail_anomaly.keys import delivery_sort_key
 from cloudtrail_anomaly.outbox import PendingAlert
 from cloudtrail_anomaly.policy import AlertPolicy
@@ -86,6 +87,7 @@ class Phase:
     objects: int = 0
     records: int = 0
     alerts: int = 0
+    refreshed: int = 0  # last_seen refreshes (UpdateItem each)
     baseline: Counter[str] | None = None
     ledger: int = 0
     outbox: int = 0  # staging and delivering alerts: every other call the client made
@@ -100,7 +102,7 @@ class Phase:
         return (
             f"{self.name:<10} {self.objects:>7,} {self.records:>8,} {base * per_k:>10.1f} "
             f"{self.ledger * per_k:>9.1f} {self.outbox * per_k:>8.1f} {total * per_k:>8.1f} "
-            f"{self.seconds:>7.1f}s  {self.alerts:>5}  ({ops})"
+            f"{self.seconds:>7.1f}s  {self.alerts:>5}  ({ops}; {self.refreshed:,} refreshes)"
         )
 
 
@@ -136,11 +138,13 @@ def run_phase(
     baseline: DynamoDbBaseline,
     ledger: DynamoDbLedger,
     calls: Counter[str],
+    batch_size: int,
+    settings: DetectionSettings,
 ) -> Phase:
     """`calls` counts every request the DynamoDB client makes (a botocore event hook)."""
     sink = NullSink()
     processor = RealtimeProcessor(
-        Detector(baseline, AlertPolicy()),
+        Detector(baseline, AlertPolicy(), settings),
         LocalSource(root),
         ledger,
         sink,
@@ -152,11 +156,21 @@ def run_phase(
     calls_before = calls.total()
     phase = Phase(name)
     start = time.perf_counter()
-    for key in keys:
-        outcome = processor.process(ObjectRef("bench", key))
-        if outcome.status == "processed":
-            phase.objects += 1
-            phase.records += outcome.stats["records"]
+    # As the SQS event source mapping sends them: `batch_size` notifications an invocation, each
+    # with the object's ETag (S3's notification gives it; here the file's MD5, as S3's would be).
+    for i in range(0, len(keys), batch_size):
+        refs = [
+            ObjectRef("bench", k, hashlib.md5((root / k).read_bytes()).hexdigest())
+            for k in keys[i : i + batch_size]
+        ]
+        processor.begin_batch(refs)
+        for ref in refs:
+            outcome = processor.process(ref)
+            if outcome.status == "processed":
+                phase.objects += 1
+                phase.records += outcome.stats["records"]
+                phase.refreshed += outcome.stats["tuples_refreshed"]
+        processor.end_batch()
     phase.seconds = time.perf_counter() - start
     phase.baseline = Counter(baseline.request_counts)
     phase.baseline.subtract(before)
@@ -220,6 +234,18 @@ def main() -> int:
     ap.add_argument("--sample", type=Path, help="a trail from generate_sample.py --out")
     ap.add_argument("--files", type=int, default=2000, help="objects per phase")
     ap.add_argument("--big-mb", type=int, default=0, help="also time one object of ~N MB")
+    ap.add_argument(
+        "--batch-size",
+        type=int,
+        default=10,
+        help="notifications per invocation (infra/serverless.yml's batchSize)",
+    )
+    ap.add_argument(
+        "--refresh-days",
+        type=float,
+        default=DetectionSettings.refresh_after_days,
+        help="[detection] refresh_after_days (default: the default's)",
+    )
     args = ap.parse_args()
     for name, value in {
         "AWS_ACCESS_KEY_ID": "bench",
@@ -251,9 +277,14 @@ def main() -> int:
             create_table(ddb, "bench-ledger")
             ledger = DynamoDbLedger(ddb, "bench-ledger")
             container = DynamoDbBaseline(ddb, "bench-baseline", write_concurrency=1)
+            settings = DetectionSettings(refresh_after_days=args.refresh_days)
             phases = [
-                run_phase("cold", root, chunks[0], container, ledger, calls),
-                run_phase("warm", root, chunks[1], container, ledger, calls),
+                run_phase(
+                    "cold", root, chunks[0], container, ledger, calls, args.batch_size, settings
+                ),
+                run_phase(
+                    "warm", root, chunks[1], container, ledger, calls, args.batch_size, settings
+                ),
                 run_phase(
                     "new-cont.",
                     root,
@@ -261,11 +292,14 @@ def main() -> int:
                     DynamoDbBaseline(ddb, "bench-baseline", write_concurrency=1),
                     ledger,
                     calls,
+                    args.batch_size,
+                    settings,
                 ),
             ]
             print(
                 f"\nDynamoDB requests per 1,000 records ({len(files):,} objects in {root.name}/, "
-                f"{n:,} per phase; ledger = 2 per object)\n"
+                f"{n:,} per phase, {args.batch_size} an invocation, refresh_after_days "
+                f"{args.refresh_days:g})\n"
                 f"{'phase':<10} {'objects':>7} {'records':>8} {'baseline':>10} {'ledger':>9} "
                 f"{'outbox':>8} {'total':>8} {'time':>8}  alerts"
             )

@@ -188,3 +188,93 @@ def test_a_sink_outage_keeps_the_alert_pending_without_failing_the_object(
     parts["p"].process(ObjectRef("b", later))
     assert [a["alert_id"] for a in sink.alerts] == [pending.alert_id]
     assert parts["baseline"].outbox.pending() == []
+
+
+def _key(n: int) -> str:
+    return KEY.replace("T0005Z_abc", f"T{n // 60:02d}{n % 60:02d}Z_b{n:03d}")
+
+
+def test_a_batch_asks_the_ledger_once_and_records_its_objects_together(
+    parts: dict[str, Any],
+) -> None:
+    p, ledger, source = parts["p"], parts["ledger"], parts["source"]
+    refs = []
+    for n in range(10):
+        source.objects[("b", _key(n))] = (f"e{n}", body([record("GetUser", T0 + n)]))
+        refs.append(ObjectRef("b", _key(n), f"e{n}"))
+    before = ledger.requests
+    p.begin_batch(refs)
+    outcomes = [p.process(ref) for ref in refs]
+    assert [o.status for o in outcomes] == ["processed"] * 10
+    assert len(ledger.entries) == 1  # nothing written yet but the fixture's history
+    report = p.end_batch()
+    assert (report.looked_up, report.written, report.unwritten) == (10, 10, 0)
+    assert ledger.requests - before == 2  # one lookup, one write, for ten objects
+    assert {("b", _key(n), f"e{n}") for n in range(10)} <= set(ledger.entries)
+
+    # The same batch redelivered: all duplicates, nothing downloaded, one request in all.
+    opened, before = source.opened, ledger.requests
+    p.begin_batch(refs)
+    assert {p.process(ref).status for ref in refs} == {"duplicate"}
+    assert p.end_batch().written == 0
+    assert (source.opened, ledger.requests - before) == (opened, 1)
+
+
+def test_an_object_twice_in_one_batch_is_processed_once(parts: dict[str, Any]) -> None:
+    p, source = parts["p"], parts["source"]
+    source.objects[("b", KEY)] = ("e1", body([record("CreateUser", T0)]))
+    with_etag, without = ObjectRef("b", KEY, "e1"), ObjectRef("b", KEY)  # S3 and SNS
+    p.begin_batch([with_etag, without])
+    assert p.process(with_etag).status == "processed"
+    assert p.process(without).status == "duplicate"  # answered by the batch, not the store
+    assert p.process(with_etag).status == "duplicate"
+    p.end_batch()
+    assert len(parts["sink"].alerts) == 1
+
+
+def test_a_long_batch_is_written_25_objects_a_request_as_it_goes(parts: dict[str, Any]) -> None:
+    p, ledger, source = parts["p"], parts["ledger"], parts["source"]
+    refs = []
+    for n in range(60):
+        source.objects[("b", _key(n))] = (f"e{n}", body([record("GetUser", T0 + n)]))
+        refs.append(ObjectRef("b", _key(n), f"e{n}"))
+    p.begin_batch(refs)
+    for ref in refs[:30]:
+        p.process(ref)
+    assert len(ledger.entries) == 1 + 25  # the first 25 are safe before the batch ends
+    for ref in refs[30:]:
+        p.process(ref)
+    assert p.end_batch().written == 60
+    assert len(ledger.entries) == 61
+
+
+class ForgetfulLedger(MemoryLedger):
+    """A store that answers none of a batch lookup and refuses every batch write."""
+
+    def get_many(self, ids: Any) -> dict[Any, ProcessedObject | None]:
+        self.requests += 1
+        return {}
+
+    def record_many(self, entries: Sequence[ProcessedObject]) -> int:
+        self.requests += 1
+        return len(entries)
+
+
+def test_unanswered_lookups_are_asked_one_by_one_and_unwritten_entries_are_reported() -> None:
+    baseline, ledger, source = MemoryBaseline(), ForgetfulLedger(), MemorySource()
+    p = RealtimeProcessor(
+        Detector(baseline, AlertPolicy()),
+        source,
+        ledger,
+        ListSink(),
+        outbox=baseline.outbox,
+        meters=(baseline, ledger),
+    )
+    ledger.entries[("b", _key(1), "e1")] = ProcessedObject("b", _key(1), "e1", 1, 0, T0)
+    refs = [ObjectRef("b", _key(n), f"e{n}") for n in range(3)]
+    for n in range(3):
+        source.objects[("b", _key(n))] = (f"e{n}", body([record("GetUser", T0 + n)]))
+    p.begin_batch(refs)
+    assert [p.process(r).status for r in refs] == ["processed", "duplicate", "processed"]
+    report = p.end_batch()
+    assert (report.looked_up, report.written, report.unwritten) == (0, 0, 2)

@@ -500,3 +500,31 @@ def test_an_object_deleted_before_it_was_read_is_skipped(
     capsys.readouterr()
     assert container.invoke(event) == {"batchItemFailures": []}
     assert emf(capsys.readouterr().out)["objects_skipped.object_gone"] == 1
+
+
+def test_an_sqs_batch_costs_one_ledger_read_and_one_write(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    container = Container(monkeypatch)
+    container.invoke(receive(aws))  # the test event
+    keys = []
+    for n in range(6):
+        records = history_for(SECRETS, days_before=30 - n)
+        records[0]["eventID"] = f"h-{n}"
+        keys.append(put_log(aws, records, f"batch{n}"))
+    event = receive(aws)
+    event["Records"].append({**event["Records"][0], "messageId": "poison", "body": "not json"})
+    ledger = container.module.function.processor.ledger
+    before = ledger.requests
+    capsys.readouterr()
+
+    assert container.invoke(event) == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
+    assert ledger.requests - before == 2  # one BatchGetItem, one BatchWriteItem, six objects
+    assert sorted(i["key"]["S"] for i in items(aws, LEDGER)) == sorted(keys)
+    assert emf(capsys.readouterr().out)["objects"] == 6
+
+    before = ledger.requests
+    event["Records"].pop()
+    assert container.invoke(event) == {"batchItemFailures": []}  # the batch redelivered
+    assert ledger.requests - before == 1
+    assert emf(capsys.readouterr().out)["objects_duplicate"] == 6

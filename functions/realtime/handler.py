@@ -53,6 +53,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if not is_sqs_event(event):
         function.handle_event(event)  # direct S3 / SNS / EventBridge: raise to be retried
         return {"batchItemFailures": []}
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    with function.sqs_batch(event):  # the batch's ledger lookups and writes, batched
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )

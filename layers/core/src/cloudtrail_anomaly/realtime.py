@@ -1,6 +1,8 @@
 """The real-time use case: one notified S3 object → classify → ledger → read → detect → alerts.
 
-Safe under at-least-once delivery. An object already in the ledger costs one ledger read. Two
+Safe under at-least-once delivery. An object already in the ledger costs one ledger read; in a
+batch (`begin_batch` … `end_batch`, one SQS batch), the whole batch's objects are looked up in
+one read and recorded in one write per 25 objects. Two
 deliveries racing each other both detect, but the baseline's claims are atomic, so only one of
 them alerts. An object that cannot be read, or whose claims failed after all retries, comes back
 as a failed outcome (or raises, for store errors), so that its message is retried; nothing is
@@ -13,7 +15,7 @@ here: times are CloudTrail event times.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -22,7 +24,7 @@ from .alerts import Alert
 from .delivery import AlertSink, Deliverer, DeliverySummary
 from .detector import Detector
 from .keys import KeyKind, classify_key
-from .ledger import ObjectLedger, ProcessedObject
+from .ledger import BATCH_WRITE_LIMIT, ObjectId, ObjectLedger, ProcessedObject
 from .outbox import Outbox
 from .reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, read_compact
 
@@ -91,6 +93,27 @@ def _etag(value: str) -> str:
     return value.strip('"')
 
 
+@dataclass(slots=True)
+class _LedgerBatch:
+    answered: dict[ObjectId, ProcessedObject | None]
+    looked_up: int = 0
+    requests: int = 0  # the lookup's and the last write's (the others count in their object's)
+    pending: list[ProcessedObject] = field(default_factory=list)
+    written: int = 0
+    unwritten: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BatchReport:
+    """What a batch's ledger requests did: `unwritten` entries are only missing from the ledger
+    (the objects were processed; a redelivery or the reconciliation would process them again)."""
+
+    looked_up: int = 0
+    written: int = 0
+    unwritten: int = 0
+    requests: int = 0
+
+
 class RealtimeProcessor:
     def __init__(
         self,
@@ -113,6 +136,7 @@ class RealtimeProcessor:
         self.meters = meters
         self.claim_failures = claim_failures
         self._undelivered = True  # a new container does not know: look once
+        self._batch: _LedgerBatch | None = None
 
     @property
     def sink(self) -> AlertSink:
@@ -124,6 +148,51 @@ class RealtimeProcessor:
 
     def _requests(self) -> int:
         return sum(m.requests for m in self.meters)
+
+    def begin_batch(self, refs: Iterable[ObjectRef]) -> None:
+        """Ask the ledger about every object of a batch whose notification gives its ETag, in
+        one request per 100; until `end_batch`, processed objects are recorded 25 a request."""
+        ids: list[ObjectId] = [
+            (r.bucket, r.key, _etag(r.etag))
+            for r in refs
+            if r.etag and classify_key(r.key).kind is KeyKind.LOG
+        ]
+        self.end_batch()  # a batch left open (an invocation that died) is written first
+        before = self._requests()
+        answered = self.ledger.get_many(ids) if ids else {}
+        self._batch = _LedgerBatch(answered, len(answered), self._requests() - before)
+
+    def end_batch(self) -> BatchReport:
+        """Write what the batch processed and has not written yet; close the batch."""
+        batch, self._batch = self._batch, None
+        if batch is None:
+            return BatchReport()
+        before = self._requests()
+        self._flush(batch)
+        requests = batch.requests + self._requests() - before
+        return BatchReport(batch.looked_up, batch.written, batch.unwritten, requests)
+
+    def _flush(self, batch: _LedgerBatch) -> None:
+        if batch.pending:
+            unwritten = self.ledger.record_many(batch.pending)
+            batch.written += len(batch.pending) - unwritten
+            batch.unwritten += unwritten
+            batch.pending = []
+
+    def _known(self, bucket: str, key: str, etag: str) -> bool:
+        if self._batch is not None and (bucket, key, etag) in self._batch.answered:
+            return self._batch.answered[(bucket, key, etag)] is not None
+        return self.ledger.get(bucket, key, etag) is not None
+
+    def _remember(self, entry: ProcessedObject) -> None:
+        batch = self._batch
+        if batch is None:
+            self.ledger.record(entry)
+            return
+        batch.answered[entry.id] = entry  # the same object twice in one batch: a duplicate
+        batch.pending.append(entry)
+        if len(batch.pending) >= BATCH_WRITE_LIMIT:
+            self._flush(batch)
 
     def process(self, ref: ObjectRef) -> ObjectOutcome:
         before = self._requests()
@@ -139,7 +208,7 @@ class RealtimeProcessor:
             return ObjectOutcome(ref, "invalid", "invalid_key", classified.reason)
         log_key = classified.log_key
         etag = _etag(ref.etag)
-        if etag and self.ledger.get(ref.bucket, ref.key, etag) is not None:
+        if etag and self._known(ref.bucket, ref.key, etag):
             return ObjectOutcome(ref, "duplicate", etag=etag)
         try:
             opened = self.source.open(ref.bucket, ref.key)
@@ -150,7 +219,7 @@ class RealtimeProcessor:
                 # The notification did not say (CloudTrail's own SNS message): ask the ledger
                 # now, before reading the body.
                 etag = _etag(opened.etag)
-                if self.ledger.get(ref.bucket, ref.key, etag) is not None:
+                if self._known(ref.bucket, ref.key, etag):
                     return ObjectOutcome(ref, "duplicate", etag=etag)
             records = read_compact(opened.body, self.max_bytes)
         except EmptyObject:
@@ -162,9 +231,7 @@ class RealtimeProcessor:
 
         delivered_at = int(datetime.timestamp(log_key.delivered_at))
         if not records:
-            self.ledger.record(
-                ProcessedObject(ref.bucket, ref.key, etag, 0, 0, delivered_at, "empty")
-            )
+            self._remember(ProcessedObject(ref.bucket, ref.key, etag, 0, 0, delivered_at, "empty"))
             return ObjectOutcome(ref, "skipped", "empty_object", etag=etag)
         result = self.detector.process(
             records, f"s3://{ref.bucket}/{ref.key}", log_key.account_id, log_key.region
@@ -188,7 +255,7 @@ class RealtimeProcessor:
             outcome.status, outcome.reason = "failed", "claims_failed"
             outcome.detail = f"{failed} new tuple(s) could not be claimed after all retries"
             return outcome
-        self.ledger.record(
+        self._remember(
             ProcessedObject(
                 ref.bucket,
                 ref.key,

@@ -447,34 +447,54 @@ class Reconciler:
 
     def _missed(self, expected: dict[str, str], report: ReconcileReport) -> list[ObjectRef]:
         missed: list[ObjectRef] = []
+        ledger = self.processor.ledger
+        # One BatchGetItem per 100 objects; any the store did not answer is asked on its own.
+        known = ledger.get_many((self.bucket, k, e) for k, e in expected.items() if e)
         for key in sorted(expected, key=delivery_sort_key):
             etag = expected[key]
             if not etag:
                 report.stats["files_absent"] += 1
                 report.warnings.append(f"listed in a digest but not in the bucket: {key}")
                 continue
-            if self.processor.ledger.get(self.bucket, key, etag) is None:
+            oid = (self.bucket, key, etag)
+            entry = known[oid] if oid in known else ledger.get(*oid)
+            if entry is None:
                 missed.append(ObjectRef(self.bucket, key, etag))
         report.stats["files_missed"] = len(missed)
         return missed
 
     def _reprocess(self, missed: list[ObjectRef], report: ReconcileReport) -> None:
         stats = report.stats
-        for ref in missed:
-            outcome = self.processor.process(ref)
-            report.outcomes.append(outcome)
-            if outcome.status == "processed" or outcome.reason == "empty_object":
-                stats["files_reprocessed"] += 1
-                stats["alerts"] += len(outcome.alerts)
-                if outcome.delivery is not None:
-                    stats["alerts_delivered"] += outcome.delivery.delivered
-            elif outcome.status == "duplicate":
-                stats["files_duplicate"] += 1  # the real-time path got there meanwhile
-            elif outcome.status == "skipped" and outcome.reason == "object_gone":
-                stats["files_absent"] += 1
-            else:
-                stats[f"files_failed.{outcome.reason or outcome.status}"] += 1
-                report.failed.append((ref.key, outcome.reason or outcome.status))
+        # Recorded in the ledger 25 objects a request as they are done (the rest at the end).
+        self.processor.begin_batch(missed)
+        try:
+            for ref in missed:
+                self._reprocess_one(ref, report)
+        finally:
+            unwritten = self.processor.end_batch().unwritten
+            if unwritten:
+                stats["ledger_unwritten"] += unwritten
+                report.warnings.append(
+                    f"{unwritten} reprocessed object(s) could not be recorded in the ledger: "
+                    "the next run reads them again (their tuples are claimed: no second alert)"
+                )
+
+    def _reprocess_one(self, ref: ObjectRef, report: ReconcileReport) -> None:
+        stats = report.stats
+        outcome = self.processor.process(ref)
+        report.outcomes.append(outcome)
+        if outcome.status == "processed" or outcome.reason == "empty_object":
+            stats["files_reprocessed"] += 1
+            stats["alerts"] += len(outcome.alerts)
+            if outcome.delivery is not None:
+                stats["alerts_delivered"] += outcome.delivery.delivered
+        elif outcome.status == "duplicate":
+            stats["files_duplicate"] += 1  # the real-time path got there meanwhile
+        elif outcome.status == "skipped" and outcome.reason == "object_gone":
+            stats["files_absent"] += 1
+        else:
+            stats[f"files_failed.{outcome.reason or outcome.status}"] += 1
+            report.failed.append((ref.key, outcome.reason or outcome.status))
 
     def _athena(
         self,

@@ -28,7 +28,6 @@ table's conditions then reject; it can never make it skip an alert.
 from __future__ import annotations
 
 import hashlib
-import random
 import threading
 import time
 import uuid
@@ -44,6 +43,7 @@ from ..baseline import Stage, group_by_principal, merge_window
 from ..model import PrincipalKey, TupleClaim, TupleKey, TupleState
 from ..outbox import PendingAlert
 from ..policy import WindowEntry
+from .dynamodb_batch import backoff_seconds, batch_get
 from .dynamodb_outbox import pending_put
 
 if TYPE_CHECKING:
@@ -54,7 +54,6 @@ Item = dict[str, Any]
 TTL_ATTRIBUTE = "expires_at"
 FIRST_SEEN_SK = "#first_seen"
 WINDOW_SK = "#window"
-BATCH_GET_LIMIT = 100  # DynamoDB's maximum keys per BatchGetItem
 TRANSACT_LIMIT = 100  # DynamoDB's maximum items per TransactWriteItems
 STAGE_RESERVE = 4  # transaction items kept free for a principal's staged alerts
 _PK_LIMIT, _SK_LIMIT = 2048, 1024  # DynamoDB's key size limits, in bytes
@@ -86,11 +85,6 @@ def _fit(value: str, limit: int) -> str:
         return value
     digest = hashlib.sha256(raw).hexdigest()
     return raw[: limit - 80].decode(errors="ignore") + "#sha256:" + digest
-
-
-def backoff_seconds(attempt: int, base: float = 0.05, cap: float = 5.0) -> float:
-    """Exponential backoff with full jitter (attempt 1, 2, ...)."""
-    return random.uniform(0, min(cap, base * 2**attempt))
 
 
 def error_code(exc: ClientError) -> str:
@@ -206,32 +200,21 @@ class DynamoDbBaseline:
             return list(pool.map(fn, items))
 
     def _batch_get(self, keys: Iterable[tuple[str, str]]) -> list[Item]:
-        ordered = list(keys)
-        items: list[Item] = []
-        for i in range(0, len(ordered), BATCH_GET_LIMIT):
-            pending: list[Item] = [
-                {"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in ordered[i : i + BATCH_GET_LIMIT]
-            ]
-            attempt = 0
-            while pending:
-                self._count("BatchGetItem")
-                resp = self.client.batch_get_item(
-                    RequestItems={
-                        self.table: {"Keys": pending, "ProjectionExpression": _PROJECTION}
-                    }
-                )
-                items.extend(resp.get("Responses", {}).get(self.table, []))
-                unprocessed: Any = resp.get("UnprocessedKeys") or {}
-                pending = list(unprocessed.get(self.table, {}).get("Keys", []))
-                if pending:
-                    attempt += 1
-                    if attempt >= self.max_batch_attempts:
-                        raise BaselineUnavailable(
-                            f"BatchGetItem on {self.table}: {len(pending)} keys still "
-                            f"unprocessed after {attempt} attempts (throttled)"
-                        )
-                    self._sleep(backoff_seconds(attempt))
-        return items
+        result = batch_get(
+            self.client,
+            self.table,
+            [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys],
+            projection=_PROJECTION,
+            max_attempts=self.max_batch_attempts,
+            sleep=self._sleep,
+            on_call=lambda: self._count("BatchGetItem"),
+        )
+        if result.unprocessed:
+            raise BaselineUnavailable(
+                f"BatchGetItem on {self.table}: {len(result.unprocessed)} keys still "
+                f"unprocessed after {self.max_batch_attempts} attempts (throttled)"
+            )
+        return result.items
 
     def lookup(self, keys: Collection[TupleKey]) -> dict[TupleKey, TupleState]:
         found: dict[TupleKey, TupleState] = {}

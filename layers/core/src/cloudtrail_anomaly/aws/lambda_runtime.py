@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,13 @@ from ..realtime import ObjectOutcome, ObjectRef, RealtimeProcessor
 from .dynamodb_baseline import DynamoDbBaseline
 from .dynamodb_ledger import DynamoDbLedger
 from .dynamodb_outbox import DynamoDbOutbox
-from .notifications import Notification, RealtimeSettings, parse_event, parse_sqs_record
+from .notifications import (
+    Notification,
+    RealtimeSettings,
+    UnrecognizedNotification,
+    parse_event,
+    parse_sqs_record,
+)
 from .s3_source import S3ObjectSource
 
 if TYPE_CHECKING:
@@ -91,12 +98,46 @@ class RealtimeFunction:
         )
         return cls(processor, baseline, logger, metrics)
 
+    @contextmanager
+    def sqs_batch(self, event: Mapping[str, Any]) -> Iterator[None]:
+        """Around the messages of one SQS batch: the ledger is asked about all their objects in
+        one request before, and told what was processed 25 objects a request (the rest after).
+        A message that cannot be parsed is left to its own handling, which reports it."""
+        refs: list[ObjectRef] = []
+        for raw in event.get("Records") or []:
+            try:
+                refs.extend(parse_sqs_record(SQSRecord(raw)).objects)
+            except (UnrecognizedNotification, KeyError, TypeError, AttributeError):
+                continue
+        with self._ledger_batch(refs):
+            yield
+
+    @contextmanager
+    def _ledger_batch(self, refs: list[ObjectRef]) -> Iterator[None]:
+        self.processor.begin_batch(refs)
+        try:
+            yield
+        finally:
+            report = self.processor.end_batch()
+            self.metrics.add_metric("dynamodb_requests", MetricUnit.Count, report.requests)
+            if report.unwritten:
+                # The objects were processed and their alerts staged: only the ledger lacks them,
+                # so a redelivery or the reconciliation reads them again (the claims keep that
+                # from alerting twice).
+                self.metrics.add_metric("ledger_unwritten", MetricUnit.Count, report.unwritten)
+                self.logger.error(
+                    "processed objects could not be recorded in the ledger",
+                    extra={"unwritten": report.unwritten},
+                )
+
     def handle_message(self, record: SQSRecord) -> None:
         """One SQS message: process every object it names; raise if any failed (retry it)."""
         self._handle(parse_sqs_record(record))
 
     def handle_event(self, event: Mapping[str, Any]) -> None:
-        self._handle(parse_event(event))
+        notification = parse_event(event)
+        with self._ledger_batch(list(notification.objects)):
+            self._handle(notification)
 
     def _handle(self, notification: Notification) -> None:
         for reason, n in notification.skipped.items():
