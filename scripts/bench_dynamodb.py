@@ -1,16 +1,19 @@
 """DynamoDB cost of the real-time path: requests per 1,000 records, cold and warm, on moto.
 
-    python scripts/bench_dynamodb.py [--sample DIR] [--files 2000] [--batch-size 10] [--big-mb 0]
+    python scripts/bench_dynamodb.py [--sample DIR] [--files 2000] [--warm-files N]
+                                     [--batch-size 10] [--refresh-days D] [--big-mb 0]
 
 Replays generated CloudTrail objects, in delivery order, through the real-time use case on the
 DynamoDB baseline and ledger (moto, in process). Without --sample, the demo's trail is generated
 with scripts/generate_sample.py into a temporary folder (if that script is missing, the Stratus
 Red Team fixtures are used). The objects come --batch-size to an invocation, as the SQS event
-source mapping sends them (the ledger is asked once a batch). Three phases of --files objects each:
+source mapping sends them (the ledger is asked once a batch). Three phases:
 
-  cold       an empty table and a new container (first deployment)
-  warm       the same container on the next objects (a warm Lambda: its cache knows the tuples)
-  new-cont.  a new container (empty cache) on the populated table, on the objects after that
+  cold       the first --files objects: an empty table and a new container (first deployment)
+  warm       the same container on the next --warm-files objects (default: all but the last
+             --files, about a month of the demo, so that `last_seen` refreshes, due once every
+             refresh_after_days per tuple, are in it as in the long run)
+  new-cont.  a new container (empty cache) on the populated table, on the last --files objects
 
 Then the handler itself (functions/realtime/handler.py, S3 and SQS on moto too) is timed on the
 demo's largest object, in a cold and a warm container; with --big-mb N also on one generated
@@ -232,7 +235,10 @@ class _Context:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--sample", type=Path, help="a trail from generate_sample.py --out")
-    ap.add_argument("--files", type=int, default=2000, help="objects per phase")
+    ap.add_argument(
+        "--files", type=int, default=2000, help="objects of the cold phase and the last"
+    )
+    ap.add_argument("--warm-files", type=int, help="objects of the warm phase (default: the rest)")
     ap.add_argument("--big-mb", type=int, default=0, help="also time one object of ~N MB")
     ap.add_argument(
         "--batch-size",
@@ -243,8 +249,8 @@ def main() -> int:
     ap.add_argument(
         "--refresh-days",
         type=float,
-        default=DetectionSettings.refresh_after_days,
-        help="[detection] refresh_after_days (default: the default's)",
+        default=DetectionSettings().refresh_after_days,
+        help="[detection] refresh_after_days (default 0: forget_days / 12)",
     )
     args = ap.parse_args()
     for name, value in {
@@ -266,7 +272,8 @@ def main() -> int:
         root = args.sample or generate(Path(tmp) / "sample") or stratus_as_trail(Path(tmp))
         files = sample_files(root)
         n = args.files
-        chunks = [files[:n], files[n : 2 * n], files[2 * n : 3 * n]]
+        warm_end = len(files) - n if args.warm_files is None else n + args.warm_files
+        chunks = [files[:n], files[n:warm_end], files[warm_end : warm_end + n]]
         with mock_aws():
             ddb = boto3.client("dynamodb", region_name=REGION)
             calls: Counter[str] = Counter()
@@ -298,7 +305,7 @@ def main() -> int:
             ]
             print(
                 f"\nDynamoDB requests per 1,000 records ({len(files):,} objects in {root.name}/, "
-                f"{n:,} per phase, {args.batch_size} an invocation, refresh_after_days "
+                f"{args.batch_size} an invocation, refresh_after_days "
                 f"{args.refresh_days:g})\n"
                 f"{'phase':<10} {'objects':>7} {'records':>8} {'baseline':>10} {'ledger':>9} "
                 f"{'outbox':>8} {'total':>8} {'time':>8}  alerts"

@@ -16,6 +16,7 @@ from cloudtrail_anomaly.config import (
     load_config,
     parse_config,
 )
+from cloudtrail_anomaly.model import DAY
 
 EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
 
@@ -221,3 +222,14 @@ def test_every_severity_key_is_validated() -> None:
         with pytest.raises(ConfigError, match=rf"policy\.{key}: must be one of"):
             parse_config({"policy": {key: "loud"}})
         assert getattr(parse_config({"policy": {key: "critical"}}).policy, key) == "critical"
+
+
+def test_a_refresh_interval_over_half_of_forget_days_is_refused() -> None:
+    with pytest.raises(
+        ConfigError, match=r"refresh_after_days = 10 is more than half of forget_days = 14"
+    ):
+        parse_config({"detection": {"forget_days": 14, "refresh_after_days": 10}})
+    assert (
+        parse_config({"detection": {"forget_days": 14}}).detection.refresh_after == 14 * DAY // 12
+    )
+    assert parse_config({"detection": {"refresh_after_days": 2}}).detection.refresh_after == 2 * DAY

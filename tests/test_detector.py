@@ -278,22 +278,38 @@ def test_forgetting_ignores_the_wall_clock() -> None:
     assert d.process([record(X, old + 30 * DAY)], "obj-2").alerts == []
 
 
-def test_refresh_only_after_refresh_after_days() -> None:
+@pytest.mark.parametrize(
+    ("refresh_days", "quiet", "due"),
+    [(0.0, 7 * DAY, 8 * DAY), (1.0, 12 * 3600, 25 * 3600)],  # 0: forget_days / 12 = 7.5 days
+)
+def test_refresh_only_after_refresh_after_days(refresh_days: float, quiet: int, due: int) -> None:
     baseline = MemoryBaseline()
-    d = make(baseline)
+    d = make(baseline, refresh_after_days=refresh_days)
     key = TupleKey(ACCOUNT, ALICE, X)
     d.process([record(X, T0)], "obj-1")
     assert baseline.tuples[key].last_seen == T0
 
-    soon = d.process([record(X, T0 + 12 * 3600)], "obj-2")
+    soon = d.process([record(X, T0 + quiet)], "obj-2")
     assert soon.stats["tuples_refreshed"] == 0
     assert baseline.tuples[key].last_seen == T0  # not written
 
-    later = d.process([record(X, T0 + 25 * 3600)], "obj-3")
+    later = d.process([record(X, T0 + due)], "obj-3")
     assert later.stats["tuples_refreshed"] >= 1
     state = baseline.tuples[key]
-    assert (state.first_seen, state.last_seen) == (T0, T0 + 25 * 3600)
-    assert state.expires_at == T0 + 25 * 3600 + 90 * DAY
+    assert (state.first_seen, state.last_seen) == (T0, T0 + due)
+    assert state.expires_at == T0 + due + 90 * DAY
+
+
+def test_an_unwritten_sighting_forgets_within_refresh_after_days_of_forget_days() -> None:
+    d = make()
+    d.process([record(Y, T0 - 100 * DAY)], "the principal, long known")
+    d.process([record(X, T0)], "obj-1")  # claimed: expires at T0 + 90 days
+    d.process([record(X, T0 + 7 * DAY)], "obj-2")  # 7 < 7.5 days: not written
+    last = T0 + 7 * DAY
+    assert d.process([record(X, last + 82 * DAY)], "obj-3").alerts == []  # 82.5 days is the bound
+    d.process([record(Y, T0 + 180 * DAY)], "the principal, still around")
+    # Unseen since obj-3 for 91 days: new again, as forget_days says.
+    assert d.process([record(X, last + 82 * DAY + 91 * DAY)], "obj-4").alerts
 
 
 def test_older_object_does_not_move_last_seen_back() -> None:

@@ -67,7 +67,7 @@ def test_the_same_object_twice_in_a_batch_is_written_once_with_the_later_entry(
 
 def test_unprocessed_keys_and_items_are_retried(client: Any) -> None:
     class Throttled(Wrapped):
-        def batch_get_item(self, RequestItems: Any) -> Any:  # noqa: N803 - boto3's name
+        def batch_get_item(self, RequestItems: Any) -> Any:
             self.calls.append("get")
             keys = RequestItems[TABLE]["Keys"]
             assert RequestItems[TABLE]["ConsistentRead"] is True
@@ -76,7 +76,7 @@ def test_unprocessed_keys_and_items_are_retried(client: Any) -> None:
                 resp["UnprocessedKeys"] = {TABLE: {"Keys": keys[1:]}}
             return resp
 
-        def batch_write_item(self, RequestItems: Any) -> Any:  # noqa: N803
+        def batch_write_item(self, RequestItems: Any) -> Any:
             self.calls.append("write")
             puts = RequestItems[TABLE]
             self._inner.batch_write_item(RequestItems={TABLE: puts[:2]})
@@ -93,10 +93,10 @@ def test_unprocessed_keys_and_items_are_retried(client: Any) -> None:
 
 def test_what_stays_unprocessed_is_left_unanswered_or_counted_unwritten(client: Any) -> None:
     class AlwaysThrottled(Wrapped):
-        def batch_get_item(self, RequestItems: Any) -> Any:  # noqa: N803
+        def batch_get_item(self, RequestItems: Any) -> Any:
             return {"Responses": {TABLE: []}, "UnprocessedKeys": RequestItems}
 
-        def batch_write_item(self, RequestItems: Any) -> Any:  # noqa: N803
+        def batch_write_item(self, RequestItems: Any) -> Any:
             return {"UnprocessedItems": RequestItems}
 
     ledger = DynamoDbLedger(AlwaysThrottled(client), TABLE, max_batch_attempts=3, sleep=lambda s: 0)
@@ -107,13 +107,13 @@ def test_what_stays_unprocessed_is_left_unanswered_or_counted_unwritten(client: 
 
 def test_a_failing_chunk_costs_only_its_own_entries(client: Any) -> None:
     class FailsSecondChunk(Wrapped):
-        def batch_write_item(self, RequestItems: Any) -> Any:  # noqa: N803
+        def batch_write_item(self, RequestItems: Any) -> Any:
             self.calls.append("write")
             if len(self.calls) == 2:
                 raise ClientError({"Error": {"Code": "InternalServerError"}}, "BatchWriteItem")
             return self._inner.batch_write_item(RequestItems=RequestItems)
 
-        def batch_get_item(self, RequestItems: Any) -> Any:  # noqa: N803
+        def batch_get_item(self, RequestItems: Any) -> Any:
             raise ClientError({"Error": {"Code": "InternalServerError"}}, "BatchGetItem")
 
     ledger = DynamoDbLedger(FailsSecondChunk(client), TABLE)

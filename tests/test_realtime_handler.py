@@ -68,9 +68,10 @@ class FakeContext:
     )
     log_group_name: str = "/aws/lambda/cloudtrail-anomaly-realtime"
     log_stream_name: str = "2024/08/01/[$LATEST]abc"
+    remaining_ms: list[int] | None = None  # what each call returns, in turn; else 60 s
 
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        return self.remaining_ms.pop(0) if self.remaining_ms else 60_000
 
 
 class Container:
@@ -87,8 +88,8 @@ class Container:
         self.sink = ListSink()
         self.module.function.processor.sink = self.sink
 
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        return self.module.handler(event, FakeContext())  # type: ignore[no-any-return]
+    def invoke(self, event: dict[str, Any], context: FakeContext | None = None) -> dict[str, Any]:
+        return self.module.handler(event, context or FakeContext())  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -528,3 +529,25 @@ def test_an_sqs_batch_costs_one_ledger_read_and_one_write(
     assert container.invoke(event) == {"batchItemFailures": []}  # the batch redelivered
     assert ledger.requests - before == 1
     assert emf(capsys.readouterr().out)["objects_duplicate"] == 6
+
+
+def test_messages_left_when_the_invocation_runs_out_of_time_are_handed_back(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    container = Container(monkeypatch)
+    container.invoke(receive(aws))  # the test event
+    keys = [put_log(aws, history_for(SECRETS, days_before=30 - n), f"late{n}") for n in range(3)]
+    event = receive(aws)
+    ids = [r["messageId"] for r in event["Records"]]
+    capsys.readouterr()
+    # 45 s left for the first message, then 29 s: under MIN_REMAINING_SECONDS' 30 s default.
+    context = FakeContext(remaining_ms=[45_000, 29_000, 29_000])
+    result = container.invoke(event, context)
+    assert result == {"batchItemFailures": [{"itemIdentifier": i} for i in ids[1:]]}
+    metrics = emf(capsys.readouterr().out)
+    assert (metrics["objects"], metrics["messages_deferred"]) == (1, 2)
+    assert [i["key"]["S"] for i in items(aws, LEDGER)] == [keys[0]]  # the rest not started
+
+    retry = {"Records": [r for r in event["Records"] if r["messageId"] in ids[1:]]}
+    assert container.invoke(retry) == {"batchItemFailures": []}
+    assert sorted(i["key"]["S"] for i in items(aws, LEDGER)) == sorted(keys)

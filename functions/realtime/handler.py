@@ -42,8 +42,9 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
-    function.handle_message(record)
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    # Messages left when the invocation is nearly out of time are handed back for a retry.
+    function.handle_message(record, lambda_context.get_remaining_time_in_millis())
 
 
 @logger.inject_lambda_context(clear_state=True)

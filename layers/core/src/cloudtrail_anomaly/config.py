@@ -58,7 +58,6 @@ _SECTIONS: dict[str, type[Any]] = {
 }
 _POSITIVE = {
     "forget_days",
-    "refresh_after_days",
     "escalate_at",
     "max_object_bytes",
     "burst_window_minutes",
@@ -138,6 +137,13 @@ def parse_config(doc: dict[str, Any], origin: str = "<config>") -> Config:
         for name, cls in _SECTIONS.items()
         if name in doc
     }
+    detection = parts.get("detection")
+    if detection is not None and detection.refresh_after_days > detection.forget_days / 2:
+        raise ConfigError(
+            f"{origin}: detection.refresh_after_days = {detection.refresh_after_days:g} is more "
+            f"than half of forget_days = {detection.forget_days:g}: tuples would be forgotten "
+            "that long before forget_days (leave it out for forget_days / 12)"
+        )
     return Config(**parts)
 
 

@@ -56,10 +56,18 @@ ACCOUNT_PRINCIPAL = "*"  # the principals-table row that holds an account's firs
 @dataclass(frozen=True, slots=True)
 class DetectionSettings:
     forget_days: float = 90.0  # a tuple unseen this long (event time) is new again
-    refresh_after_days: float = 1.0  # write last_seen at most this often per tuple
+    # Write a known tuple's last_seen (and push its expiry) at most this often: a tuple is then
+    # forgotten between forget_days - refresh_after_days and forget_days after it was last seen.
+    # 0: forget_days / 12 (7.5 days of 90), a write a tuple a week instead of one a day.
+    refresh_after_days: float = 0.0
     # Roles shared by many people: the baseline key includes the session name (the person), so
     # one admin's habits do not hide another's. Globs over the role name.
     per_session_roles: tuple[str, ...] = ("AWSReservedSSO_*",)
+
+    @property
+    def refresh_after(self) -> int:
+        """Seconds between two writes of one tuple's last_seen (see refresh_after_days)."""
+        return int((self.refresh_after_days or self.forget_days / 12) * DAY)
 
 
 @dataclass(slots=True)
@@ -386,7 +394,7 @@ class Detector:
         first_seen = self.baseline.observe_principals(sightings)
         known = self.baseline.lookup(observed.keys())
         forget = int(self.settings.forget_days * DAY)
-        refresh_after = int(self.settings.refresh_after_days * DAY)
+        refresh_after = self.settings.refresh_after
         claims: list[TupleClaim] = []
         refreshes: list[TupleClaim] = []
         for key, obs in observed.items():

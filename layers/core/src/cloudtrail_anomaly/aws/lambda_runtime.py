@@ -44,6 +44,10 @@ class ObjectFailed(Exception):
     """One or more objects of a message could not be processed: retry the message."""
 
 
+class NotStarted(Exception):
+    """Too little of the invocation is left to start this message: it is retried later."""
+
+
 @dataclass
 class RealtimeFunction:
     processor: RealtimeProcessor
@@ -51,6 +55,7 @@ class RealtimeFunction:
     logger: Logger
     metrics: Metrics
     clock: Callable[[], float] = time.time  # only for the lag metric
+    min_remaining_ms: int = 30_000
 
     @classmethod
     def build(
@@ -96,7 +101,13 @@ class RealtimeFunction:
             meters=(baseline, ledger),
             claim_failures=baseline,
         )
-        return cls(processor, baseline, logger, metrics)
+        return cls(
+            processor,
+            baseline,
+            logger,
+            metrics,
+            min_remaining_ms=int(settings.min_remaining_seconds * 1000),
+        )
 
     @contextmanager
     def sqs_batch(self, event: Mapping[str, Any]) -> Iterator[None]:
@@ -130,8 +141,16 @@ class RealtimeFunction:
                     extra={"unwritten": report.unwritten},
                 )
 
-    def handle_message(self, record: SQSRecord) -> None:
-        """One SQS message: process every object it names; raise if any failed (retry it)."""
+    def handle_message(self, record: SQSRecord, remaining_ms: int | None = None) -> None:
+        """One SQS message: process every object it names; raise if any failed (retry it), or
+        if less than `min_remaining_ms` of the invocation is left (`remaining_ms`) to start it:
+        a batch of big objects then hands its tail back instead of timing out as a whole."""
+        if remaining_ms is not None and remaining_ms < self.min_remaining_ms:
+            self.metrics.add_metric("messages_deferred", MetricUnit.Count, 1)
+            raise NotStarted(
+                f"{remaining_ms / 1000:.1f} s left of the invocation, under the "
+                f"{self.min_remaining_ms / 1000:g} s a message needs (MIN_REMAINING_SECONDS)"
+            )
         self._handle(parse_sqs_record(record))
 
     def handle_event(self, event: Mapping[str, Any]) -> None:

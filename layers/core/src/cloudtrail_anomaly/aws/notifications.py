@@ -53,6 +53,9 @@ class RealtimeSettings:
     cache_size: int = 200_000
     write_concurrency: int = 8
     max_object_bytes: int | None = None  # overrides [reader] max_object_bytes of the config
+    # An SQS message is not started with less time than this left in the invocation: it is
+    # handed back for a retry instead of being cut off by the timeout with the whole batch.
+    min_remaining_seconds: float = 30.0
     metrics_namespace: str = "CloudTrailAnomaly"
     service_name: str = "cloudtrail-anomaly-realtime"  # powertools' service (logs, metrics)
 
@@ -70,6 +73,7 @@ class RealtimeSettings:
             cache_size=_int(env, "BASELINE_CACHE_SIZE", 200_000, minimum=0),
             write_concurrency=_int(env, "DYNAMODB_WRITE_CONCURRENCY", 8, minimum=1),
             max_object_bytes=_int(env, "MAX_OBJECT_BYTES", 0, minimum=1) or None,
+            min_remaining_seconds=_float(env, "MIN_REMAINING_SECONDS", 30.0, minimum=0),
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip()
             or "CloudTrailAnomaly",
             service_name=env.get("POWERTOOLS_SERVICE_NAME", "").strip()
