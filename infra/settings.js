@@ -92,6 +92,27 @@ async function parameters(resolveVariable) {
   };
 }
 
+// The SQS event source's batch: Lambda takes 1-10000 messages from a standard queue, and
+// over 10 only with a batching window of at least a second; the window is 0-300 seconds.
+// One batch shares one ledger lookup and write per 25 objects, so larger batches cost fewer
+// DynamoDB requests (docs/benchmarks.md).
+async function batching(resolveVariable) {
+  const size = await read(resolveVariable, 'batchSize');
+  const seconds = await read(resolveVariable, 'batchWindowSeconds');
+  const batchSize = Number(size);
+  const window = Number(seconds || 0);
+  if (!/^\d+$/.test(size) || batchSize < 1 || batchSize > 10000) {
+    throw new ParameterError(`param batchSize=${size}: 1-10000 messages`);
+  }
+  if (!/^\d*$/.test(seconds) || window > 300) {
+    throw new ParameterError(`param batchWindowSeconds=${seconds}: 0-300 seconds`);
+  }
+  if (batchSize > 10 && window < 1) {
+    throw new ParameterError(`param batchSize=${size} needs batchWindowSeconds of at least 1 (AWS: over 10 messages)`);
+  }
+  return { batchSize, window };
+}
+
 const sub = (text) => ({ 'Fn::Sub': text });
 const arn = (logicalId) => ({ 'Fn::GetAtt': [logicalId, 'Arn'] });
 
@@ -403,10 +424,11 @@ module.exports = {
         },
       ];
     }
+    const { batchSize, window } = await batching(resolveVariable);
     const sqs = {
       arn: arn('NotificationQueue'),
-      batchSize: Number(await read(resolveVariable, 'batchSize')),
-      maximumBatchingWindow: Number(await read(resolveVariable, 'batchWindowSeconds')),
+      batchSize,
+      maximumBatchingWindow: window,
       functionResponseType: 'ReportBatchItemFailures',
     };
     const maximumConcurrency = await read(resolveVariable, 'maximumConcurrency');
@@ -425,11 +447,25 @@ module.exports = {
   // not redelivered while a throttled or retried invocation still holds it.
   async visibilityTimeout({ resolveVariable }) {
     const timeout = Number(await read(resolveVariable, 'realtimeTimeout'));
-    const window = Number(await read(resolveVariable, 'batchWindowSeconds'));
+    const { window } = await batching(resolveVariable);
     if (!Number.isInteger(timeout) || timeout < 1 || timeout > 900) {
       throw new ParameterError(`param realtimeTimeout=${timeout}: 1-900 seconds`);
     }
     return 6 * timeout + window;
+  },
+
+  // A message not started with less than this left is handed back to the queue; as much as the
+  // timeout itself would hand every message back until it reached the dead-letter queue.
+  async minRemainingSeconds({ resolveVariable }) {
+    const value = await read(resolveVariable, 'minRemainingSeconds');
+    const timeout = Number(await read(resolveVariable, 'realtimeTimeout'));
+    const seconds = Number(value);
+    if (!/^\d+$/.test(value) || !(seconds < timeout / 2)) {
+      throw new ParameterError(
+        `param minRemainingSeconds=${value}: whole seconds under half of realtimeTimeout=${timeout}`,
+      );
+    }
+    return seconds;
   },
 
   async reconcileReservedConcurrency({ resolveVariable }) {

@@ -230,8 +230,9 @@ def test_realtime_reads_the_queue_with_partial_batch_failures(template: dict[str
     assert props["EventSourceArn"] == {"Fn::GetAtt": ["NotificationQueue", "Arn"]}
     assert props["FunctionName"] == {"Fn::GetAtt": ["RealtimeLambdaFunction", "Arn"]}
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert props["BatchSize"] == 10
-    assert props["MaximumBatchingWindowInSeconds"] == 5
+    # One SQS batch shares the ledger's reads and writes (25 objects a request): 100 by default.
+    assert props["BatchSize"] == 100
+    assert props["MaximumBatchingWindowInSeconds"] == 10
     assert "ScalingConfig" not in props
 
 
@@ -242,6 +243,9 @@ def test_queue_visibility_covers_six_timeouts_and_failures_go_to_the_dlq(
     dlq = template["Resources"]["NotificationDeadLetterQueue"]["Properties"]
     timeout = template["Resources"]["RealtimeLambdaFunction"]["Properties"]["Timeout"]
     assert queue["VisibilityTimeout"] >= 6 * timeout
+    # Messages not started with 30 s left are handed back, well before the timeout cuts them off.
+    env = template["Resources"]["RealtimeLambdaFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["MIN_REMAINING_SECONDS"] == "30"
     assert queue["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": ["NotificationDeadLetterQueue", "Arn"]},
         "maxReceiveCount": 5,
@@ -563,6 +567,17 @@ def test_splunk_token_by_secret_arn_or_ssm_parameter(deployment: Deployment) -> 
         (["trailBucket=b-1", "trigger=s3", "eventBridge=true"], {}, "it needs trigger=sqs"),
         (["trailBucket=b-1", "orgId=123"], {}, "param orgId=123 is not valid"),
         (["trailBucket=b-1", "reconcileReservedConcurrency=0"], {}, "a count, or off"),
+        (["trailBucket=b-1", "batchSize=0"], {}, "param batchSize=0: 1-10000 messages"),
+        (
+            ["trailBucket=b-1", "batchSize=50", "batchWindowSeconds=0"],
+            {},
+            "needs batchWindowSeconds of at least 1",
+        ),
+        (
+            ["trailBucket=b-1", "realtimeTimeout=60", "minRemainingSeconds=30"],
+            {},
+            "under half of realtimeTimeout=60",
+        ),
         (["trailBucket=b-1", SPLUNK], {}, "param splunkUrl needs the token"),
         (["trailBucket=b-1", "splunkSecret=s"], {}, "need splunkUrl"),
         (
@@ -578,6 +593,9 @@ def test_splunk_token_by_secret_arn_or_ssm_parameter(deployment: Deployment) -> 
         "eventbridge-with-s3",
         "bad-org",
         "reserved-zero",
+        "batch-zero",
+        "big-batch-no-window",
+        "min-remaining-too-long",
         "splunk-without-token",
         "token-without-splunk",
         "secret-and-parameter",
