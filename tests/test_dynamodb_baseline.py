@@ -286,6 +286,87 @@ def test_refresh_is_skipped_when_the_store_is_already_ahead(client: Any) -> None
     assert behind.lookup([A])[A].last_seen == T0 + 5 * 86_400  # and it learned the newer one
 
 
+def _stored(client: Any, keys: list[TupleKey]) -> dict[TupleKey, TupleState]:
+    return DynamoDbBaseline(client, TABLE).lookup(keys)
+
+
+def test_deferred_refreshes_wait_for_flush_and_go_100_a_transaction(client: Any) -> None:
+    keys = _keys(150)
+    DynamoDbBaseline(client, TABLE).claim([_claim(k) for k in keys])
+    db = DynamoDbBaseline(client, TABLE, defer_refreshes=True)
+    db.lookup(keys)
+    later = T0 + 8 * 86_400
+    for k in keys[:60]:  # one object's refreshes at a time, as the detector hands them over
+        db.refresh([_claim(k, later)])
+    db.refresh([_claim(keys[0], later + 5)])  # seen again in a later object: held once
+    assert db.request_counts == {"BatchGetItem": 2}  # the lookup's: nothing written yet
+    assert db.deferred == 60
+    assert _stored(client, keys[:1])[keys[0]].last_seen == T0
+    # The cache already has the new state: the detector does not refresh them again.
+    assert db.lookup(keys[:1])[keys[0]].last_seen == later + 5
+    db.refresh([_claim(k, later) for k in keys[60:]])  # 100 or more held: written at once
+    assert db.request_counts == {"BatchGetItem": 2, "TransactWriteItems": 2}  # 100 + 50
+    assert db.deferred == 0
+    stored = _stored(client, keys)
+    assert stored[keys[0]] == TupleState(T0, later + 5, later + 5 + 90 * 86_400)
+    assert all(stored[k] == TupleState(T0, later, later + 90 * 86_400) for k in keys[1:])
+    db.flush()  # nothing held: no request
+    assert db.request_counts == {"BatchGetItem": 2, "TransactWriteItems": 2}
+
+
+def test_a_deferred_refresh_never_moves_a_tuple_back_or_brings_it_back(client: Any) -> None:
+    keys = _keys(5)
+    DynamoDbBaseline(client, TABLE).claim([_claim(k) for k in keys])
+    db = DynamoDbBaseline(client, TABLE, defer_refreshes=True)
+    db.lookup(keys)
+    # Meanwhile another container saw keys[1] later, and keys[2]'s item expired and is gone.
+    DynamoDbBaseline(client, TABLE).refresh([_claim(keys[1], T0 + 20 * 86_400)])
+    client.delete_item(
+        TableName=TABLE,
+        Key={
+            "pk": {"S": f"P#111111111111#{keys[2].principal}"},
+            "sk": {"S": f"A#{keys[2].action}"},
+        },
+    )
+    db.refresh([_claim(k, T0 + 10 * 86_400) for k in keys])
+    db.flush()
+    stored = _stored(client, keys)
+    assert stored[keys[1]].last_seen == T0 + 20 * 86_400
+    assert keys[2] not in stored
+    assert {stored[k].last_seen for k in (keys[0], keys[3], keys[4])} == {T0 + 10 * 86_400}
+    assert db.lookup([keys[1]])[keys[1]].last_seen == T0 + 20 * 86_400  # learned, no request
+    assert db.errors == {}
+    # Two transactions (the second without the two that failed their condition), and one
+    # update each for those two.
+    assert db.request_counts["TransactWriteItems"] == 2
+    assert db.request_counts["UpdateItem"] == 2
+
+
+def test_deferred_refreshes_that_cannot_be_written_are_counted_and_read_again(
+    client: Any,
+) -> None:
+    class Failing(Wrapped):
+        def transact_write_items(self, **kwargs: Any) -> Any:
+            raise ClientError(
+                {"Error": {"Code": "InternalServerError", "Message": "down"}},
+                "TransactWriteItems",
+            )
+
+    keys = _keys(3)
+    DynamoDbBaseline(client, TABLE).claim([_claim(k) for k in keys])
+    db = DynamoDbBaseline(Failing(client), TABLE, defer_refreshes=True)
+    db.lookup(keys)
+    db.refresh([_claim(k, T0 + 8 * 86_400) for k in keys])
+    db.flush()
+    assert db.errors == {"refresh.InternalServerError": 3}
+    assert _stored(client, keys)[keys[0]].last_seen == T0
+    # Not in the cache any more: the next lookup reads the stored state, so that the next
+    # sighting refreshes the tuple again.
+    before = db.request_counts["BatchGetItem"]
+    assert db.lookup(keys)[keys[0]].last_seen == T0
+    assert db.request_counts["BatchGetItem"] == before + 1
+
+
 def test_observe_principals_reads_before_it_writes(client: Any) -> None:
     db = DynamoDbBaseline(client, TABLE)
     keys = {PrincipalKey("111111111111", f"role/r{i}"): T0 + i for i in range(30)}

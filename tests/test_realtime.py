@@ -278,3 +278,49 @@ def test_unanswered_lookups_are_asked_one_by_one_and_unwritten_entries_are_repor
     assert [p.process(r).status for r in refs] == ["processed", "duplicate", "processed"]
     report = p.end_batch()
     assert (report.looked_up, report.written, report.unwritten) == (0, 0, 2)
+
+
+class DeferringBaseline(MemoryBaseline):
+    """A MemoryBaseline that holds refreshes until `flush`, as the DynamoDB one does in Lambda."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[Any] = []
+        self.flushes = 0
+
+    def refresh(self, updates: Sequence[Any]) -> None:
+        self.held += updates
+
+    def flush(self) -> None:
+        self.flushes += 1
+        held, self.held = self.held, []
+        if held:
+            super().refresh(held)
+
+
+def test_held_refreshes_are_written_at_the_end_of_the_batch_or_of_a_lone_object() -> None:
+    baseline, ledger, source = DeferringBaseline(), MemoryLedger(), MemorySource()
+    p = RealtimeProcessor(
+        Detector(baseline, AlertPolicy()), source, ledger, ListSink(), outbox=baseline.outbox
+    )
+    source.objects[("b", _key(0))] = ("e0", body([record("GetUser", T0)]))
+    p.process(ObjectRef("b", _key(0), "e0"))  # claimed: nothing to refresh
+    gu = next(iter(baseline.tuples))
+    # Eight days on (past the 7.5 days of the default refresh), in a batch of three objects.
+    refs = []
+    for n in range(1, 4):
+        source.objects[("b", _key(n))] = (f"e{n}", body([record("GetUser", T0 + 8 * DAY + n)]))
+        refs.append(ObjectRef("b", _key(n), f"e{n}"))
+    p.begin_batch(refs)
+    flushes = baseline.flushes
+    for ref in refs:
+        assert p.process(ref).stats["tuples_refreshed"] > 0  # the action's and the region's
+    assert baseline.flushes == flushes  # held for the end of the batch
+    assert baseline.held and baseline.tuples[gu].last_seen == T0
+    p.end_batch()
+    assert baseline.flushes == flushes + 1
+    assert baseline.tuples[gu].last_seen == T0 + 8 * DAY + 3
+    # Outside a batch, each object writes its own.
+    source.objects[("b", _key(9))] = ("e9", body([record("GetUser", T0 + 16 * DAY)]))
+    p.process(ObjectRef("b", _key(9), "e9"))
+    assert baseline.tuples[gu].last_seen == T0 + 16 * DAY

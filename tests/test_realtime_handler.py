@@ -12,6 +12,7 @@ import gzip
 import importlib.util
 import itertools
 import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -551,3 +552,25 @@ def test_messages_left_when_the_invocation_runs_out_of_time_are_handed_back(
     retry = {"Records": [r for r in event["Records"] if r["messageId"] in ids[1:]]}
     assert container.invoke(retry) == {"batchItemFailures": []}
     assert sorted(i["key"]["S"] for i in items(aws, LEDGER)) == sorted(keys)
+
+
+def test_an_sqs_batch_writes_its_refreshes_in_one_transaction_at_the_end(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container = Container(monkeypatch)
+    container.invoke(receive(aws))  # the test event
+    put_log(aws, history_for(SECRETS, days_before=40), "first")
+    container.invoke(receive(aws))  # claims the action and the region
+    # The same actions 8, 16 and 24 days later (each past the 7.5-day refresh), in one batch.
+    for n in (1, 2, 3):
+        put_log(aws, history_for(SECRETS, days_before=40 - 8 * n), f"later{n}")
+    baseline = container.module.function.baseline
+    before = Counter(baseline.request_counts)
+    assert container.invoke(receive(aws)) == {"batchItemFailures": []}
+    # The container knows the tuples (no read); the three objects' refreshes of the same two
+    # tuples were held and written once, together, when the batch ended.
+    assert Counter(baseline.request_counts) - before == {"TransactWriteItems": 1}
+    assert baseline.deferred == 0
+    stored = {i["sk"]["S"]: int(i["last_seen"]["N"]) for i in items(aws, TABLE) if "last_seen" in i}
+    newest = parse_event_time(history_for(SECRETS, days_before=16)[0]["eventTime"])
+    assert set(stored.values()) == {newest}

@@ -38,7 +38,13 @@ class Baseline(Protocol):
         ...
 
     def refresh(self, updates: Sequence[TupleClaim]) -> None:
-        """Move known tuples' `last_seen` and `expires_at` forward (never backward)."""
+        """Move known tuples' `last_seen` and `expires_at` forward (never backward). A store
+        may hold them back until `flush`, to write many in one request."""
+        ...
+
+    def flush(self) -> None:
+        """Write the refreshes held back (the end of a batch of objects); a store that writes
+        them at once does nothing."""
         ...
 
     def observe_principals(self, seen: Mapping[PrincipalKey, int]) -> dict[PrincipalKey, int]:
@@ -93,6 +99,9 @@ class MemoryBaseline:
                     max(old.last_seen, u.last_seen),
                     max(old.expires_at, u.expires_at),
                 )
+
+    def flush(self) -> None:
+        pass  # refreshes are written at once
 
     def observe_principals(self, seen: Mapping[PrincipalKey, int]) -> dict[PrincipalKey, int]:
         self.requests += 1

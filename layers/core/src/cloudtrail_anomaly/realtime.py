@@ -151,7 +151,8 @@ class RealtimeProcessor:
 
     def begin_batch(self, refs: Iterable[ObjectRef]) -> None:
         """Ask the ledger about every object of a batch whose notification gives its ETag, in
-        one request per 100; until `end_batch`, processed objects are recorded 25 a request."""
+        one request per 100; until `end_batch`, processed objects are recorded 25 a request, and a
+        baseline that defers refreshes writes them at `end_batch`."""
         ids: list[ObjectId] = [
             (r.bucket, r.key, _etag(r.etag))
             for r in refs
@@ -168,7 +169,10 @@ class RealtimeProcessor:
         if batch is None:
             return BatchReport()
         before = self._requests()
-        self._flush(batch)
+        try:
+            self.detector.baseline.flush()  # the batch's refreshes, before its ledger entries
+        finally:
+            self._flush(batch)
         requests = batch.requests + self._requests() - before
         return BatchReport(batch.looked_up, batch.written, batch.unwritten, requests)
 
@@ -236,6 +240,8 @@ class RealtimeProcessor:
         result = self.detector.process(
             records, f"s3://{ref.bucket}/{ref.key}", log_key.account_id, log_key.region
         )
+        if self._batch is None:
+            self.detector.baseline.flush()  # in a batch, `end_batch` writes them all at once
         newest = result.newest_event_time
         outcome = ObjectOutcome(
             ref,

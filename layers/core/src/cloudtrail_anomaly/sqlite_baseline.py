@@ -173,6 +173,9 @@ class SqliteBaseline:
                 [(u.last_seen, u.expires_at, *u.key) for u in updates],
             )
 
+    def flush(self) -> None:
+        pass  # refreshes are written at once
+
     def observe_principals(self, seen: Mapping[PrincipalKey, int]) -> dict[PrincipalKey, int]:
         self.requests += 1
         if not seen:

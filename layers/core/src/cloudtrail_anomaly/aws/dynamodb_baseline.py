@@ -18,7 +18,9 @@ Cost model: lookups are `BatchGetItem`s of at most 100 keys. A principal's new t
 object are claimed together, all or nothing, in one conditional `TransactWriteItems` (a lone new
 tuple: one conditional `PutItem`): that is what makes two containers racing on the same object
 send one alert, not two halves. A known tuple is written only when the detector refreshes it
-(at most once a day). Each container keeps an LRU cache of the
+(every `refresh_after_days`); with `defer_refreshes`, a batch's refreshes wait for `flush` and
+go up to 100 in one conditional `TransactWriteItems` (each item costs two write units instead of
+one, in one request instead of a hundred). Each container keeps an LRU cache of the
 tuple states and principal sightings it has read or written, so a warm container makes no
 request at all for tuples it already knows. The cache is always safe: stored states only move
 forward, so a cached state can only make the detector *try* a claim or a refresh that the
@@ -150,9 +152,12 @@ class DynamoDbBaseline:
         cache_size: int = 200_000,
         write_concurrency: int = 8,
         max_batch_attempts: int = 8,
+        defer_refreshes: bool = False,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
+        self.defer_refreshes = defer_refreshes
+        self._deferred: dict[TupleKey, TupleClaim] = {}
         self.table = table
         self.write_concurrency = write_concurrency
         self.max_batch_attempts = max_batch_attempts
@@ -366,34 +371,124 @@ class DynamoDbBaseline:
         return True
 
     def refresh(self, updates: Sequence[TupleClaim]) -> None:
-        self._each(self._refresh_one, updates)
+        if not self.defer_refreshes:
+            self._write_refreshes(list(updates))
+            return
+        # Held until `flush` (or a full transaction's worth). The cache takes the new state at
+        # once, so later objects of the batch do not ask again; a refresh that cannot be
+        # written drops its tuple from the cache, so that it is read and refreshed again.
+        with self._lock:
+            for u in updates:
+                held = self._deferred.get(u.key)
+                if held is not None:
+                    u = TupleClaim(
+                        u.key,
+                        held.first_seen,
+                        max(held.last_seen, u.last_seen),
+                        max(held.expires_at, u.expires_at),
+                    )
+                self._deferred[u.key] = u
+                self._tuples.put(u.key, TupleState(u.first_seen, u.last_seen, u.expires_at))
+            full = len(self._deferred) >= TRANSACT_LIMIT
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            held, self._deferred = list(self._deferred.values()), {}
+        self._write_refreshes(held)
+
+    @property
+    def deferred(self) -> int:
+        """Refreshes held for the next `flush`."""
+        return len(self._deferred)
+
+    def _write_refreshes(self, updates: list[TupleClaim]) -> None:
+        chunks = [updates[i : i + TRANSACT_LIMIT] for i in range(0, len(updates), TRANSACT_LIMIT)]
+        if len(chunks) == 1 and len(chunks[0]) > 1:
+            self._refresh_group(chunks[0])
+        else:  # one refresh alone (a plain update), or several transactions at once
+            self._each(
+                lambda c: self._refresh_group(c) if len(c) > 1 else self._refresh_one(c[0]),
+                chunks,
+            )
+
+    def _refresh_update(self, u: TupleClaim) -> Item:
+        return {
+            "TableName": self.table,
+            "Key": {
+                "pk": {"S": partition_key(u.key.account_id, u.key.principal)},
+                "sk": {"S": tuple_sort_key(u.key.action)},
+            },
+            "UpdateExpression": "SET last_seen = :last, expires_at = :exp",
+            "ConditionExpression": (
+                "attribute_exists(pk) AND last_seen <= :last AND expires_at <= :exp"
+            ),
+            "ExpressionAttributeValues": {":last": _n(u.last_seen), ":exp": _n(u.expires_at)},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+    def _refresh_group(self, group: list[TupleClaim]) -> None:
+        """Refresh up to 100 tuples in one transaction. The common case: every condition holds
+        (the states only move forward). A tuple whose condition failed (refreshed further by
+        another container, or gone) is settled alone by `_refresh_one`, and the rest go again;
+        a conflict with another transaction or throttling: again after a pause."""
+        pending = group
+        failure: Exception = TimeoutError("refresh transaction kept conflicting")
+        for attempt in range(1, self.max_batch_attempts + 1):
+            if len(pending) == 1:
+                self._refresh_one(pending[0])
+                return
+            try:
+                self._count("TransactWriteItems")
+                updates: list[Any] = [{"Update": self._refresh_update(u)} for u in pending]
+                self.client.transact_write_items(
+                    TransactItems=updates,
+                    ClientRequestToken=uuid.uuid4().hex,
+                )
+            except ClientError as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    failure = exc
+                    break
+                reasons: list[Any] = list(exc.response.get("CancellationReasons") or [])
+                failed = {
+                    u.key
+                    for u, r in zip(pending, reasons, strict=False)
+                    if r.get("Code") == "ConditionalCheckFailed"
+                }
+                if failed:
+                    for u in pending:
+                        if u.key in failed:
+                            self._refresh_one(u)
+                    pending = [u for u in pending if u.key not in failed]
+                    if not pending:
+                        return
+                    continue
+                self._sleep(backoff_seconds(attempt))
+                continue
+            except BotoCoreError as exc:
+                failure = exc
+                break
+            for u in pending:
+                self._tuples.put(u.key, TupleState(u.first_seen, u.last_seen, u.expires_at))
+            return
+        for u in pending:
+            self._error("refresh", failure)
+            self._tuples.pop(u.key)
 
     def _refresh_one(self, u: TupleClaim) -> None:
         """Move `last_seen` and `expires_at` forward. The common case is one conditional update
         (both move forward); otherwise read the stored values from the failed condition and
         write the per-attribute maximum, guarded by the values read (optimistic locking)."""
-        key = {
-            "pk": {"S": partition_key(u.key.account_id, u.key.principal)},
-            "sk": {"S": tuple_sort_key(u.key.action)},
-        }
-        condition = "attribute_exists(pk) AND last_seen <= :last AND expires_at <= :exp"
-        last, exp = u.last_seen, u.expires_at
-        values: Item = {":last": _n(last), ":exp": _n(exp)}
+        request = self._refresh_update(u)
         for _ in range(4):
             try:
                 self._count("UpdateItem")
-                resp = self.client.update_item(
-                    TableName=self.table,
-                    Key=key,
-                    UpdateExpression="SET last_seen = :last, expires_at = :exp",
-                    ConditionExpression=condition,
-                    ExpressionAttributeValues=values,
-                    ReturnValues="ALL_NEW",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
+                resp = self.client.update_item(**request, ReturnValues="ALL_NEW")
             except ClientError as exc:
                 if error_code(exc) != _CONDITION_FAILED:
                     self._error("refresh", exc)
+                    self._tuples.pop(u.key)  # not written: read it again next time
                     return
                 old = _old_item(exc)
                 if not old or "last_seen" not in old:
@@ -404,20 +499,25 @@ class DynamoDbBaseline:
                 if (last, exp) == (state.last_seen, state.expires_at):
                     self._tuples.put(u.key, state)
                     return
-                condition = "last_seen = :old_last AND expires_at = :old_exp"
-                values = {
-                    ":last": _n(last),
-                    ":exp": _n(exp),
-                    ":old_last": _n(state.last_seen),
-                    ":old_exp": _n(state.expires_at),
+                request = {
+                    **request,
+                    "ConditionExpression": "last_seen = :old_last AND expires_at = :old_exp",
+                    "ExpressionAttributeValues": {
+                        ":last": _n(last),
+                        ":exp": _n(exp),
+                        ":old_last": _n(state.last_seen),
+                        ":old_exp": _n(state.expires_at),
+                    },
                 }
                 continue
             except BotoCoreError as exc:
                 self._error("refresh", exc)
+                self._tuples.pop(u.key)
                 return
             self._tuples.put(u.key, _state(resp["Attributes"]))
             return
         # Four lost races in a row: the tuple is being refreshed by others, which is the point.
+        self._tuples.pop(u.key)
 
     def observe_principals(self, seen: Mapping[PrincipalKey, int]) -> dict[PrincipalKey, int]:
         result: dict[PrincipalKey, int] = {}
