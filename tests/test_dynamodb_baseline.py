@@ -293,7 +293,8 @@ def _stored(client: Any, keys: list[TupleKey]) -> dict[TupleKey, TupleState]:
 def test_deferred_refreshes_wait_for_flush_and_go_100_a_transaction(client: Any) -> None:
     keys = _keys(150)
     DynamoDbBaseline(client, TABLE).claim([_claim(k) for k in keys])
-    db = DynamoDbBaseline(client, TABLE, defer_refreshes=True)
+    # One thread: moto's transactions are not thread-safe (DynamoDB's are).
+    db = DynamoDbBaseline(client, TABLE, defer_refreshes=True, write_concurrency=1)
     db.lookup(keys)
     later = T0 + 8 * 86_400
     for k in keys[:60]:  # one object's refreshes at a time, as the detector hands them over

@@ -282,56 +282,76 @@ class DynamoDbBaseline:
     ) -> set[TupleKey]:
         if len(group) == 1 and stage is None:  # a plain conditional put costs half a transaction
             return {group[0].key} if self._claim_one(group[0]) else set()
-        pending = group
-        failure: Exception = TimeoutError("claim transaction kept conflicting")
-        for attempt in range(1, self.max_batch_attempts + 1):
+
+        def items(pending: list[TupleClaim]) -> list[Any]:
             alerts = stage(frozenset(c.key for c in pending)) if stage is not None else ()
+            return [{"Put": self._claim_put(c)} for c in pending] + [
+                {"Put": pending_put(self.table, a)} for a in alerts
+            ]
+
+        # Keys held by others are dropped (and their state remembered): the rest are claimed,
+        # still all or nothing.
+        pending, failure = self._transact(group, items, lambda c, r: self._lost(c.key, r))
+        if failure is not None:
+            for _ in pending:
+                self._error("claim", failure)
+            return set()
+        for c in pending:
+            self._tuples.put(c.key, TupleState(c.first_seen, c.last_seen, c.expires_at))
+        return {c.key for c in pending}
+
+    def _transact(
+        self,
+        pending: list[TupleClaim],
+        items: Callable[[list[TupleClaim]], list[Any]],
+        condition_failed: Callable[[TupleClaim, Any], None],
+    ) -> tuple[list[TupleClaim], Exception | None]:
+        """One conditional `TransactWriteItems` of `items(pending)`, until it commits. A claim
+        whose condition failed goes to `condition_failed` with its cancellation reason (which
+        holds the stored item) and the others go again; a conflict with another transaction,
+        or throttling, goes again after a pause. Returns what was committed (nothing, when
+        every condition failed) and None, or what was left and the error that ended it."""
+        failure: Exception = TimeoutError("transaction kept conflicting")
+        for attempt in range(1, self.max_batch_attempts + 1):
             try:
                 self._count("TransactWriteItems")
-                items: list[Any] = [{"Put": self._claim_put(c)} for c in pending]
-                items += [{"Put": pending_put(self.table, a)} for a in alerts]
                 self.client.transact_write_items(
-                    TransactItems=items,
+                    TransactItems=items(pending),
                     # botocore's retry of a transaction that committed but timed out must not
-                    # come back "lost to a rival"; unique per call, so rivals never share one.
+                    # come back "condition failed"; unique per call, so rivals never share one.
                     ClientRequestToken=uuid.uuid4().hex,
                 )
             except ClientError as exc:
                 if error_code(exc) != "TransactionCanceledException":
-                    failure = exc
-                    break
+                    return pending, exc
                 reasons: list[Any] = list(exc.response.get("CancellationReasons") or [])
-                lost = {
-                    c.key
+                failed = [
+                    (c, r)
                     for c, r in zip(pending, reasons, strict=False)
-                    if r.get("Code") == "ConditionalCheckFailed" and self._lost(c.key, r)
-                }
-                if lost:  # held by others: claim the rest, still all or nothing
-                    pending = [c for c in pending if c.key not in lost]
-                    if not pending:
-                        return set()
+                    if r.get("Code") == "ConditionalCheckFailed"
+                ]
+                if not failed:  # a conflicting transaction or throttling: again after a pause
+                    self._sleep(backoff_seconds(attempt))
                     continue
-                # A conflicting transaction or throttling: try again after a pause.
-                self._sleep(backoff_seconds(attempt))
+                for c, r in failed:
+                    condition_failed(c, r)
+                done = {c.key for c, _ in failed}
+                pending = [c for c in pending if c.key not in done]
+                if not pending:
+                    return [], None
                 continue
             except BotoCoreError as exc:
-                failure = exc
-                break
-            for c in pending:
-                self._tuples.put(c.key, TupleState(c.first_seen, c.last_seen, c.expires_at))
-            return {c.key for c in pending}
-        for _ in pending:
-            self._error("claim", failure)
-        return set()
+                return pending, exc
+            return pending, None
+        return pending, failure
 
-    def _lost(self, key: TupleKey, reason: Any) -> bool:
+    def _lost(self, key: TupleKey, reason: Any) -> None:
         """Remember the state that beat our claim (returned with the failed condition)."""
         old = reason.get("Item")
         if old and "last_seen" in old:
             self._tuples.put(key, _state(old))
         else:
             self._tuples.pop(key)
-        return True
 
     def _claim_put(self, c: TupleClaim) -> Any:
         return {
@@ -404,14 +424,11 @@ class DynamoDbBaseline:
         return len(self._deferred)
 
     def _write_refreshes(self, updates: list[TupleClaim]) -> None:
+        # A refresh alone is a plain update (half a transaction's write units).
         chunks = [updates[i : i + TRANSACT_LIMIT] for i in range(0, len(updates), TRANSACT_LIMIT)]
-        if len(chunks) == 1 and len(chunks[0]) > 1:
-            self._refresh_group(chunks[0])
-        else:  # one refresh alone (a plain update), or several transactions at once
-            self._each(
-                lambda c: self._refresh_group(c) if len(c) > 1 else self._refresh_one(c[0]),
-                chunks,
-            )
+        self._each(
+            lambda c: self._refresh_group(c) if len(c) > 1 else self._refresh_one(c[0]), chunks
+        )
 
     def _refresh_update(self, u: TupleClaim) -> Item:
         return {
@@ -433,48 +450,18 @@ class DynamoDbBaseline:
         (the states only move forward). A tuple whose condition failed (refreshed further by
         another container, or gone) is settled alone by `_refresh_one`, and the rest go again;
         a conflict with another transaction or throttling: again after a pause."""
-        pending = group
-        failure: Exception = TimeoutError("refresh transaction kept conflicting")
-        for attempt in range(1, self.max_batch_attempts + 1):
-            if len(pending) == 1:
-                self._refresh_one(pending[0])
-                return
-            try:
-                self._count("TransactWriteItems")
-                updates: list[Any] = [{"Update": self._refresh_update(u)} for u in pending]
-                self.client.transact_write_items(
-                    TransactItems=updates,
-                    ClientRequestToken=uuid.uuid4().hex,
-                )
-            except ClientError as exc:
-                if error_code(exc) != "TransactionCanceledException":
-                    failure = exc
-                    break
-                reasons: list[Any] = list(exc.response.get("CancellationReasons") or [])
-                failed = {
-                    u.key
-                    for u, r in zip(pending, reasons, strict=False)
-                    if r.get("Code") == "ConditionalCheckFailed"
-                }
-                if failed:
-                    for u in pending:
-                        if u.key in failed:
-                            self._refresh_one(u)
-                    pending = [u for u in pending if u.key not in failed]
-                    if not pending:
-                        return
-                    continue
-                self._sleep(backoff_seconds(attempt))
-                continue
-            except BotoCoreError as exc:
-                failure = exc
-                break
+        pending, failure = self._transact(
+            group,
+            lambda us: [{"Update": self._refresh_update(u)} for u in us],
+            lambda u, _reason: self._refresh_one(u),
+        )
+        if failure is not None:
             for u in pending:
-                self._tuples.put(u.key, TupleState(u.first_seen, u.last_seen, u.expires_at))
+                self._error("refresh", failure)
+                self._tuples.pop(u.key)
             return
         for u in pending:
-            self._error("refresh", failure)
-            self._tuples.pop(u.key)
+            self._tuples.put(u.key, TupleState(u.first_seen, u.last_seen, u.expires_at))
 
     def _refresh_one(self, u: TupleClaim) -> None:
         """Move `last_seen` and `expires_at` forward. The common case is one conditional update
