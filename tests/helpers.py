@@ -8,12 +8,14 @@ from __future__ import annotations
 import copy
 import gzip
 import io
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import orjson
-from cloudtrail_anomaly.model import iso
+from cloudtrail_anomaly.baseline import MemoryBaseline
+from cloudtrail_anomaly.model import TupleClaim, iso
 from cloudtrail_anomaly.reader import read_records
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cloudtrail"
@@ -126,3 +128,21 @@ def record(
     }
     doc.update(extra)
     return doc
+
+
+class DeferringBaseline(MemoryBaseline):
+    """A MemoryBaseline that holds refreshes until `flush`, as the DynamoDB one does in Lambda."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[TupleClaim] = []
+        self.flushes = 0
+
+    def refresh(self, updates: Sequence[TupleClaim]) -> None:
+        self.held += updates
+
+    def flush(self) -> None:
+        self.flushes += 1
+        held, self.held = self.held, []
+        if held:
+            super().refresh(held)

@@ -14,6 +14,7 @@ from cloudtrail_anomaly.policy import AlertPolicy
 from cloudtrail_anomaly.reconcile import AthenaTable
 
 from tests.athena_local import LocalAthena
+from tests.helpers import DeferringBaseline
 from tests.trail import ACCOUNT, LAYOUT, REGION, DiskBucket, at, log_key, log_object, record
 
 SPEC = TableSpec("cloudtrail_anomaly", "cloudtrail", LAYOUT, partitioning="explicit")
@@ -65,3 +66,21 @@ def test_backfill_never_alerts(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="days"):
         backfill(table, learner, [(ACCOUNT, REGION)], at(10, 0), 0)
     assert backfill(table, learner, [], at(10, 0)).stats["rows"] == 0
+
+
+def test_refreshes_the_baseline_holds_back_are_written_by_the_end(tmp_path: Path) -> None:
+    bucket = DiskBucket(tmp_path)
+    for day in range(0, 60, 5):
+        t = at(9, 0) - day * DAY
+        bucket.put(log_key(t, f"d{day}"), log_object([record("s3.amazonaws.com:ListBuckets", t)]))
+    table = AthenaTable(SPEC, LocalAthena(tmp_path, SPEC))
+    baseline = DeferringBaseline()  # as DynamoDB's in Lambda: refreshes wait for flush()
+    learner = Detector(baseline, AlertPolicy(), alerting=False)
+    backfill(table, learner, [(ACCOUNT, REGION)], at(10, 0) - 30 * DAY, 30)
+    key = TupleKey(ACCOUNT, user("alice"), "s3.amazonaws.com:ListBuckets")
+    assert baseline.tuples[key].last_seen == at(9, 0) - 30 * DAY
+    # The next 30 days: a month later than what is known, so the tuple is refreshed.
+    report = backfill(table, learner, [(ACCOUNT, REGION)], at(10, 0), 30)
+    assert report.stats["tuples_refreshed"] > 0
+    assert baseline.held == []
+    assert baseline.tuples[key].last_seen == at(9, 0)

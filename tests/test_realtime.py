@@ -23,6 +23,8 @@ from cloudtrail_anomaly.realtime import (
     RealtimeProcessor,
 )
 
+from tests.helpers import DeferringBaseline
+
 ACCOUNT = "123456789012"
 ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
 T0 = 1_717_200_000  # 2024-06-01T00:00:00Z
@@ -278,24 +280,6 @@ def test_unanswered_lookups_are_asked_one_by_one_and_unwritten_entries_are_repor
     assert [p.process(r).status for r in refs] == ["processed", "duplicate", "processed"]
     report = p.end_batch()
     assert (report.looked_up, report.written, report.unwritten) == (0, 0, 2)
-
-
-class DeferringBaseline(MemoryBaseline):
-    """A MemoryBaseline that holds refreshes until `flush`, as the DynamoDB one does in Lambda."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.held: list[Any] = []
-        self.flushes = 0
-
-    def refresh(self, updates: Sequence[Any]) -> None:
-        self.held += updates
-
-    def flush(self) -> None:
-        self.flushes += 1
-        held, self.held = self.held, []
-        if held:
-            super().refresh(held)
 
 
 def test_held_refreshes_are_written_at_the_end_of_the_batch_or_of_a_lone_object() -> None:

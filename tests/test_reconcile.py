@@ -12,6 +12,7 @@ from cloudtrail_anomaly.athena_sql import TableSpec
 from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.detector import Detector
 from cloudtrail_anomaly.ledger import MemoryLedger
+from cloudtrail_anomaly.model import DAY, TupleKey
 from cloudtrail_anomaly.outbox import PendingAlert
 from cloudtrail_anomaly.policy import AlertPolicy
 from cloudtrail_anomaly.realtime import ObjectRef, RealtimeProcessor
@@ -24,6 +25,7 @@ from cloudtrail_anomaly.reconcile import (
 )
 
 from tests.athena_local import LocalAthena
+from tests.helpers import DeferringBaseline
 from tests.trail import (
     ACCOUNT,
     BUCKET,
@@ -46,9 +48,15 @@ SPEC = TableSpec("cloudtrail_anomaly", "cloudtrail", LAYOUT)
 
 
 class World:
-    def __init__(self, root: Path, settings: ReconcileSettings | None = None, **kw: Any) -> None:
+    def __init__(
+        self,
+        root: Path,
+        settings: ReconcileSettings | None = None,
+        baseline: MemoryBaseline | None = None,
+        **kw: Any,
+    ) -> None:
         self.bucket = DiskBucket(root)
-        self.baseline = MemoryBaseline()
+        self.baseline = baseline or MemoryBaseline()
         self.ledger = MemoryLedger()
         self.sink = ListSink()
         self.processor = RealtimeProcessor(
@@ -230,6 +238,27 @@ def test_athena_detects_an_object_the_function_cannot_read(tmp_path: Path) -> No
     entry = world.ledger.entries[(BUCKET, big, world.bucket.etag(big))]
     assert entry.outcome == "athena"
     assert world.reconciler.run(NOW).stats["files_missed"] == 0
+
+
+def test_refreshes_from_athena_rows_are_written_by_the_end_of_the_run(tmp_path: Path) -> None:
+    baseline = DeferringBaseline()  # as DynamoDB's in Lambda: refreshes wait for flush()
+    world = World(tmp_path, baseline=baseline, max_bytes=50_000)
+    old = log_key(at(9, 0) - 30 * DAY, "old")
+    world.bucket.put(old, log_object([record("iam.amazonaws.com:GetUser", at(9, 0) - 30 * DAY)]))
+    world.notify(old)
+    # An object too large for the function, of a tuple last seen a month ago: Athena reads it.
+    big = log_key(at(9, 20), "big1")
+    records = [record("iam.amazonaws.com:GetUser", at(9, 19) - 5 * i) for i in range(300)]
+    world.bucket.put(big, log_object(records))
+    world.bucket.put(
+        digest_key(at(9, 40, 31)),
+        digest_document(at(9, 40, 31), [(big, log_object(records), records)]),
+    )
+    report = world.reconciler.run(NOW)
+    assert report.stats["files_detected_by_athena"] == 1 and report.complete
+    key = TupleKey(ACCOUNT, f"arn:aws:iam::{ACCOUNT}:user/alice", "iam.amazonaws.com:GetUser")
+    assert baseline.held == []
+    assert baseline.tuples[key].last_seen == at(9, 19)
 
 
 def test_full_mode_reads_every_object_of_the_window(tmp_path: Path) -> None:
