@@ -18,9 +18,10 @@ Cost model: lookups are `BatchGetItem`s of at most 100 keys. A principal's new t
 object are claimed together, all or nothing, in one conditional `TransactWriteItems` (a lone new
 tuple: one conditional `PutItem`): that is what makes two containers racing on the same object
 send one alert, not two halves. A known tuple is written only when the detector refreshes it
-(every `refresh_after_days`); with `defer_refreshes`, a batch's refreshes wait for `flush` and
-go up to 100 in one conditional `TransactWriteItems` (each item costs two write units instead of
-one, in one request instead of a hundred). Each container keeps an LRU cache of the
+(every `refresh_after_days`): the refreshes of one call go up to 100 in one conditional
+`TransactWriteItems` (a lone one: an `UpdateItem`), each item costing two write units instead
+of one, in one request instead of a hundred; with `defer_refreshes` (Lambda), they wait for
+`flush`, so that a whole SQS batch's go together. Each container keeps an LRU cache of the
 tuple states and principal sightings it has read or written, so a warm container makes no
 request at all for tuples it already knows. The cache is always safe: stored states only move
 forward, so a cached state can only make the detector *try* a claim or a refresh that the
