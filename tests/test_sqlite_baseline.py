@@ -135,6 +135,39 @@ def _run_threads(target: Callable[..., None], args: list[tuple[Any, ...]]) -> No
     assert not any(t.is_alive() for t in threads)
 
 
+def _steps(db: sqlite3.Connection, fn: Callable[[], Any]) -> int:
+    """SQLite virtual-machine steps `fn` takes (a progress handler called at every step)."""
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    db.set_progress_handler(count, 1)
+    try:
+        fn()
+    finally:
+        db.set_progress_handler(None, 1)
+    return steps
+
+
+def test_a_lookup_costs_the_same_whatever_the_size_of_the_baseline(tmp_path: Path) -> None:
+    """Each key a primary-key search, not a scan of the table: replaying a large organization's
+    history must not slow down as the baseline grows."""
+    db = SqliteBaseline(tmp_path / "s.sqlite")
+    arn = f"arn:aws:iam::{ACCOUNT}:user/u"
+    keys = [TupleKey(ACCOUNT, f"{arn}{i}", "s3.amazonaws.com:GetObject") for i in range(20_000)]
+    wanted = [keys[5], keys[17], TupleKey(ACCOUNT, f"{arn}-nobody", "s3.amazonaws.com:GetObject")]
+    db.claim([TupleClaim(k, T0, T0, T0 + DAY) for k in keys[:100]])
+    small = _steps(db._db, lambda: db.lookup(wanted))
+    db.claim([TupleClaim(k, T0, T0, T0 + DAY) for k in keys[100:]])
+    large = _steps(db._db, lambda: db.lookup(wanted))
+    assert db.lookup(wanted).keys() == {keys[5], keys[17]}
+    # 200 times the rows, about the same work (a B-tree one level deeper at most).
+    assert large < 2 * small
+
+
 def test_two_connections_claiming_the_same_tuples_exactly_one_wins_each(tmp_path: Path) -> None:
     import queue
 

@@ -130,9 +130,13 @@ class SqliteBaseline:
             chunk = ordered[i : i + _CHUNK]
             rows = ",".join("(?,?,?)" for _ in chunk)
             params = [v for key in chunk for v in key]
+            # The keys drive the join (CROSS JOIN keeps them outside), each a primary-key search:
+            # `(…) IN (VALUES …)` made SQLite scan the whole table for every object.
             for a, p, act, first, last, exp in self._db.execute(
-                "SELECT account_id, principal, action, first_seen, last_seen, expires_at "  # noqa: S608 - only placeholders are interpolated
-                f"FROM tuples WHERE (account_id, principal, action) IN (VALUES {rows})",
+                f"WITH k(a, p, act) AS (VALUES {rows}) "  # noqa: S608 - only placeholders are interpolated
+                "SELECT t.account_id, t.principal, t.action, t.first_seen, t.last_seen, "
+                "t.expires_at FROM k CROSS JOIN tuples AS t "
+                "ON t.account_id = k.a AND t.principal = k.p AND t.action = k.act",
                 params,
             ):
                 found[TupleKey(a, p, act)] = TupleState(first, last, exp)
