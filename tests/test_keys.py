@@ -105,6 +105,7 @@ def test_folder_markers_are_skipped(key: str) -> None:
         (f"AWSLogs/{_log(stamp='20241301T0000Z')}", "bad date"),
         (f"AWSLogs/{_log(stamp='20240230T0000Z')}", "bad date"),
         (f"AWSLogs/{_log(stamp='20240601T2560Z')}", "bad date"),
+        (f"AWSLogs/{_log(stamp='20240601T2360Z')}", "bad date"),
         (f"AWSLogs/o-ABC/{_log()}", "bad organization id 'o-ABC'"),
         (f"AWSLogs/o-short/{_log()}", "bad organization id"),
         # an organization id where the account should be, with no account after it

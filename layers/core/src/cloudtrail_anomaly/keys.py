@@ -106,7 +106,10 @@ def classify_key(key: str) -> KeyClassification:
         )
     try:
         day = date(int(r["y"]), int(r["m"]), int(r["d"]))
-        delivered_at = datetime.strptime(r["stamp"], "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+        s = r["stamp"]  # YYYYMMDDTHHMMZ, digits checked by the pattern; strptime costs 30 µs
+        delivered_at = datetime(
+            int(s[0:4]), int(s[4:6]), int(s[6:8]), int(s[9:11]), int(s[11:13]), tzinfo=UTC
+        )
     except ValueError:
         return KeyClassification(KeyKind.INVALID, reason=f"bad date in {key!r}")
     return KeyClassification(
