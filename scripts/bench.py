@@ -4,6 +4,7 @@
     python scripts/bench.py --handler [--file F.json.gz]
     python scripts/bench.py --scale 100000,1000000 [--scale-dir DIR]
     python scripts/bench.py --dynamodb [--files 2000]
+    python scripts/bench.py --lookups 1000,20000,200000
 
 Throughput (the default): one ~80 MB (uncompressed) delivery object, generated with
 scripts/generate_sample.py --single-file unless --file is given. Each method runs --runs times,
@@ -31,6 +32,9 @@ warm container), then p50/p95 per object over the demo trail's objects in a warm
 (generate_sample.py --out --scale N/135,000), in a fresh process: records/s and peak RSS.
 
 --dynamodb: runs scripts/bench_dynamodb.py (requests per 1,000 records, cold and warm).
+
+--lookups: the SQLite baseline's lookup (one an object) with N tuples stored: its cost must not
+grow with N (each key a primary-key search).
 """
 
 from __future__ import annotations
@@ -326,6 +330,35 @@ def _load_handler(bd: Any, ddb: Any) -> Any:
     return module
 
 
+def lookups(sizes: list[int]) -> None:
+    """What one object's lookup costs on the SQLite baseline as the baseline grows: 1,000
+    lookups of 5 keys (4 stored, 1 not), the keys drawn at random, in a fresh state file."""
+    import random
+
+    from cloudtrail_anomaly.model import TupleClaim, TupleKey
+    from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
+
+    def key(i: int) -> TupleKey:
+        return TupleKey(f"{i % 50:012d}", f"arn:aws:iam::x:role/r{i // 100}", f"svc:Op{i % 100}")
+
+    print(f"machine: {machine()}\n{'tuples':>10} {'1,000 lookups s':>16} {'ms a lookup':>12}")
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as name:
+            db = SqliteBaseline(Path(name) / "state.sqlite")
+            for i in range(0, n, 5000):
+                db.claim([TupleClaim(key(j), 1, 1, 2**40) for j in range(i, min(n, i + 5000))])
+            rng = random.Random(n)
+            batches = [
+                [key(rng.randrange(n)) for _ in range(4)] + [key(n + 1)] for _ in range(1000)
+            ]
+            start = time.perf_counter()
+            for keys in batches:
+                db.lookup(keys)
+            elapsed = time.perf_counter() - start
+            db.close()
+        print(f"{n:>10,} {elapsed:>16.3f} {elapsed:>12.3f}")
+
+
 def scale(args: argparse.Namespace, tmp: Path) -> None:
     """`cloudtrail-anomaly replay` on SQLite over trails of about N records."""
     cli = Path(sys.executable).with_name("cloudtrail-anomaly")
@@ -401,7 +434,13 @@ def main() -> int:
     parser.add_argument("--scale", metavar="N,N", help="replay trails of about N records")
     parser.add_argument("--scale-dir", type=Path, help="keep/reuse the --scale trails here")
     parser.add_argument("--dynamodb", action="store_true", help="run scripts/bench_dynamodb.py")
+    parser.add_argument(
+        "--lookups", metavar="N,N", help="SQLite baseline lookups with N tuples stored"
+    )
     args, rest = parser.parse_known_args()
+    if args.lookups:
+        lookups([int(n) for n in args.lookups.split(",")])
+        return 0
 
     if args.dynamodb:
         passed = [*rest]
