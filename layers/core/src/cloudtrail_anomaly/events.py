@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -106,6 +107,7 @@ def parse_event_time(value: Any) -> int | None:
     return epoch if _MIN_TIME <= epoch < _MAX_TIME else None
 
 
+@lru_cache(maxsize=1 << 16)  # the actions an organization uses: a few thousand
 def normalize_action(event_source: str, event_name: str) -> str:
     """`eventSource:eventName`, without the API-version suffix some services log
     (`ListFunctions20150331`, `UpdateFunctionCode20150331v2`, `CreateFunction2020_05_31`), so the
