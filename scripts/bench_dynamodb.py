@@ -90,7 +90,7 @@ class Phase:
     objects: int = 0
     records: int = 0
     alerts: int = 0
-    refreshed: int = 0  # last_seen refreshes (deferred to the end of the batch, 100 a request)
+    refreshed: int = 0  # last_seen refreshes (held to the end of the batch, 100 a request)
     baseline: Counter[str] | None = None
     ledger: int = 0
     outbox: int = 0  # staging and delivering alerts: every other call the client made
@@ -283,9 +283,7 @@ def main() -> int:
             create_table(ddb, "bench-baseline")
             create_table(ddb, "bench-ledger")
             ledger = DynamoDbLedger(ddb, "bench-ledger")
-            container = DynamoDbBaseline(
-                ddb, "bench-baseline", write_concurrency=1, defer_refreshes=True
-            )
+            container = DynamoDbBaseline(ddb, "bench-baseline", write_concurrency=1)
             settings = DetectionSettings(refresh_after_days=args.refresh_days)
             phases = [
                 run_phase(
@@ -298,9 +296,7 @@ def main() -> int:
                     "new-cont.",
                     root,
                     chunks[2],
-                    DynamoDbBaseline(
-                        ddb, "bench-baseline", write_concurrency=1, defer_refreshes=True
-                    ),
+                    DynamoDbBaseline(ddb, "bench-baseline", write_concurrency=1),
                     ledger,
                     calls,
                     args.batch_size,

@@ -131,18 +131,27 @@ def record(
 
 
 class DeferringBaseline(MemoryBaseline):
-    """A MemoryBaseline that holds refreshes until `flush`, as the DynamoDB one does in Lambda."""
+    """A MemoryBaseline that holds refreshes from `hold_refreshes` to `flush`, as the DynamoDB
+    one does: outside a batch they are written at once."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.holding = False
         self.held: list[TupleClaim] = []
         self.flushes = 0
 
     def refresh(self, updates: Sequence[TupleClaim]) -> None:
-        self.held += updates
+        if self.holding:
+            self.held += updates
+        else:
+            super().refresh(updates)
+
+    def hold_refreshes(self) -> None:
+        self.holding = True
 
     def flush(self) -> None:
         self.flushes += 1
+        self.holding = False
         held, self.held = self.held, []
         if held:
             super().refresh(held)

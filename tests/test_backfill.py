@@ -74,7 +74,7 @@ def test_refreshes_the_baseline_holds_back_are_written_by_the_end(tmp_path: Path
         t = at(9, 0) - day * DAY
         bucket.put(log_key(t, f"d{day}"), log_object([record("s3.amazonaws.com:ListBuckets", t)]))
     table = AthenaTable(SPEC, LocalAthena(tmp_path, SPEC))
-    baseline = DeferringBaseline()  # as DynamoDB's in Lambda: refreshes wait for flush()
+    baseline = DeferringBaseline()  # as DynamoDB's: holds refreshes only inside a batch
     learner = Detector(baseline, AlertPolicy(), alerting=False)
     backfill(table, learner, [(ACCOUNT, REGION)], at(10, 0) - 30 * DAY, 30)
     key = TupleKey(ACCOUNT, user("alice"), "s3.amazonaws.com:ListBuckets")

@@ -294,8 +294,9 @@ def test_deferred_refreshes_wait_for_flush_and_go_100_a_transaction(client: Any)
     keys = _keys(150)
     DynamoDbBaseline(client, TABLE).claim([_claim(k) for k in keys])
     # One thread: moto's transactions are not thread-safe (DynamoDB's are).
-    db = DynamoDbBaseline(client, TABLE, defer_refreshes=True, write_concurrency=1)
+    db = DynamoDbBaseline(client, TABLE, write_concurrency=1)
     db.lookup(keys)
+    db.hold_refreshes()  # a batch begins
     later = T0 + 8 * 86_400
     for k in keys[:60]:  # one object's refreshes at a time, as the detector hands them over
         db.refresh([_claim(k, later)])
@@ -318,8 +319,9 @@ def test_deferred_refreshes_wait_for_flush_and_go_100_a_transaction(client: Any)
 def test_a_deferred_refresh_never_moves_a_tuple_back_or_brings_it_back(client: Any) -> None:
     keys = _keys(5)
     DynamoDbBaseline(client, TABLE).claim([_claim(k) for k in keys])
-    db = DynamoDbBaseline(client, TABLE, defer_refreshes=True)
+    db = DynamoDbBaseline(client, TABLE)
     db.lookup(keys)
+    db.hold_refreshes()
     # Meanwhile another container saw keys[1] later, and keys[2]'s item expired and is gone.
     DynamoDbBaseline(client, TABLE).refresh([_claim(keys[1], T0 + 20 * 86_400)])
     client.delete_item(
@@ -355,8 +357,9 @@ def test_deferred_refreshes_that_cannot_be_written_are_counted_and_read_again(
 
     keys = _keys(3)
     DynamoDbBaseline(client, TABLE).claim([_claim(k) for k in keys])
-    db = DynamoDbBaseline(Failing(client), TABLE, defer_refreshes=True)
+    db = DynamoDbBaseline(Failing(client), TABLE)
     db.lookup(keys)
+    db.hold_refreshes()
     db.refresh([_claim(k, T0 + 8 * 86_400) for k in keys])
     db.flush()
     assert db.errors == {"refresh.InternalServerError": 3}

@@ -241,7 +241,7 @@ def test_athena_detects_an_object_the_function_cannot_read(tmp_path: Path) -> No
 
 
 def test_refreshes_from_athena_rows_are_written_by_the_end_of_the_run(tmp_path: Path) -> None:
-    baseline = DeferringBaseline()  # as DynamoDB's in Lambda: refreshes wait for flush()
+    baseline = DeferringBaseline()  # as DynamoDB's: holds refreshes only inside a batch
     world = World(tmp_path, baseline=baseline, max_bytes=50_000)
     old = log_key(at(9, 0) - 30 * DAY, "old")
     world.bucket.put(old, log_object([record("iam.amazonaws.com:GetUser", at(9, 0) - 30 * DAY)]))

@@ -90,16 +90,13 @@ def backfill(
             report.principals |= result.principals
             chunk.clear()
 
-    try:
-        for row in table.tuples(scope, with_path=False):
-            report.stats["rows"] += 1
-            key = _principal_group(row)
-            if len(chunk) >= chunk_rows and key != group:
-                flush()
-            group = key
-            chunk.extend(row_records(row))
-        flush()
-    finally:
-        detector.baseline.flush()  # refreshes the baseline held back (DynamoDB in Lambda)
+    for row in table.tuples(scope, with_path=False):
+        report.stats["rows"] += 1
+        key = _principal_group(row)
+        if len(chunk) >= chunk_rows and key != group:
+            flush()
+        group = key
+        chunk.extend(row_records(row))
+    flush()
     report.bytes_scanned = table.bytes_scanned - before
     return report

@@ -38,13 +38,16 @@ class Baseline(Protocol):
         ...
 
     def refresh(self, updates: Sequence[TupleClaim]) -> None:
-        """Move known tuples' `last_seen` and `expires_at` forward (never backward). A store
-        may hold them back until `flush`, to write many in one request."""
+        """Move known tuples' `last_seen` and `expires_at` forward (never backward)."""
+        ...
+
+    def hold_refreshes(self) -> None:
+        """A batch of objects begins: until `flush`, the store may hold refreshes back to write
+        many in one request. A store that writes them at once does nothing."""
         ...
 
     def flush(self) -> None:
-        """Write the refreshes held back (the end of a batch of objects); a store that writes
-        them at once does nothing."""
+        """The batch ends: write the refreshes held since `hold_refreshes`, and hold no more."""
         ...
 
     def observe_principals(self, seen: Mapping[PrincipalKey, int]) -> dict[PrincipalKey, int]:
@@ -100,8 +103,11 @@ class MemoryBaseline:
                     max(old.expires_at, u.expires_at),
                 )
 
-    def flush(self) -> None:
+    def hold_refreshes(self) -> None:
         pass  # refreshes are written at once
+
+    def flush(self) -> None:
+        pass
 
     def observe_principals(self, seen: Mapping[PrincipalKey, int]) -> dict[PrincipalKey, int]:
         self.requests += 1

@@ -376,8 +376,8 @@ class Detector:
         fallback_region: str = "",
     ) -> ObjectResult:
         """Detect one object's records against the baseline: claim what is new, judge and
-        stage its alerts, refresh what is known. A baseline that holds refreshes back (DynamoDB
-        in Lambda) writes them at its `flush`, which the caller calls when its batch ends."""
+        stage its alerts, refresh what is known (inside a batch, `Baseline.hold_refreshes`, a
+        store may write the refreshes when the batch ends)."""
         result = ObjectResult(source)
         ex = self.extract(records, fallback_account, fallback_region)
         stats, observed, principals = result.stats, ex.observed, ex.principals

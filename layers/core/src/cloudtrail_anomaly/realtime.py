@@ -151,14 +151,15 @@ class RealtimeProcessor:
 
     def begin_batch(self, refs: Iterable[ObjectRef]) -> None:
         """Ask the ledger about every object of a batch whose notification gives its ETag, in
-        one request per 100; until `end_batch`, processed objects are recorded 25 a request, and a
-        baseline that defers refreshes writes them at `end_batch`."""
+        one request per 100; until `end_batch`, processed objects are recorded 25 a request, and the
+        baseline may hold the batch's refreshes until `end_batch` (`hold_refreshes`)."""
         ids: list[ObjectId] = [
             (r.bucket, r.key, _etag(r.etag))
             for r in refs
             if r.etag and classify_key(r.key).kind is KeyKind.LOG
         ]
         self.end_batch()  # a batch left open (an invocation that died) is written first
+        self.detector.baseline.hold_refreshes()
         before = self._requests()
         answered = self.ledger.get_many(ids) if ids else {}
         self._batch = _LedgerBatch(answered, len(answered), self._requests() - before)
@@ -240,8 +241,6 @@ class RealtimeProcessor:
         result = self.detector.process(
             records, f"s3://{ref.bucket}/{ref.key}", log_key.account_id, log_key.region
         )
-        if self._batch is None:
-            self.detector.baseline.flush()  # in a batch, `end_batch` writes them all at once
         newest = result.newest_event_time
         outcome = ObjectOutcome(
             ref,

@@ -559,16 +559,13 @@ class Reconciler:
             by_path.setdefault(path, []).extend(row_records(row))
             detected[path] = detected.get(path, 0) + 1
         detector = self.processor.detector
-        try:
-            for path, records in sorted(by_path.items()):
-                lk = classify_key(path.split("/", 3)[-1]).log_key
-                account, region = (lk.account_id, lk.region) if lk else ("", "")
-                result = detector.process(records, path, account, region)
-                stats["athena_new_tuples"] += result.stats["new_tuples"]
-                stats["alerts"] += len(result.alerts)
-                stats["athena_alerts"] += len(result.alerts)
-        finally:
-            detector.baseline.flush()  # refreshes the baseline held back (DynamoDB in Lambda)
+        for path, records in sorted(by_path.items()):
+            lk = classify_key(path.split("/", 3)[-1]).log_key
+            account, region = (lk.account_id, lk.region) if lk else ("", "")
+            result = detector.process(records, path, account, region)
+            stats["athena_new_tuples"] += result.stats["new_tuples"]
+            stats["alerts"] += len(result.alerts)
+            stats["athena_alerts"] += len(result.alerts)
 
     def _settle_through_athena(self, detected: dict[str, int], report: ReconcileReport) -> None:
         """An object the function could not process (too large, say) but whose tuples Athena

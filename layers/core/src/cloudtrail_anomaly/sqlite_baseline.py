@@ -177,8 +177,11 @@ class SqliteBaseline:
                 [(u.last_seen, u.expires_at, *u.key) for u in updates],
             )
 
-    def flush(self) -> None:
+    def hold_refreshes(self) -> None:
         pass  # refreshes are written at once
+
+    def flush(self) -> None:
+        pass
 
     def observe_principals(self, seen: Mapping[PrincipalKey, int]) -> dict[PrincipalKey, int]:
         self.requests += 1

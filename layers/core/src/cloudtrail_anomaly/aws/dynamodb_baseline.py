@@ -20,8 +20,8 @@ tuple: one conditional `PutItem`): that is what makes two containers racing on t
 send one alert, not two halves. A known tuple is written only when the detector refreshes it
 (every `refresh_after_days`): the refreshes of one call go up to 100 in one conditional
 `TransactWriteItems` (a lone one: an `UpdateItem`), each item costing two write units instead
-of one, in one request instead of a hundred; with `defer_refreshes` (Lambda), they wait for
-`flush`, so that a whole SQS batch's go together. Each container keeps an LRU cache of the
+of one, in one request instead of a hundred; between `hold_refreshes` and `flush` (one SQS
+batch), they are held, so that the whole batch's go together. Each container keeps an LRU cache of the
 tuple states and principal sightings it has read or written, so a warm container makes no
 request at all for tuples it already knows. The cache is always safe: stored states only move
 forward, so a cached state can only make the detector *try* a claim or a refresh that the
@@ -153,11 +153,10 @@ class DynamoDbBaseline:
         cache_size: int = 200_000,
         write_concurrency: int = 8,
         max_batch_attempts: int = 8,
-        defer_refreshes: bool = False,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
-        self.defer_refreshes = defer_refreshes
+        self._holding = False  # between hold_refreshes() and flush()
         self._deferred: dict[TupleKey, TupleClaim] = {}
         self.table = table
         self.write_concurrency = write_concurrency
@@ -392,7 +391,7 @@ class DynamoDbBaseline:
         return True
 
     def refresh(self, updates: Sequence[TupleClaim]) -> None:
-        if not self.defer_refreshes:
+        if not self._holding:
             self._write_refreshes(list(updates))
             return
         # Held until `flush` (or a full transaction's worth). The cache takes the new state at
@@ -412,9 +411,16 @@ class DynamoDbBaseline:
                 self._tuples.put(u.key, TupleState(u.first_seen, u.last_seen, u.expires_at))
             full = len(self._deferred) >= TRANSACT_LIMIT
         if full:
-            self.flush()
+            self._write_held()  # and go on holding
+
+    def hold_refreshes(self) -> None:
+        self._holding = True
 
     def flush(self) -> None:
+        self._holding = False
+        self._write_held()
+
+    def _write_held(self) -> None:
         with self._lock:
             held, self._deferred = list(self._deferred.values()), {}
         self._write_refreshes(held)

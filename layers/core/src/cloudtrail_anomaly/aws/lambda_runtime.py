@@ -76,7 +76,6 @@ class RealtimeFunction:
             settings.baseline_table,
             cache_size=settings.cache_size,
             write_concurrency=settings.write_concurrency,
-            defer_refreshes=True,  # written at the end of each SQS batch (`sqs_batch`)
         )
         ledger = DynamoDbLedger(dynamodb, settings.ledger_table, settings.ledger_ttl_days)
         enricher = None
