@@ -138,6 +138,14 @@ def _state(item: Item) -> TupleState:
     )
 
 
+def _tuple_key(key: TupleKey) -> Item:
+    """A tuple's item key (pk, sk)."""
+    return {
+        "pk": {"S": partition_key(key.account_id, key.principal)},
+        "sk": {"S": tuple_sort_key(key.action)},
+    }
+
+
 def _n(value: int) -> dict[str, str]:
     return {"N": str(value)}
 
@@ -357,8 +365,7 @@ class DynamoDbBaseline:
         return {
             "TableName": self.table,
             "Item": {
-                "pk": {"S": partition_key(c.key.account_id, c.key.principal)},
-                "sk": {"S": tuple_sort_key(c.key.action)},
+                **_tuple_key(c.key),
                 "first_seen": _n(c.first_seen),
                 "last_seen": _n(c.last_seen),
                 TTL_ATTRIBUTE: _n(c.expires_at),
@@ -440,10 +447,7 @@ class DynamoDbBaseline:
     def _refresh_update(self, u: TupleClaim) -> Item:
         return {
             "TableName": self.table,
-            "Key": {
-                "pk": {"S": partition_key(u.key.account_id, u.key.principal)},
-                "sk": {"S": tuple_sort_key(u.key.action)},
-            },
+            "Key": _tuple_key(u.key),
             "UpdateExpression": "SET last_seen = :last, expires_at = :exp",
             "ConditionExpression": (
                 "attribute_exists(pk) AND last_seen <= :last AND expires_at <= :exp"

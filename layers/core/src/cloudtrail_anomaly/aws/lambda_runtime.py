@@ -148,8 +148,8 @@ class RealtimeFunction:
         if remaining_ms is not None and remaining_ms < self.min_remaining_ms:
             self.metrics.add_metric("messages_deferred", MetricUnit.Count, 1)
             raise NotStarted(
-                f"{remaining_ms / 1000:.1f} s left of the invocation, under the "
-                f"{self.min_remaining_ms / 1000:g} s a message needs (MIN_REMAINING_SECONDS)"
+                f"not started, handed back to the queue: {remaining_ms / 1000:.1f} s left of the "
+                f"invocation, under MIN_REMAINING_SECONDS={self.min_remaining_ms / 1000:g}"
             )
         self._handle(parse_sqs_record(record))
 
