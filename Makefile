@@ -1,17 +1,35 @@
 # One entry point for humans and CI. `make demo` and `make test` are the README's quick start;
 # `make check` runs lint, types and tests; .ci/run (CI) runs the same plus the deployment check.
+#
+# Everything is installed from the lock: pip installs uv (requirements/uv.txt, pinned with
+# hashes), and uv installs the project and every dependency exactly as uv.lock lists them.
+# A machine needs nothing but Python (3.11-3.13) and make.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+TOOLS  := .tools
+UV     := $(TOOLS)/bin/uv
 SAMPLE ?= sample
 STATE  ?= $(SAMPLE)/state.sqlite
+# uv: use $(PYTHON), never download one; the project's environment is $(VENV).
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: venv demo test lint typecheck check bench clean
+.PHONY: venv demo test faults lint typecheck check bench lock test-latest python-version clean
 
-$(BIN)/cloudtrail-anomaly: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+python-version:
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 14) else f"cloudtrail-anomaly supports Python 3.11 to 3.13; {sys.executable} is {v[0]}.{v[1]} (set PYTHON=python3.12, say)")'
+
+$(UV): requirements/uv.txt
+	@$(MAKE) --no-print-directory python-version
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/uv.txt
+	touch $@
+
+$(BIN)/cloudtrail-anomaly: pyproject.toml uv.lock $(UV)
+	@$(MAKE) --no-print-directory python-version
+	@$(UV) lock --check --offline --quiet 2>/dev/null || { echo "uv.lock is out of date with pyproject.toml: run 'make lock' and commit uv.lock" >&2; exit 2; }
+	$(UV) sync --frozen --all-extras --python $(PYTHON) --quiet
 	touch $@
 
 venv: $(BIN)/cloudtrail-anomaly
@@ -27,6 +45,10 @@ demo: venv
 test: venv
 	$(BIN)/python -m pytest
 
+## The fault suite alone (it is part of `make test` too).
+faults: venv
+	$(BIN)/python -m pytest -m faults
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -39,5 +61,17 @@ check: lint typecheck test
 bench: venv
 	$(BIN)/python scripts/bench.py
 
+## Refresh the lock to the newest releases pyproject.toml allows (then run `make test` and
+## commit uv.lock and requirements/ with the reason).
+lock: $(UV)
+	$(UV) lock --upgrade
+	$(UV) pip compile requirements/uv.in --universal --generate-hashes --quiet -o requirements/uv.txt
+	$(BIN)/python scripts/export_layer_requirements.py --uv $(UV)
+
+## The suite against the newest release of every dependency, ignoring the lock and
+## [tool.uv]'s constraints, in a separate venv: shows what an upgrade would break. Not in CI.
+test-latest: $(UV)
+	UV=$(UV) PYTHON=$(PYTHON) bash scripts/test_latest.sh
+
 clean:
-	rm -rf $(VENV) $(SAMPLE) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) .venv-latest $(SAMPLE) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,19 +1,23 @@
 """Build the Lambda artifacts that infra/serverless.yml deploys, into build/.
 
 - build/layer-core.zip: python/ holding the cloudtrail_anomaly package and its third-party
-  dependencies (pyproject's dependencies and the `aws` extra), installed by pip as wheels for
-  the target platform (`--platform manylinux…_<arch> --only-binary=:all: --python-version`), so
-  an x86_64 machine builds an arm64 layer. Lambda unpacks it under /opt, and /opt/python is on
-  the runtime's sys.path.
+  dependencies exactly as the lock pins them (requirements/layer.txt, exported from uv.lock:
+  pyproject's dependencies and the `aws` extra, every version and wheel hash), installed by pip
+  as wheels for the target platform (`--require-hashes --no-deps --platform manylinux…_<arch>
+  --only-binary=:all: --python-version`), so an x86_64 machine builds an arm64 layer and the
+  code deployed runs on the library versions the tests ran on. Lambda unpacks it under /opt,
+  and /opt/python is on the runtime's sys.path.
 - build/function-<name>.zip: functions/<name>/ as it is in the repo (the handler string is
   `functions/<name>/handler.handler`) and config.toml at the root (/var/task/config.toml, the
   file CLOUDTRAIL_ANOMALY_CONFIG names).
-- build/manifest.json: architecture, runtime, every installed distribution and its version,
-  the config's source and each zip's sha256; the deployment checks it against its parameters.
+- build/manifest.json: the package's version, architecture, runtime, every installed
+  distribution and its version, the sha256 of uv.lock, the config's source and each zip's
+  sha256; the deployment checks it against its parameters, a test checks it against the lock.
 
-boto3 and what only it needs are not shipped: the Lambda Python runtime has them (python3.12
-launched with boto3 1.34, pyproject's floor, and AWS keeps it patched), every API we call
-predates that, and botocore alone is ~80 MB of the layer's 250 MB unzipped limit.
+boto3 and botocore are shipped too (about 30 MB unzipped of the 250 MB limit), although the
+Lambda runtime has its own: the runtime's version changes whenever AWS patches it, and a
+botocore release can change how a service is spoken to (1.44 moved Athena to a new protocol).
+The layer comes first on sys.path, so the function runs the botocore the tests ran.
 
 Zips are reproducible (sorted entries, fixed timestamps), so an unchanged layer keeps its hash
 and is not published again. Python files are compiled to .pyc with unchecked hashes when an
@@ -35,7 +39,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -47,17 +50,9 @@ ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}
 RUNTIMES = ("python3.12", "python3.13")
 # manylinux tags whose glibc the runtimes' Amazon Linux 2023 (glibc 2.34) satisfies.
 GLIBC_TAGS = ("manylinux2014", "manylinux_2_28", "manylinux_2_34")
-# In the runtime already (see the module docstring); removed from the layer after pip.
-RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six"}
+LAYER_REQUIREMENTS = ROOT / "requirements" / "layer.txt"
+LOCK = ROOT / "uv.lock"
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-
-
-def requirements() -> list[str]:
-    """The core's runtime requirements: pyproject's dependencies and its `aws` extra, less
-    what the Lambda runtime provides."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = [*project["dependencies"], *project["optional-dependencies"]["aws"]]
-    return [r for r in wanted if _dist_name(r) not in RUNTIME_PROVIDED]
 
 
 def _dist_name(requirement: str) -> str:
@@ -71,12 +66,14 @@ def pip_install(target: Path, arch: str, python_version: str) -> None:
     machine = ARCHITECTURES[arch]
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     command += ["--target", str(target), "--only-binary=:all:", "--no-compile"]
+    # The lock's pins and hashes, every transitive dependency listed: nothing resolved here.
+    command += ["--require-hashes", "--no-deps", "-r", str(LAYER_REQUIREMENTS)]
     # The conflict check looks at the interpreter running pip, not at the layer.
     command += ["--no-warn-conflicts", "--root-user-action=ignore"]
     command += ["--implementation", "cp", "--python-version", python_version]
     for tag in GLIBC_TAGS:
         command += ["--platform", f"{tag}_{machine}"]
-    subprocess.run([*command, *requirements()], check=True)
+    subprocess.run(command, check=True)
 
 
 def installed(site: Path) -> dict[str, str]:
@@ -89,25 +86,12 @@ def installed(site: Path) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-def remove_runtime_provided(site: Path) -> list[str]:
-    """Delete each runtime-provided distribution pip installed (as dependencies of others),
-    by the files its RECORD lists."""
-    removed = []
-    for info in sorted(site.glob("*.dist-info")):
-        meta = (info / "METADATA").read_text(errors="replace")
-        name = next((ln[6:] for ln in meta.splitlines() if ln.startswith("Name: ")), "")
-        if _dist_name(name) not in RUNTIME_PROVIDED:
-            continue
-        for line in (info / "RECORD").read_text().splitlines():
-            path = site / line.split(",", 1)[0]
-            if path.is_file():
-                path.unlink()
-        shutil.rmtree(info, ignore_errors=True)
-        removed.append(_dist_name(name))
-    for folder in sorted(site.rglob("*"), reverse=True):  # now-empty package folders
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
-    return removed
+def package_version() -> str:
+    """cloudtrail_anomaly.__version__, the one source of the version (pyproject reads it too)."""
+    for line in (PACKAGE / "__init__.py").read_text().splitlines():
+        if line.startswith("__version__ = "):
+            return str(line.split("=", 1)[1].strip().strip('"'))
+    raise SystemExit(f"{PACKAGE / '__init__.py'}: no __version__")
 
 
 def copy_package(site: Path) -> None:
@@ -159,11 +143,12 @@ def build(arch: str, runtime: str, config: Path, out: Path, compile_pyc: str) ->
     if compile_pyc == "yes" and compiler is None:
         raise SystemExit(f"--precompile yes: no python{python_version} on this machine")
     out.mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, Any] = {"architecture": arch, "runtime": runtime}
+    manifest: dict[str, Any] = {"version": package_version(), "architecture": arch}
+    manifest["runtime"] = runtime
+    manifest["lock_sha256"] = hashlib.sha256(LOCK.read_bytes()).hexdigest()
     with tempfile.TemporaryDirectory(prefix="layer-") as tmp:
         site = Path(tmp) / "python"
         pip_install(site, arch, python_version)
-        manifest["left_to_runtime"] = remove_runtime_provided(site)
         shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts: no use in a layer
         manifest["distributions"] = installed(site)
         copy_package(site)
