@@ -233,3 +233,23 @@ def test_a_refresh_interval_over_half_of_forget_days_is_refused() -> None:
         parse_config({"detection": {"forget_days": 14}}).detection.refresh_after == 14 * DAY // 12
     )
     assert parse_config({"detection": {"refresh_after_days": 2}}).detection.refresh_after == 2 * DAY
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        # A Unicode digit (ARABIC-INDIC DIGIT THREE) or a trailing newline: `\d` and `$` took both.
+        ({"ignore": {"accounts": ["12345678901\u0663"]}}, r"ignore\.accounts: bad pattern"),
+        ({"ignore": {"accounts": ["123456789012\n"]}}, r"bad pattern '123456789012\\n'"),
+        ({"ignore": {"principals": ["arn:aws:iam::*:user/ci\n"]}}, r"ignore\.principals: bad"),
+        ({"enrichment": {"iam_role_name": "ReadOnly\n"}}, r"not a valid IAM role name"),
+        # `\w` took letters of any script; IAM role names are ASCII
+        ({"enrichment": {"iam_role_name": "R\u00f4le"}}, r"not a valid IAM role name"),
+    ],
+    ids=repr,
+)
+def test_account_ids_patterns_and_role_names_are_ascii_with_nothing_after(
+    doc: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(doc, "site.toml")

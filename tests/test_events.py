@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from cloudtrail_anomaly.events import (
     RecordSkipped,
+    account_of_identity,
+    is_account_id,
     normalize,
     normalize_action,
     parse_event_time,
@@ -676,3 +678,49 @@ def test_fixture_space_separated_and_nanosecond_times() -> None:
 def test_fixture_api_version_suffixes(name: str, action: str) -> None:
     (event,), _ = _outcomes(name)
     assert event.action == action
+
+
+# An account id with a Unicode digit (ARABIC-INDIC DIGIT THREE) or a trailing newline: `\d` and
+# `$` would take either.
+NOT_ACCOUNTS = ["12345678901\u0663", "123456789012\n"]
+
+
+@pytest.mark.parametrize("account", NOT_ACCOUNTS, ids=repr)
+def test_account_ids_are_ascii_digits_and_nothing_after(account: str) -> None:
+    assert not is_account_id(account)
+    assert account_of_identity({"accountId": account}) == ""
+    # Not the record's account: the identity's is taken instead, and with neither it is skipped.
+    doc = record(recipientAccountId=account)
+    assert normalize(doc).account_id == ACCOUNT
+    doc["userIdentity"]["accountId"] = account
+    with pytest.raises(RecordSkipped) as info:
+        normalize(doc)
+    assert info.value.reason == "no_valid_account"
+
+
+@pytest.mark.parametrize("account", NOT_ACCOUNTS, ids=repr)
+def test_an_assumed_role_arn_with_such_an_account_is_not_rebuilt(account: str) -> None:
+    arn = f"arn:aws:sts::{account}:assumed-role/Admin/alice"
+    p = _principal({"type": "AssumedRole", "arn": arn, "principalId": "AROAEXAMPLE:alice"})
+    assert p.key == "assumed-role:-:AROAEXAMPLE"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-06-01T00:00:00Z\n",
+        "2024-06-01 00:00:00\n",
+        "2024-06-01T00:00:00+02:00\n",
+        "\u0662024-06-01 00:00:00",
+        "2024-06-01 00:00:00+0\u0662:00",
+        "2024-06-01 00:00:00.\u0665",
+    ],
+    ids=repr,
+)
+def test_event_times_are_ascii_digits_and_nothing_after(value: str) -> None:
+    assert parse_event_time(value) is None
+
+
+@pytest.mark.parametrize("name", ["ListFunctions2015033\u0661", "ListFunctions20150331\n"])
+def test_only_an_ascii_api_version_suffix_is_stripped(name: str) -> None:
+    assert normalize_action("lambda.amazonaws.com", name) == f"lambda.amazonaws.com:{name}"

@@ -6,6 +6,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 from cloudtrail_anomaly.keys import (
+    ACCOUNT_RE,
+    ORG_ID_RE,
+    REGION_RE,
     KeyKind,
     classify_key,
     classify_local_path,
@@ -189,3 +192,37 @@ def test_delivery_sort_key_reads_digest_stamps_with_seconds_and_only_the_file_na
     log = f"AWSLogs/{_log(stamp='20240601T0306Z')}"
     assert delivery_sort_key(digest)[0] == "20240601T0305"
     assert sorted([log, digest], key=delivery_sort_key) == [digest, log]
+
+
+# An account id with a Unicode digit (ARABIC-INDIC DIGIT THREE) or a trailing newline: `\d` and
+# `$` would take either.
+NOT_ACCOUNTS = ["12345678901\u0663", "123456789012\n"]
+
+
+@pytest.mark.parametrize("account", NOT_ACCOUNTS, ids=repr)
+def test_account_ids_are_ascii_digits_and_nothing_after(account: str) -> None:
+    assert ACCOUNT_RE.match(account) is None
+    # in the folder, in the file name, or both
+    for key in (
+        f"AWSLogs/{account}/{_log()[13:]}",
+        f"AWSLogs/{_log(account=account)}",
+        f"AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2024/06/01/"
+        f"{account}_CloudTrail_us-east-1_20240601T0305Z_AbC.json.gz",
+    ):
+        assert classify_key(key).kind is KeyKind.INVALID, repr(key)
+
+
+@pytest.mark.parametrize("region", ["us-east-\u0661", "us-east-1\n", "eu-west-\uff11"], ids=repr)
+def test_regions_are_ascii_and_nothing_after(region: str) -> None:
+    assert REGION_RE.match(region) is None
+    assert classify_key(f"AWSLogs/{_log(region=region)}").kind is KeyKind.INVALID
+
+
+def test_a_key_with_a_trailing_newline_is_not_a_log() -> None:
+    assert classify_key(LOG_KEY + "\n").kind is KeyKind.INVALID
+    assert ORG_ID_RE.match("o-a1b2c3d4e5\n") is None
+
+
+def test_stamps_are_ascii_digits() -> None:
+    assert delivery_sort_key("x_2024060\u0661T0305Z.json.gz")[0] == ""
+    assert classify_key(LOG_KEY.replace("T0305Z", "T030\u0665Z")).kind is KeyKind.INVALID

@@ -267,6 +267,15 @@ def test_settings_defaults_and_overrides(tmp_path: Path) -> None:
             {"BASELINE_TABLE": "table1", "MAX_OBJECT_BYTES": "0"},
             "MAX_OBJECT_BYTES='0' must be at least 1",
         ),
+        # int() and float() take Arabic-Indic and other digits; the settings do not
+        (
+            {"BASELINE_TABLE": "table1", "MAX_OBJECT_BYTES": "\u0661\u0660\u0662\u0664"},
+            "MAX_OBJECT_BYTES='\u0661\u0660\u0662\u0664' is not an integer",
+        ),
+        (
+            {"BASELINE_TABLE": "table1", "LEDGER_TTL_DAYS": "\u0663\u0660"},
+            "LEDGER_TTL_DAYS='\u0663\u0660' is not a number",
+        ),
         (
             {"BASELINE_TABLE": "table1", "CLOUDTRAIL_ANOMALY_CONFIG": "/nope.toml"},
             "CLOUDTRAIL_ANOMALY_CONFIG='/nope.toml'",

@@ -65,9 +65,11 @@ _POSITIVE = {
     "cache_minutes",
 }
 _SEVERITIES = {s.value for s in Severity}
-_ACCOUNT = re.compile(r"^\d{12}$")
-_GLOB_CHARS = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
-_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+# [0-9] and [A-Za-z0-9_], not \d and \w (which take other scripts' digits and letters), and
+# \Z, not $ (which lets a trailing newline through).
+_ACCOUNT = re.compile(r"^[0-9]{12}\Z")
+_GLOB_CHARS = re.compile(r"^[\x21-\x7e]+\Z")  # printable ASCII, no spaces
+_ROLE_NAME = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,64}\Z")
 
 
 def _check_value(where: str, name: str, value: Any, default: Any) -> Any:

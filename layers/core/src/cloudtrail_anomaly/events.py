@@ -16,17 +16,19 @@ import msgspec
 
 from .model import Event, Principal
 
+# [0-9], not \d (which takes Arabic-Indic and other digits), and \Z, not $ (which lets a
+# trailing newline through), in every pattern.
 _ASSUMED_ROLE_ARN = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/(?P<session>.*)$"
+    r"^arn:(?P<partition>aws[a-z-]*):sts::(?P<account>[0-9]{12}):assumed-role/(?P<role>[^/]+)/(?P<session>.*)\Z"
 )
 # Lambda: ListFunctions20150331, UpdateFunctionCode20150331v2; CloudFront: CreateFunction2020_05_31.
-_API_VERSION_SUFFIX = re.compile(r"(?:\d{8}|\d{4}_\d{2}_\d{2})(?:v\d+)?$")
+_API_VERSION_SUFFIX = re.compile(r"(?:[0-9]{8}|[0-9]{4}_[0-9]{2}_[0-9]{2})(?:v[0-9]+)?\Z")
 # Hand-edited and exported events: "2022-09-29 23:04:35", "...T...Z", nanosecond fractions.
 _LOOSE_TIME = re.compile(
-    r"^(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<time>\d{2}:\d{2}:\d{2})(?P<frac>\.\d+)?"
-    r"(?P<tz>Z|[+-]\d{2}:?\d{2})?$"
+    r"^(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})[T ](?P<time>[0-9]{2}:[0-9]{2}:[0-9]{2})"
+    r"(?P<frac>\.[0-9]+)?(?P<tz>Z|[+-][0-9]{2}:?[0-9]{2})?\Z"
 )
-_ACCOUNT = re.compile(r"^\d{12}$")
+_ACCOUNT = re.compile(r"^[0-9]{12}\Z")
 _BOOL_STRINGS = {"true": True, "false": False}
 
 

@@ -14,24 +14,26 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
-ACCOUNT_RE = re.compile(r"^\d{12}$")
+# [0-9], not \d (which takes Arabic-Indic and other digits), and \Z, not $ (which lets a
+# trailing newline through): these values go into keys, metrics and SQL.
+ACCOUNT_RE = re.compile(r"^[0-9]{12}\Z")
 # Commercial, GovCloud, China, ISO partitions: us-east-1, us-gov-west-1, cn-north-1, us-isob-east-1.
-REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$")
-ORG_ID_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
+REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}\Z")
+ORG_ID_RE = re.compile(r"^o-[a-z0-9]{10,32}\Z")
 
 _KEY_RE = re.compile(
     r"^(?P<prefix>(?:.*/)?)AWSLogs/"
     r"(?:(?P<org>o-[^/]+)/)?"
     r"(?P<account>[^/]+)/"
     r"(?P<kind>CloudTrail(?:-[A-Za-z]+)?)/"
-    r"(?P<rest>.*)$"
+    r"(?P<rest>.*)\Z"
 )
 _LOG_REST_RE = re.compile(
-    r"^(?P<region>[^/]+)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/"
-    r"(?P<faccount>\d{12})_CloudTrail_(?P<fregion>[^_/]+)_"
-    r"(?P<stamp>\d{8}T\d{4}Z)_(?P<uid>[A-Za-z0-9]+)\.json(?:\.gz)?$"
+    r"^(?P<region>[^/]+)/(?P<y>[0-9]{4})/(?P<m>[0-9]{2})/(?P<d>[0-9]{2})/"
+    r"(?P<faccount>[0-9]{12})_CloudTrail_(?P<fregion>[^_/]+)_"
+    r"(?P<stamp>[0-9]{8}T[0-9]{4}Z)_(?P<uid>[A-Za-z0-9]+)\.json(?:\.gz)?\Z"
 )
-_STAMP_RE = re.compile(r"(?<![0-9])(\d{8}T\d{4}(?:\d{2})?Z)")
+_STAMP_RE = re.compile(r"(?<![0-9])([0-9]{8}T[0-9]{4}(?:[0-9]{2})?Z)")
 
 KIND_SKIP_REASONS = {
     "CloudTrail-Digest": "digest",

@@ -31,7 +31,7 @@ from ..config import CONFIG_ENV
 from ..realtime import ObjectRef
 from .dynamodb_ledger import DEFAULT_TTL_DAYS
 
-_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}\Z")  # \Z: `$` takes a trailing newline
 
 
 class SettingsError(ValueError):
@@ -99,6 +99,8 @@ def _parse(env: Mapping[str, str], name: str, kind: type[float], minimum: float)
     if not raw:
         return None
     try:
+        if not raw.isascii():  # int() and float() take Arabic-Indic and other digits
+            raise ValueError(raw)
         value = kind(raw)
     except ValueError:
         article = "an integer" if kind is int else "a number"
