@@ -28,6 +28,10 @@ from .sqlite_baseline import SqliteBaseline, StateFileError
 EXIT_USAGE = 2
 EXIT_UNDELIVERED = 1  # a sink configuration error, or alerts left pending
 SINKS = ("jsonl", "splunk")
+OUTPUT_HELP = (
+    "append alerts to this file instead of writing them to stdout: created if absent, never "
+    "truncated (alerts an earlier run wrote stay), fsynced before they count as delivered"
+)
 SINK_HELP = (
     "where alerts go: jsonl (stdout or --output; the default) or splunk (HEC: SPLUNK_HEC_URL "
     "and SPLUNK_HEC_TOKEN, or SPLUNK_HEC_TOKEN_SECRET / SPLUNK_HEC_TOKEN_PARAMETER to read it "
@@ -76,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="SQLite baseline file, created if absent (default: in memory, not kept)",
     )
-    rp.add_argument("--output", type=Path, help="write alerts here instead of stdout")
+    rp.add_argument("--output", type=Path, help=OUTPUT_HELP)
     rp.add_argument("--sink", choices=SINKS, default="jsonl", help=SINK_HELP)
     rp.add_argument(
         "--include-suppressed",
@@ -86,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
 
     dp = sub.add_parser("deliver", help="re-send the alerts still pending in a state file's outbox")
     dp.add_argument("--state", type=Path, required=True, help="SQLite baseline file")
-    dp.add_argument("--output", type=Path, help="write alerts here instead of stdout")
+    dp.add_argument("--output", type=Path, help=OUTPUT_HELP)
     dp.add_argument("--sink", choices=SINKS, default="jsonl", help=SINK_HELP)
     dp.add_argument("--config", type=Path, help="TOML config (default: $CLOUDTRAIL_ANOMALY_CONFIG)")
 
@@ -219,7 +223,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     out: IO[bytes] = sys.stdout.buffer
     if getattr(args, "output", None):
-        out = args.output.open("wb")
+        # Appended to, never truncated: what an earlier run (a killed replay) wrote there is
+        # marked delivered in the outbox and would never be written again. The sink fsyncs the
+        # file before it reports alerts delivered.
+        try:
+            out = args.output.open("ab")
+        except OSError as exc:
+            print(
+                f"cloudtrail-anomaly: error: --output {args.output}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
     try:
         sink = _sink(sink_name, out)
     except SinkError as exc:  # only splunk's, so `out` is stdout: nothing to close
@@ -229,15 +243,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Alerts reach the output through the outbox, as in Lambda: staged with their claims,
     # written, then marked delivered; whatever a crash leaves pending, `deliver` re-sends.
     deliverer = Deliverer(outbox, sink)
-    # After a round that left alerts pending (an outage, a bad token), the replay goes on
-    # staging them and tries once more at the end, rather than at every object.
-    held: list[DeliverySummary] = []
 
     def emit(result: ObjectResult) -> None:
-        if result.alerts and not held:
-            done = deliverer.deliver_pending()
-            if done.config_error or done.still_pending:
-                held.append(done)
+        # After a round that left alerts pending (an outage, a bad token) the deliverer's
+        # circuit is open: the replay goes on staging alerts and tries once more at the end,
+        # rather than at every object.
+        if result.alerts and not deliverer.circuit_open:
+            deliverer.deliver_pending()
         if include_suppressed and result.suppressed:
             for alert in result.suppressed:
                 out.write(orjson.dumps(alert.to_dict()) + b"\n")
@@ -255,9 +267,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_UNDELIVERED if done.config_error or done.still_pending else 0
         summary = replay(args.paths, detector, emit, config.reader.max_object_bytes, sys.stderr)
         # One last round (not after a configuration error: it would only be refused again).
-        if held and held[0].config_error:
-            last = dataclasses.replace(held[0], still_pending=len(outbox.pending(10**9)))
+        if deliverer.config_error:
+            last = deliverer.deliver_pending()  # the circuit is open: this only counts
+            last.still_pending = len(outbox.pending(10**9))
         else:
+            deliverer.reset()
             last = deliverer.deliver_pending()
     except FileNotFoundError as exc:
         print(f"cloudtrail-anomaly: error: {exc}", file=sys.stderr)

@@ -6,18 +6,30 @@ pending, oldest first, marks what the sink accepted as delivered, dead-letters w
 says it will never accept, and leaves the rest pending with the reason (the next call retries
 it). A configuration error at the sink (bad token, bad index) stops the round at once: nothing
 is lost, nothing is hammered.
+
+A failed round (the sink unreachable until its retry budget ran out, or misconfigured) opens the
+deliverer's circuit: until `reset` (the real-time function resets it at the start of each
+invocation, the CLI before its last round) `deliver_pending` does not call the sink, so a Splunk
+outage costs one retry budget per invocation instead of one per object, and detection goes on.
+The alerts stay pending in the outbox for the next invocation and the hourly reconciliation.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Protocol
 
 from .outbox import Outbox, PendingAlert
 from .policy import Severity
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -39,21 +51,82 @@ class AlertSink(Protocol):
 
 
 class JsonLinesSink:
-    """Alerts as JSON Lines on a binary stream (a file, stdout, or the Lambda log)."""
+    """Alerts as JSON Lines: on a binary stream (stdout, the Lambda log, a file the caller
+    opened), or appended to a file by path. The one JSON Lines sink (`sinks/jsonl.py` names its
+    file form).
+
+    Nothing is reported delivered before it is on disk: when the output is a regular file, it is
+    flushed and fsynced first (`fsync=False` skips that, for tests). A path is opened in append
+    mode at every batch, never truncated, so alerts written by an earlier run stay; a file
+    rotated or removed between batches is created again. A path that cannot be opened is a
+    configuration error; a failed write (a full disk) keeps the batch pending, and may leave a
+    partial line (readers dedup on alert_id)."""
 
     name = "jsonl"
 
-    def __init__(self, stream: IO[bytes]) -> None:
-        self.stream = stream
+    def __init__(self, target: IO[bytes] | Path | str, *, fsync: bool = True) -> None:
+        self.path: Path | None = None
+        self.stream: IO[bytes] | None = None
+        if isinstance(target, (Path, str)):
+            self.path = Path(target)
+        else:
+            self.stream = target
+        self.fsync = fsync
+
+    def __repr__(self) -> str:
+        where = str(self.path) if self.path is not None else getattr(self.stream, "name", "stream")
+        return f"{type(self).__name__}({where!r})"
 
     def deliver(self, alerts: Sequence[PendingAlert]) -> DeliveryReport:
         report = DeliveryReport()
-        for alert in alerts:
-            self.stream.write(alert.document + b"\n")
-            report.delivered.append(alert.alert_id)
-        self.stream.flush()
-        report.counters["events_sent"] += len(alerts)
+        if not alerts:
+            return report
+        ids = [a.alert_id for a in alerts]
+        data = b"".join(a.document + b"\n" for a in alerts)
+        if self.stream is not None:
+            problem = self._write(self.stream, data)
+        else:
+            assert self.path is not None
+            try:
+                f = self.path.open("ab")
+            except OSError as exc:
+                # Missing folder, permissions: nothing works until someone fixes the path.
+                reason = f"cannot open {self.path}: {exc.strerror or exc}"
+                report.pending = dict.fromkeys(ids, reason)
+                report.config_error = reason
+                return report
+            with f:
+                problem = self._write(f, data)
+        if problem:
+            report.pending = dict.fromkeys(ids, problem)
+            return report
+        report.delivered = ids
+        report.counters["events_sent"] += len(ids)
         return report
+
+    def _write(self, out: IO[bytes], data: bytes) -> str:
+        """Write, flush and (for a regular file) fsync; the reason it failed, or ""."""
+        try:
+            out.write(data)
+            out.flush()
+            if self.fsync:
+                fd = _regular_file_fd(out)
+                if fd is not None:
+                    os.fsync(fd)
+        except OSError as exc:
+            where = str(self.path) if self.path else str(getattr(out, "name", "the output"))
+            return f"cannot write {where}: {exc.strerror or exc}"
+        return ""
+
+
+def _regular_file_fd(out: IO[bytes]) -> int | None:
+    """The descriptor of `out` when it is a regular file (fsync means something there; on a
+    pipe or a terminal it fails), else None."""
+    try:
+        fd = out.fileno()
+        return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except (AttributeError, ValueError, OSError):  # io.UnsupportedOperation is an OSError
+        return None
 
 
 class MinSeverity:
@@ -84,13 +157,28 @@ class DeliverySummary:
     oldest_pending_age_s: float = 0.0
     config_error: str = ""
     counters: Counter[str] = field(default_factory=Counter)
+    # Why the deliverer's circuit is open after this call ("" = closed): this call's round
+    # failed and opened it, or (`skipped`) it was already open and the sink was not called.
+    circuit_open: str = ""
+    skipped: bool = False
+
+    @property
+    def circuit_opened(self) -> bool:
+        """This call's round failed and opened the circuit (an event worth a metric)."""
+        return bool(self.circuit_open) and not self.skipped
 
 
 class Deliverer:
     """Sends pending alerts under a lease, so concurrent deliverers (two Lambda containers, the
     reconciliation) never send the same alert; a crashed sender's lease expires after
     `lease_s` and the alert is sent by whoever comes next. Leases use the wall clock: they
-    are about when to send, not about what happened."""
+    are about when to send, not about what happened.
+
+    A circuit breaker keeps a sink that just failed from being called again: a round whose sink
+    call leaves alerts pending (unreachable, retry budget spent) or reports a configuration
+    error opens it, and until `reset` every `deliver_pending` only counts what is pending.
+    It holds no clock: whoever owns the deliverer decides when to try again (the real-time
+    processor at each new batch, i.e. each invocation; the CLI for its last round)."""
 
     def __init__(
         self,
@@ -106,9 +194,19 @@ class Deliverer:
         self.batch = batch
         self.lease_s = lease_s
         self.clock = clock
+        self.circuit_open = ""  # why the sink is not called until reset(); "" = closed
+        self.config_error = ""  # the sink's configuration error, when that is what opened it
+
+    def reset(self) -> None:
+        """Close the circuit: the next `deliver_pending` calls the sink again."""
+        self.circuit_open = self.config_error = ""
 
     def deliver_pending(self) -> DeliverySummary:
         summary = DeliverySummary()
+        if self.circuit_open:
+            summary.circuit_open, summary.skipped = self.circuit_open, True
+            summary.config_error = self.config_error
+            return self._count_left(summary)
         attempted: set[str] = set()
         while True:
             # Each round sends what has not been tried in this call yet, so an alert the sink
@@ -139,11 +237,27 @@ class Deliverer:
                 by_reason.setdefault(reason, []).append(alert_id)
             for reason, ids in by_reason.items():
                 self.outbox.record_failure(ids, reason)
-            if report.config_error:
-                summary.config_error = report.config_error
+            if report.config_error or report.pending:
+                # The sink is down or misconfigured: calling it again in this invocation would
+                # only spend another retry budget (the next batch would fail the same way).
+                summary.config_error = self.config_error = report.config_error
+                self._open(report.config_error or next(iter(report.pending.values())))
+                summary.circuit_open = self.circuit_open
                 break
             if not report.delivered and not report.dead_lettered:
-                break  # the sink made no progress (outage): leave the rest for the next call
+                break  # the sink made no progress: leave the rest for the next call
+        return self._count_left(summary)
+
+    def _open(self, reason: str) -> None:
+        self.circuit_open = reason
+        log.warning(
+            "delivery_circuit_open: the %s sink failed (%s); it is not called again until the "
+            "next invocation, and the alerts stay pending in the outbox",
+            self.sink.name,
+            reason,
+        )
+
+    def _count_left(self, summary: DeliverySummary) -> DeliverySummary:
         left = self.outbox.pending(self.batch)
         summary.still_pending = len(left)
         if left:

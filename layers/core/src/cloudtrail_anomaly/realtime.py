@@ -7,9 +7,12 @@ deliveries racing each other both detect, but the baseline's claims are atomic, 
 them alerts. An object that cannot be read, or whose claims failed after all retries, comes back
 as a failed outcome (or raises, for store errors), so that its message is retried; nothing is
 written to the ledger for it. Alerts are staged in the outbox with their claims, then delivered
-from it: a sink outage leaves them pending (the next object with alerts, or the hourly
-reconciliation, sends them) and does not fail the object, since nothing is lost. No wall clock
-here: times are CloudTrail event times.
+from it: a sink outage leaves them pending (the next invocation, or the hourly reconciliation,
+sends them) and does not fail the object, since nothing is lost. Detection does not wait on
+delivery: once a delivery round has failed, the deliverer's circuit stays open for the rest of
+the batch (one SQS batch is one invocation) and the next objects are only detected and staged;
+`begin_batch` closes it, so each invocation tries once. No wall clock here: times are CloudTrail
+event times.
 """
 
 from __future__ import annotations
@@ -83,6 +86,9 @@ class ObjectOutcome:
     newest_event_time: int | None = None
     requests: int = 0  # store requests (baseline and ledger) this object cost
     delivery: DeliverySummary | None = None  # when alerts were delivered after this object
+    # Why delivery was not even tried after this object ("" = it was, or nothing was due): the
+    # circuit opened by an earlier failed round of this batch.
+    delivery_held: str = ""
 
     @property
     def failed(self) -> bool:
@@ -159,6 +165,7 @@ class RealtimeProcessor:
             if r.etag and classify_key(r.key).kind is KeyKind.LOG
         ]
         self.end_batch()  # a batch left open (an invocation that died) is written first
+        self.deliverer.reset()  # a new invocation tries the sink once again
         self.detector.baseline.hold_refreshes()
         before = self._requests()
         answered = self.ledger.get_many(ids) if ids else {}
@@ -251,8 +258,14 @@ class RealtimeProcessor:
             newest_event_time=newest,
         )
         if result.alerts or self._undelivered:
-            outcome.delivery = self.deliverer.deliver_pending()
-            self._undelivered = bool(outcome.delivery.still_pending)
+            if self.deliverer.circuit_open:
+                # The sink failed earlier in this batch: the alerts are safe in the outbox, and
+                # another round would only spend another retry budget of this invocation.
+                outcome.delivery_held = self.deliverer.circuit_open
+                self._undelivered = True
+            else:
+                outcome.delivery = self.deliverer.deliver_pending()
+                self._undelivered = bool(outcome.delivery.still_pending)
         failed = self.claim_failures.take_failed_claims() if self.claim_failures else 0
         if failed:
             # The alerts of the claims that did succeed are out; a retry claims and alerts the

@@ -228,6 +228,16 @@ class RealtimeFunction:
                     "alert sink misconfigured; alerts stay pending",
                     extra={"error": delivery.config_error},
                 )
+            if delivery.circuit_opened:
+                # Once an invocation: its later objects are detected and staged, not delivered.
+                m.add_metric("delivery_circuit_open", count, 1)
+                log.warning(
+                    "delivery_circuit_open: no more delivery attempts in this invocation; "
+                    "alerts stay pending for the next invocation and the hourly reconciliation",
+                    extra={"reason": delivery.circuit_open, "pending": delivery.still_pending},
+                )
+        elif outcome.delivery_held:
+            m.add_metric("deliveries_held", count, 1)
         if outcome.newest_event_time is not None:
             lag = max(0.0, self.clock() - outcome.newest_event_time)
             m.add_metric("lag_seconds", MetricUnit.Seconds, lag)
