@@ -6,16 +6,20 @@
 //
 // Used as ${file(./settings.js):NAME}; each export receives osls's variable resolver.
 
+// Names the functions check again at cold start come from one definition shared with the core.
+const SHARED = require('../layers/core/src/cloudtrail_anomaly/names.json');
+const whole = (pattern) => new RegExp(`^(?:${pattern})$`);
+
 const NAME = {
-  bucket: /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
-  prefix: /^[A-Za-z0-9!_.*'()\/-]*$/,
-  orgId: /^o-[a-z0-9]{10,32}$/,
+  bucket: whole(SHARED.bucket),
+  prefix: whole(SHARED.prefix),
+  orgId: whole(SHARED.org_id),
   account: /^\d{12}$/,
   kmsKey: /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/,
   roleName: /^[\w+=,.@-]{1,64}$/,
   secret: /^[\w/+=.@-]{1,512}$|^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$/,
   ssmParameter: /^[A-Za-z0-9_.\/-]{1,2048}$/,
-  glue: /^[a-z0-9_]{1,255}$/,
+  glue: whole(SHARED.glue_name),
   url: /^https:\/\/[^\s]+$/,
 };
 
@@ -33,15 +37,19 @@ async function flag(resolveVariable, name) {
   throw new ParameterError(`param ${name}=${value}: expected true or false`);
 }
 
+function checkedValue(name, value, pattern) {
+  if (value && !pattern.test(value)) {
+    throw new ParameterError(`param ${name}=${value} is not valid (${pattern})`);
+  }
+  return value;
+}
+
 async function checked(resolveVariable, name, pattern, { required = false } = {}) {
   const value = await read(resolveVariable, name);
   if (!value && required) {
     throw new ParameterError(`param ${name} is required: --param="${name}=..."`);
   }
-  if (value && !pattern.test(value)) {
-    throw new ParameterError(`param ${name}=${value} is not valid (${pattern})`);
-  }
-  return value;
+  return checkedValue(name, value, pattern);
 }
 
 async function parameters(resolveVariable) {
@@ -49,7 +57,12 @@ async function parameters(resolveVariable) {
   if (!['sqs', 's3'].includes(trigger)) {
     throw new ParameterError(`param trigger=${trigger}: expected sqs or s3`);
   }
-  const prefix = (await checked(resolveVariable, 'trailPrefix', NAME.prefix)).replace(/^\/+|\/+$/g, '');
+  // Slashes at either end are dropped first, as the reconciler drops them.
+  const prefix = await checkedValue(
+    'trailPrefix',
+    (await read(resolveVariable, 'trailPrefix')).replace(/^\/+|\/+$/g, ''),
+    NAME.prefix,
+  );
   const eventBridge = await flag(resolveVariable, 'eventBridge');
   if (eventBridge && trigger !== 'sqs') {
     throw new ParameterError('param eventBridge=true routes events to the queue: it needs trigger=sqs');
@@ -153,6 +166,7 @@ function commonStatements(p, logGroup) {
       Effect: 'Allow',
       Action: [
         'dynamodb:BatchGetItem',
+        'dynamodb:BatchWriteItem', // the processed-object ledger is written 25 entries a request
         'dynamodb:GetItem',
         'dynamodb:Query',
         'dynamodb:PutItem',
@@ -223,6 +237,17 @@ function commonStatements(p, logGroup) {
 
 function realtimeStatements(p) {
   const statements = commonStatements(p, 'RealtimeLogGroup');
+  // Without s3:ListBucket, S3 answers a GET of a deleted object with 403 AccessDenied instead of
+  // 404 NoSuchKey, and the object's message would be retried into the dead-letter queue instead
+  // of skipped as gone. The function lists nothing itself: IfExists lets the GET's implicit
+  // check (which has no s3:prefix) through, while a real listing stays inside the logs prefix.
+  statements.push({
+    Sid: 'TrailMissingObjects',
+    Effect: 'Allow',
+    Action: ['s3:ListBucket'],
+    Resource: sub(`arn:\${AWS::Partition}:s3:::${p.bucket}`),
+    Condition: { StringLikeIfExists: { 's3:prefix': [`${p.logsPrefix}*`] } },
+  });
   if (p.trigger === 'sqs') {
     statements.push({
       Sid: 'NotificationQueue',
@@ -409,6 +434,7 @@ function alarmSubscription(p) {
 
 module.exports = {
   ParameterError,
+  NAME,
 
   async realtimeEvents({ resolveVariable }) {
     const p = await parameters(resolveVariable);

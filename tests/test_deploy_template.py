@@ -141,6 +141,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT, check=True)
     root = tmp_path_factory.mktemp("deployment")
     shutil.copytree(ROOT / "infra", root / "infra", ignore=shutil.ignore_patterns(".serverless"))
+    (root / "layers").symlink_to(ROOT / "layers")  # settings.js reads the core's names.json
     architecture = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(
         platform.machine(), "arm64"
     )

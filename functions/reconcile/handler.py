@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cloudtrail_anomaly.aws import retry_config
 from cloudtrail_anomaly.aws.reconcile_runtime import ReconcileFunction, ReconcileFunctionSettings
+from cloudtrail_anomaly.aws.secrets import splunk_sink_from_env, splunk_wanted
 
 settings = ReconcileFunctionSettings.from_env(os.environ)
 service = settings.realtime.service_name
@@ -29,6 +30,11 @@ function = ReconcileFunction.build(
     athena=boto3.client("athena", config=retry_config()),
     logger=logger,
     metrics=metrics,
+    # The real-time function's sink: pending alerts and those of missed objects go to Splunk
+    # HEC when SPLUNK_HEC_* is set (every variable checked now); else JSON lines in the log.
+    sink=splunk_sink_from_env(os.environ, boto3_client=boto3.client)
+    if splunk_wanted(os.environ)
+    else None,
 )
 
 

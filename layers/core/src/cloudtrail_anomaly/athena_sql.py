@@ -21,24 +21,27 @@ object delivered in the window, as ranges of keys); the backfill query reads N d
 from __future__ import annotations
 
 import gzip
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from importlib import resources
 from typing import Any, Literal, Protocol
 
-from .keys import ACCOUNT_RE, ORG_ID_RE, REGION_RE, KeyKind, classify_key
+from .keys import ACCOUNT_RE, REGION_RE, KeyKind, classify_key
 
+# Names that infra/settings.js checks at package time too: one definition, names.json.
+_NAMES = json.loads(resources.files(__package__).joinpath("names.json").read_text())
 # Glue database and table names as Athena accepts them unquoted: we keep to lower case.
-NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
-WORKGROUP_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+NAME_RE = re.compile(_NAMES["glue_name"], re.ASCII)
+WORKGROUP_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 # S3 bucket naming rules (no dots next to each other or to a dash, no IP addresses).
-BUCKET_RE = re.compile(
-    r"^(?!xn--)(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)(?!.*\.-)(?!.*-\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
-)
+BUCKET_RE = re.compile(_NAMES["bucket"], re.ASCII)
 # A trail's S3 key prefix: folders of letters, digits and `._-`, no empty, `.` or `..` part.
-PREFIX_RE = re.compile(r"^(?:(?!\.{1,2}/)[A-Za-z0-9._-]+/)*(?!\.{1,2}$)[A-Za-z0-9._-]+$")
-_OUTPUT_RE = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<prefix>(?:[A-Za-z0-9._=-]+/)*)$")
+PREFIX_RE = re.compile(_NAMES["prefix"], re.ASCII)
+ORG_ID_RE = re.compile(_NAMES["org_id"], re.ASCII)
+_OUTPUT_RE = re.compile(r"s3://(?P<bucket>[^/]+)/(?P<prefix>(?:[A-Za-z0-9._=-]+/)*)", re.ASCII)
 DAY_FORMAT = "%Y/%m/%d"  # the `day` partition value, as the folder has it
 _STAMP_FORMAT = "%Y%m%dT%H%MZ"
 # Athena accepts query strings up to 262,144 bytes; stay well under it.
@@ -56,7 +59,8 @@ class SqlInputError(ValueError):
 
 
 def checked(kind: str, value: str, pattern: re.Pattern[str]) -> str:
-    if not isinstance(value, str) or not pattern.match(value):
+    # fullmatch: `$` would let a trailing newline through.
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise SqlInputError(f"not a valid {kind}: {value!r}")
     return value
 
@@ -71,8 +75,8 @@ def checked_region(value: str) -> str:
 
 def checked_output_location(value: str) -> str:
     """An Athena result location: `s3://bucket/` or `s3://bucket/prefix/`."""
-    m = _OUTPUT_RE.match(value)
-    if m is None or not BUCKET_RE.match(m["bucket"]):
+    m = _OUTPUT_RE.fullmatch(value)
+    if m is None or not BUCKET_RE.fullmatch(m["bucket"]):
         raise SqlInputError(
             f"not an S3 location for query results (s3://bucket/prefix/): {value!r}"
         )
