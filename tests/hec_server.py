@@ -19,6 +19,7 @@ import ssl
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -47,6 +48,10 @@ class Faults:
     allowed_indexes: set[str] | None = None  # an event's index outside → 400 code 7
     max_body_bytes: int | None = None  # a larger (decompressed) body → 413
     echo_authorization: bool = False  # put the Authorization header in error texts (a bad server)
+    # A hostile collector: every error answer (status >= 300) carries echo(Authorization header)
+    # in its text, or with echo_in_reason in its HTTP reason phrase (and a body that is not JSON).
+    echo: Callable[[str], str] | None = None
+    echo_in_reason: bool = False
     ack: bool = False  # indexer acknowledgement on for the token
     ack_false_polls: int = 0  # each ackId is reported false this many times before true
 
@@ -308,9 +313,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, doc, headers)
 
     def _send(self, status: int, doc: dict[str, Any], headers: dict[str, str]) -> None:
-        data = json.dumps(doc).encode()
+        faults = self.server.hec.faults
+        reason: str | None = None
+        data = b""
+        if faults.echo is not None and status >= 300:
+            said = faults.echo(self.headers.get("Authorization", ""))
+            if faults.echo_in_reason:
+                reason, data = f"Unavailable for {said}", b"<html>unavailable</html>"
+            else:
+                doc = {**doc, "text": f"{doc.get('text', '')} (you sent: {said})"}
+        data = data or json.dumps(doc).encode()
         try:
-            self.send_response(status)
+            self.send_response(status, reason)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             for k, v in headers.items():

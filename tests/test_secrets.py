@@ -346,3 +346,32 @@ def test_the_token_is_in_no_repr_log_or_reason(
     assert isinstance(sink, SecretTokenHecSink) and sink.sink is not None
     texts = [repr(sink), repr(sink.sink), repr(sink.sink.settings), str(report), caplog.text]
     assert TOKEN not in "\n".join(texts)
+
+
+def test_a_secret_holding_more_than_the_token_is_a_configuration_error_not_a_leak(
+    aws: None, hec: HecServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # "Splunk <token>" pasted whole: HTTP could not carry it, and the HTTP library's error
+    # would quote it; the sink refuses it once, without saying it, and keeps the alerts.
+    secretsmanager().create_secret(Name=SECRET, SecretString=f"Splunk {TOKEN}")
+    env = {"SPLUNK_HEC_URL": hec.url, "SPLUNK_HEC_TOKEN_SECRET": SECRET}
+    sink = splunk_sink_from_env(env, boto3_client=CountingClients())
+    outbox = MemoryOutbox()
+    outbox.stage(pending(2))
+    with caplog.at_level(logging.DEBUG, logger="cloudtrail_anomaly"):
+        done = Deliverer(outbox, sink).deliver_pending()
+    assert done.still_pending == 2 and "without 'Splunk '" in done.config_error
+    assert hec.requests == []
+    texts = [str(done), caplog.text, *(a.last_error for a in outbox.pending())]
+    assert TOKEN not in "\n".join(texts)
+
+
+def test_a_token_pasted_into_another_variable_is_not_quoted_back(hec: HecServer) -> None:
+    for env in (
+        {"SPLUNK_HEC_URL": hec.url, "SPLUNK_HEC_TOKEN": TOKEN, "SPLUNK_HEC_GZIP": TOKEN.upper()},
+        {"SPLUNK_HEC_URL": hec.url, "SPLUNK_HEC_TOKEN_SECRET": "s", "SPLUNK_HEC_TOKEN": TOKEN,
+         "SPLUNK_HEC_USE_ACK": TOKEN},
+    ):  # fmt: skip
+        with pytest.raises(HecSettingsError) as err:
+            splunk_sink_from_env(env, boto3_client=CountingClients())
+        assert "<token>" in str(err.value) and TOKEN.lower() not in str(err.value).lower()

@@ -8,9 +8,12 @@ second) for a real socket timeout.
 
 from __future__ import annotations
 
+import base64
 import logging
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 from cloudtrail_anomaly.alerts import Alert
@@ -20,7 +23,12 @@ from cloudtrail_anomaly.model import Event, Principal
 from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
 from cloudtrail_anomaly.policy import AlertPolicy, PolicySettings, Severity
 from cloudtrail_anomaly.sinks import as_pending
-from cloudtrail_anomaly.sinks.splunk_hec import HecSettings, HecSettingsError, SplunkHecSink
+from cloudtrail_anomaly.sinks.splunk_hec import (
+    HecSettings,
+    HecSettingsError,
+    SplunkHecSink,
+    TokenScrubber,
+)
 from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
 
 from tests.hec_server import HecServer, self_signed_tls
@@ -412,6 +420,141 @@ def test_the_token_is_in_no_log_repr_reason_or_exception(
     everything = "\n".join([*texts, caplog.text])
     assert TOKEN not in everything  # ...the token is not
     assert "<token>" in everything  # scrubbed where the server echoed it
+
+
+# The forms a hostile collector (or a proxy in front of it) might echo the token in; each is
+# given the Authorization header the sink sent ("Splunk <token>").
+def _token(auth: str) -> str:
+    return auth.removeprefix("Splunk ")
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _wrapped(text: str, width: int, sep: str) -> str:
+    return sep.join(text[i : i + width] for i in range(0, len(text), width))
+
+
+ECHOES: dict[str, Callable[[str], str]] = {
+    "exact": lambda auth: auth,
+    "quote": lambda auth: quote(auth),
+    "quote_plus": lambda auth: quote_plus(auth),
+    "quote_safe_none": lambda auth: quote(_token(auth), safe=""),
+    "every_byte_percent_lower": lambda auth: "".join(f"%{b:02x}" for b in auth.encode()),
+    "every_byte_percent_upper": lambda auth: "".join(f"%{b:02X}" for b in auth.encode()),
+    "double_percent": lambda auth: "".join(f"%25{b:02X}" for b in _token(auth).encode()),
+    "upper_case": lambda auth: auth.upper(),
+    "swapped_case": lambda auth: _token(auth).swapcase(),
+    "hex_lower": lambda auth: _token(auth).encode().hex(),
+    "hex_upper": lambda auth: _token(auth).encode().hex().upper(),
+    "hex_spaced": lambda auth: " ".join(f"{b:02x}" for b in _token(auth).encode()),
+    "base64_token": lambda auth: _b64(_token(auth)),
+    "base64_header": lambda auth: _b64(auth),
+    "base64_basic_auth": lambda auth: _b64("x:" + _token(auth)),
+    "base64_in_a_longer_text": lambda auth: _b64("Authorization: " + auth + "\r\n"),
+    "base64_urlsafe": lambda auth: base64.urlsafe_b64encode(auth.encode()).decode(),
+    "base64_wrapped": lambda auth: _wrapped(_b64(auth), 16, "\n"),
+    "split_by_newlines": lambda auth: _wrapped(_token(auth), 7, "\n"),
+    "split_by_crlf_and_tabs": lambda auth: _wrapped(_token(auth), 5, "\r\n\t"),
+    "split_by_spaces": lambda auth: " ".join(_token(auth)),
+    "split_by_escaped_newlines": lambda auth: _wrapped(_token(auth), 9, "\\n"),
+}
+
+
+def assert_no_token(text: str) -> None:
+    """Neither the token nor any of its echoed forms, nor a 12-character piece of it in any
+    case once whitespace is gone, is in `text`."""
+    auth = f"Splunk {TOKEN}"
+    for name, echo in ECHOES.items():
+        assert echo(auth) not in text, name
+    squeezed = re.sub(r"\s|\\+[nrt]", "", text).lower()
+    for i in range(len(TOKEN) - 11):
+        assert TOKEN[i : i + 12].lower() not in squeezed
+    assert _b64(TOKEN)[:40] not in text.replace("\n", "")
+
+
+@pytest.mark.parametrize("form", sorted(ECHOES))
+def test_an_echoed_token_is_scrubbed_from_reasons_logs_and_the_outbox(
+    hec: HecServer, fake_time: FakeTime, caplog: pytest.LogCaptureFixture, form: str
+) -> None:
+    hec.faults.echo = ECHOES[form]
+    texts: list[str] = []
+    with caplog.at_level(logging.DEBUG):
+        # 503 for ever: the retry budget is spent, the reason says what HEC answered.
+        hec.faults.busy_first = 10**6
+        outbox = MemoryOutbox()
+        outbox.stage(pending(2))
+        down = Deliverer(outbox, sink_for(hec, fake_time, retry_budget_seconds=1))
+        summary = down.deliver_pending()
+        texts += [str(summary), down.circuit_open, *(a.last_error for a in outbox.pending())]
+        hec.faults.busy_first = 0
+        # A bad event: dead-lettered with HEC's text.
+        alerts = pending(3)
+        hec.faults.bad_alert_ids = {alerts[1].alert_id}
+        report = sink_for(hec, fake_time).deliver(alerts)
+        assert report.dead_lettered
+        texts.append(str(report))
+        # A token HEC refuses (403): a configuration error, logged once.
+        hec.token = "the-token-was-rotated"
+        refused = sink_for(hec, fake_time).deliver(pending(1))
+        assert refused.config_error
+        texts.append(str(refused))
+    assert "retry budget" in texts[1] and "Invalid token" in refused.config_error
+    everything = "\n".join([*texts, caplog.text])
+    assert everything.count("<token>") >= 3  # echoed, and scrubbed, every time
+    assert_no_token(everything)
+
+
+@pytest.mark.parametrize(
+    "form", [f for f in sorted(ECHOES) if "split" not in f and "wrapped" not in f]
+)
+def test_an_echo_in_the_http_reason_phrase_is_scrubbed(
+    hec: HecServer, fake_time: FakeTime, caplog: pytest.LogCaptureFixture, form: str
+) -> None:
+    hec.faults.echo, hec.faults.echo_in_reason = ECHOES[form], True
+    hec.faults.status_first, hec.faults.status = 1, 418  # an answer HEC never gives: config
+    with caplog.at_level(logging.DEBUG):
+        report = sink_for(hec, fake_time).deliver(pending(1))
+    assert "HTTP 418 (Unavailable for " in report.config_error
+    assert "<token>" in report.config_error
+    assert_no_token("\n".join([str(report), caplog.text]))
+
+
+def test_the_scrubber_leaves_other_text_alone() -> None:
+    scrub = TokenScrubber(TOKEN)
+    text = "HTTP 503 code 9 (Server is busy); retry budget of 30s spent: 0f4c3d2b 5e1f0c2a"
+    assert scrub(text) == text
+    assert scrub(f"a{TOKEN}b{TOKEN.upper()}c") == "a<token>b<token>c"
+    assert TokenScrubber("")("anything") == "anything"
+
+
+def test_the_token_is_in_no_exception_text(hec: HecServer) -> None:
+    """Settings errors quote the bad value; when the token was pasted there, not the token."""
+    errors: list[str] = []
+    cases: list[Callable[[str], object]] = [
+        lambda pasted: HecSettings(f"ftp://{pasted}", TOKEN),
+        lambda pasted: HecSettings.from_env(
+            {"SPLUNK_HEC_URL": hec.url, "SPLUNK_HEC_TOKEN": TOKEN, "SPLUNK_HEC_GZIP": pasted}
+        ),
+        lambda pasted: HecSettings.from_env(
+            {"SPLUNK_HEC_URL": hec.url, "SPLUNK_HEC_READ_TIMEOUT": pasted}, token=TOKEN
+        ),
+    ]
+    for echo in ECHOES.values():
+        for case in cases:
+            with pytest.raises(HecSettingsError) as err:
+                case(echo(f"Splunk {TOKEN}"))
+            errors.append(str(err.value))
+            # Not hidden in the context either (a traceback prints it).
+            assert err.value.__context__ is None and err.value.__cause__ is None
+    # A token HTTP cannot carry is refused without being quoted (the HTTP library would).
+    for bad in (f"Splunk {TOKEN}", f"{TOKEN[:10]}\n{TOKEN[10:]}", TOKEN + "é"):
+        with pytest.raises(HecSettingsError, match="whitespace, control or non-ASCII") as err:
+            HecSettings(hec.url, bad)
+        errors.append(str(err.value))
+    assert [e for e in errors[:-3] if "<token>" not in e] == []
+    assert_no_token("\n".join(errors))
 
 
 # -- indexer acknowledgement ---------------------------------------------------------------------

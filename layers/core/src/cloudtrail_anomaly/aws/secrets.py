@@ -34,7 +34,7 @@ from ..delivery import AlertSink, DeliveryReport
 from ..outbox import PendingAlert
 from ..policy import Severity
 from ..sinks import with_min_severity
-from ..sinks.splunk_hec import HecSettings, HecSettingsError, SplunkHecSink
+from ..sinks.splunk_hec import HecSettings, HecSettingsError, SplunkHecSink, TokenScrubber
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,12 @@ def _settings_without_token(env: Mapping[str, str]) -> HecSettings:
             f"no HEC token: set {TOKEN_SECRET_ENV} (a Secrets Manager secret name or ARN) or "
             f"{TOKEN_PARAMETER_ENV} (an SSM SecureString name); {TOKEN_ENV} for local runs"
         )
-    return HecSettings.from_env(env, token=_UNREAD)
+    try:
+        return HecSettings.from_env(env, token=_UNREAD)
+    except HecSettingsError as exc:
+        message = str(exc)
+    # Scrubbed of the stand-in only so far: a local token pasted into another variable too.
+    raise HecSettingsError(TokenScrubber(env.get(TOKEN_ENV, "").strip())(message))
 
 
 def min_severity_from_env(env: Mapping[str, str]) -> Severity | None:
@@ -309,11 +314,12 @@ class SecretTokenHecSink:
         except TokenError as exc:
             return self._unreadable(alerts, exc)
         if self.sink is None or self.sink.settings.token != token:
+            try:
+                settings = replace(self.settings, token=token)
+            except HecSettingsError as exc:  # a secret holding "Splunk <token>", say
+                return self._unreadable(alerts, TokenError(f"{self.ref}: {exc}"))
             self.sink = SplunkHecSink(
-                replace(self.settings, token=token),
-                session=self.session,
-                sleep=self.sleep,
-                clock=self.clock,
+                settings, session=self.session, sleep=self.sleep, clock=self.clock
             )
         report = self.sink.deliver(alerts)
         if report.config_error:

@@ -19,14 +19,20 @@ What each HEC answer does (README, "Delivering to Splunk"):
   a configuration error. One request, then stop: everything stays pending, logged once per sink.
 
 The token is sent in the Authorization header only; it is in no repr, log line, reason or
-exception message this module makes (reasons are scrubbed of it, in case a server echoes it).
+exception message this module makes. A collector (or a proxy in front of it) may echo it back in
+its answer, so everything taken from an answer is scrubbed (`TokenScrubber`): the token in any
+letter case, URL-encoded (any or every byte, either hex case), as hex, in base64 (standard or
+URL-safe, at any offset: the token alone, `Splunk <token>`, Basic `user:<token>`), and with
+whitespace or line breaks between its characters.
 """
 
 from __future__ import annotations
 
+import base64
 import gzip as gzip_module
 import logging
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -82,6 +88,57 @@ class HecSettingsError(ValueError):
     """A bad HEC setting; the message names it (and never contains the token)."""
 
 
+# Between two characters of an echoed secret: whitespace, line breaks, or their escapes (once
+# or twice escaped: a repr doubles the backslash).
+_GAP = r"(?:\s|\\+[nrt])*"
+_MIN_ENCODED = 8  # shorter encoded forms would match ordinary text
+
+
+class TokenScrubber:
+    """Replaces a secret in text with `<token>`, in the forms a hostile or careless server might
+    echo it: any letter case; any or every byte percent-encoded (`quote`, `quote_plus`, double
+    encoding, either hex case); hex; base64 and URL-safe base64 at each of the three byte
+    alignments, so the token is found inside the encoding of a longer string (`Splunk <token>`,
+    Basic `user:<token>`); each form with whitespace, line breaks or `\\n` escapes between
+    its characters (a wrapped or split echo)."""
+
+    def __init__(self, secret: str, replacement: str = "<token>") -> None:
+        self.replacement = replacement
+        self._pattern = re.compile("|".join(_forms(secret))) if secret else None
+
+    def __call__(self, text: str) -> str:
+        if self._pattern is None or not text:
+            return text
+        return self._pattern.sub(lambda _: self.replacement, text)
+
+
+def _spread(parts: Sequence[str]) -> str:
+    return _GAP.join(parts)
+
+
+def _forms(secret: str) -> list[str]:
+    # Plain or percent-encoded, character by character (one character may be several bytes).
+    def char(c: str) -> str:
+        encoded = "".join(f"%(?:25)?{b:02x}" for b in c.encode())
+        plus = "|\\+" if c == " " else ""
+        return f"(?:{re.escape(c)}|{encoded}{plus})"
+
+    forms = [f"(?i:{_spread([char(c) for c in secret])})"]
+    raw = secret.encode()
+    if len(raw) * 2 >= _MIN_ENCODED:
+        forms.append(f"(?i:{_spread([re.escape(h) for h in raw.hex()])})")
+    for k in range(3):
+        # In any base64 text that encodes the secret after k bytes (mod 3) of something else,
+        # these characters depend on the secret's bytes only: look for them.
+        encoded = base64.b64encode(b"\0" * k + raw).decode()
+        core = encoded[-(-8 * k // 6) : (8 * (k + len(raw))) // 6]
+        if len(core) < _MIN_ENCODED:
+            continue
+        variants = {core, core.replace("+", "-").replace("/", "_")}
+        forms += [_spread([re.escape(c) for c in v]) for v in sorted(variants)]
+    return forms
+
+
 @dataclass(frozen=True, slots=True)
 class HecSettings:
     """Where and how to send. `url` is the collector's base URL (`https://host:8088`); a URL
@@ -109,6 +166,16 @@ class HecSettings:
     channel: str = ""  # the ack channel (a GUID); "" = a new one per sink
 
     def __post_init__(self) -> None:
+        try:
+            self._check()
+            return
+        except HecSettingsError as exc:
+            message = str(exc)
+        # A value quoted in the message may hold the token (pasted into the wrong setting).
+        # Raised out here, so the unscrubbed error is not kept as its context either.
+        raise HecSettingsError(TokenScrubber(self.token.strip())(message))
+
+    def _check(self) -> None:
         url = self.url.strip().rstrip("/")
         for suffix in (EVENT_PATH, "/services/collector"):
             if url.endswith(suffix):
@@ -118,6 +185,12 @@ class HecSettings:
         object.__setattr__(self, "url", url)
         if not self.token.strip():
             raise HecSettingsError("token is empty")
+        if not all("!" <= c <= "~" for c in self.token):
+            # It could not go in an HTTP header, and the HTTP library's error would quote it.
+            raise HecSettingsError(
+                "the token has whitespace, control or non-ASCII characters: give the token "
+                "alone (without 'Splunk ')"
+            )
         if self.max_batch_bytes < 1_000:
             raise HecSettingsError(f"max_batch_bytes={self.max_batch_bytes}: at least 1000")
         if self.max_batch_events < 1:
@@ -133,18 +206,28 @@ class HecSettings:
     def from_env(cls, env: Mapping[str, str], token: str | None = None) -> HecSettings:
         """Settings from `SPLUNK_HEC_*` variables (URL, TOKEN unless `token` is given, INDEX,
         SOURCETYPE, SOURCE, HOST, GZIP, VERIFY, CA_BUNDLE, USE_ACK, MAX_BATCH_BYTES,
-        MAX_BATCH_EVENTS, CONNECT_TIMEOUT, READ_TIMEOUT, RETRY_BUDGET_SECONDS)."""
+        MAX_BATCH_EVENTS, CONNECT_TIMEOUT, READ_TIMEOUT, RETRY_BUDGET_SECONDS). An error quotes
+        the bad value, scrubbed of the token (which may have been pasted into the wrong one)."""
+        secret = (token if token is not None else env.get("SPLUNK_HEC_TOKEN", "")).strip()
+        try:
+            return cls._from_env(env, token)
+        except HecSettingsError as exc:
+            message = str(exc)
+        raise HecSettingsError(TokenScrubber(secret)(message))  # out here: no context kept
+
+    @classmethod
+    def _from_env(cls, env: Mapping[str, str], token: str | None) -> HecSettings:
 
         def text(name: str, default: str = "") -> str:
             return env.get(f"SPLUNK_HEC_{name}", "").strip() or default
 
         def flag(name: str, default: bool) -> bool:
-            raw = text(name).lower()
+            raw = text(name)  # quoted as given: the scrubber knows the token's cases
             if not raw:
                 return default
-            if raw in ("1", "true", "yes", "on"):
+            if raw.lower() in ("1", "true", "yes", "on"):
                 return True
-            if raw in ("0", "false", "no", "off"):
+            if raw.lower() in ("0", "false", "no", "off"):
                 return False
             raise HecSettingsError(f"SPLUNK_HEC_{name}={raw!r}: expected true or false")
 
@@ -237,6 +320,7 @@ class SplunkHecSink:
         self._verify: bool | str = settings.ca_bundle or settings.verify
         self._timeout = (settings.connect_timeout, settings.read_timeout)
         self._logged: set[str] = set()
+        self.scrub = TokenScrubber(settings.token)
         head: dict[str, str] = {"sourcetype": settings.sourcetype, "source": settings.source}
         if settings.host:
             head["host"] = settings.host
@@ -311,16 +395,14 @@ class SplunkHecSink:
             )
         except requests.exceptions.SSLError as exc:
             # A certificate that does not verify will not verify on retry: configuration.
-            return _Answer(TLS_FAILED, text=self.scrub(f"TLS verification failed: {exc}"[:300]))
+            # Scrubbed before it is cut short: a cut could leave part of an echoed token.
+            return _Answer(TLS_FAILED, text=self.scrub(f"TLS verification failed: {exc}")[:300])
         except requests.Timeout:
             return _Answer(0, text="timed out")
         except requests.RequestException as exc:
             return _Answer(0, text=f"connection failed ({type(exc).__name__})")
         answer = _answer(response)
         return replace(answer, text=self.scrub(answer.text))
-
-    def scrub(self, text: str) -> str:
-        return text.replace(self.settings.token, "<token>") if self.settings.token else text
 
     def log_once(self, level: int, message: str) -> None:
         message = self.scrub(message)
