@@ -7,15 +7,23 @@ DynamoDB adapters with their own caches. The memory store has one handle, shared
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from cloudtrail_anomaly.aws.dynamodb_baseline import DynamoDbBaseline, create_table
-from cloudtrail_anomaly.baseline import MemoryBaseline
+from cloudtrail_anomaly.baseline import (
+    MAX_WINDOW_BYTES,
+    MAX_WINDOW_ENTRIES,
+    MemoryBaseline,
+    Staged,
+    encode_window,
+    merge_window,
+)
 from cloudtrail_anomaly.model import PrincipalKey, TupleClaim, TupleKey, TupleState
+from cloudtrail_anomaly.policy import WindowEntry
 from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
 from moto import mock_aws
 
@@ -156,17 +164,94 @@ def test_observe_principals_account_rows(stores: Stores) -> None:
     }
 
 
-def test_append_window_merges_and_drops_entries_older_than_the_window(stores: Stores) -> None:
-    from cloudtrail_anomaly.policy import WindowEntry
+E1 = WindowEntry(T0, "iam.amazonaws.com:CreateUser", "us-east-1", "e1", "")
+E2 = WindowEntry(T0 + 600, "iam.amazonaws.com:AttachUserPolicy", "us-east-1", "e2", "")
+E3 = WindowEntry(T0 + 4000, "s3.amazonaws.com:GetObject", "eu-west-1", "e3", "AccessDenied")
 
+
+class WindowStage:
+    """A `Stage` that adds `entries` to the principal's window and records every call."""
+
+    def __init__(self, *entries: WindowEntry, fail: bool = False) -> None:
+        self.entries = entries
+        self.fail = fail
+        self.calls: list[tuple[PrincipalKey, frozenset[TupleKey], list[WindowEntry]]] = []
+
+    def __call__(
+        self, pkey: PrincipalKey, won: frozenset[TupleKey], window: Sequence[WindowEntry]
+    ) -> Staged:
+        self.calls.append((pkey, won, list(window)))
+        if self.fail:
+            raise RuntimeError("died while judging")
+        after = merge_window(window, self.entries, 3600)
+        return Staged(window=after, window_expires_at=after[-1].event_time + 3600)
+
+    @property
+    def seen(self) -> list[WindowEntry]:
+        """The window the last call was given."""
+        return self.calls[-1][2]
+
+
+def test_a_claims_stage_is_given_the_stored_window_and_its_window_is_written_with_it(
+    stores: Stores,
+) -> None:
     first, second = stores(2)
-    alice = A.principal_key
-    e1 = WindowEntry(T0, "iam.amazonaws.com:CreateUser", "us-east-1", "e1", "")
-    e2 = WindowEntry(T0 + 600, "iam.amazonaws.com:AttachUserPolicy", "us-east-1", "e2", "")
-    e3 = WindowEntry(T0 + 4000, "s3.amazonaws.com:GetObject", "eu-west-1", "e3", "AccessDenied")
-    assert first.append_window(alice, [e1], 3600) == ([], [e1])
-    assert second.append_window(alice, [e2, e1], 3600) == ([e1], [e1, e2])
-    before, after = first.append_window(alice, [e3], 3600)
-    assert before == [e1, e2]
-    assert after == [e2, e3]  # e1 is more than an hour before the newest entry
-    assert second.append_window(C.principal_key, [], 3600) == ([], [])
+    stage = WindowStage(E1)
+    assert first.claim([claim(A, T0)], stage) == {A}
+    assert stage.seen == []
+    stage = WindowStage(E2, E1)
+    assert second.claim([claim(B, T0 + 600)], stage) == {B}
+    assert stage.seen == [E1]
+    (fresh,) = stores(1)
+    stage = WindowStage(E3)
+    assert fresh.claim([claim(A, T0 + 4000, forget=1), claim(C, T0 + 4000)], stage) == {C}
+    # C's window was empty. A won nothing: what a store asked about it (DynamoDB asks before
+    # its transaction tells it that A is taken) is not written, as the last claim shows.
+    assert (C.principal_key, frozenset({C}), []) in stage.calls
+    # Without a new window (nothing alerted), the stored one stays as it is.
+    key = TupleKey(A.account_id, A.principal, "ec2.amazonaws.com:DescribeVpcs")
+    assert fresh.claim([claim(key, T0 + 700)], lambda p, won, w: Staged()) == {key}
+    stage = WindowStage(E3)
+    key = TupleKey(A.account_id, A.principal, "ec2.amazonaws.com:DescribeSubnets")
+    assert fresh.claim([claim(key, T0 + 4000)], stage) == {key}
+    assert stage.seen == [E1, E2]
+
+
+def test_a_claim_that_does_not_commit_leaves_the_window_as_it_was(stores: Stores) -> None:
+    first, second = stores(2)
+    first.claim([claim(A, T0)], WindowStage(E1))
+    with pytest.raises(RuntimeError):
+        second.claim([claim(B, T0 + 600)], WindowStage(E2, fail=True))
+    (fresh,) = stores(1)
+    retry = WindowStage(E2)
+    assert fresh.claim([claim(B, T0 + 600)], retry) == {B}  # unclaimed, and judged afresh
+    assert retry.seen == [E1]  # not [E1, E2]: the failed claim left nothing in the window
+    check = WindowStage(E3)
+    assert fresh.claim([claim(C, T0), claim(A, T0, forget=0)], check) == {C}
+    check = WindowStage(E3)
+    key = TupleKey(A.account_id, A.principal, "ec2.amazonaws.com:DescribeVpcs")
+    fresh.claim([claim(key, T0 + 4000)], check)
+    assert check.seen == [E1, E2]
+
+
+def test_merge_window_dedupes_sorts_and_keeps_the_newest_within_the_window() -> None:
+    assert merge_window([], [E1], 3600) == [E1]
+    assert merge_window([E1], [E2, E1], 3600) == [E1, E2]
+    assert merge_window([E1, E2], [E3], 3600) == [E2, E3]  # E1: over an hour before E3
+    assert merge_window([], [], 3600) == []
+
+
+def test_merge_window_is_bounded_in_entries_and_bytes() -> None:
+    many = [
+        WindowEntry(T0 + i, f"ec2.amazonaws.com:Describe{i}", "us-east-1", f"e{i}", "")
+        for i in range(2000)
+    ]
+    kept = merge_window([], many, 3600)
+    assert kept == many[-MAX_WINDOW_ENTRIES:]
+    huge = [
+        WindowEntry(T0 + i, "s3.amazonaws.com:" + "\x01" * 300, "r" * 64, f"{i}", "x" * 128)
+        for i in range(500)
+    ]
+    kept = merge_window([], huge, 3600)
+    assert 0 < len(kept) < 500 and kept == huge[-len(kept) :]
+    assert len(encode_window(kept)) <= MAX_WINDOW_BYTES

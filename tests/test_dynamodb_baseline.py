@@ -17,9 +17,12 @@ from cloudtrail_anomaly.aws.dynamodb_baseline import (
     LruCache,
     create_table,
 )
+from cloudtrail_anomaly.aws.dynamodb_outbox import DynamoDbOutbox
+from cloudtrail_anomaly.baseline import Staged, merge_window
 from cloudtrail_anomaly.detector import Detector
 from cloudtrail_anomaly.model import PrincipalKey, TupleClaim, TupleKey, TupleState
-from cloudtrail_anomaly.policy import AlertPolicy
+from cloudtrail_anomaly.outbox import PendingAlert
+from cloudtrail_anomaly.policy import AlertPolicy, WindowEntry
 from moto import mock_aws
 
 TABLE = "baseline"
@@ -390,3 +393,77 @@ def test_lru_cache_is_bounded() -> None:
     cache.put(5, 5)  # 3 was the least recently used, since 2 was just read
     assert cache.get(3) is None
     assert len(cache) == 3
+
+
+# -- a claim's burst window and alerts, written in its transaction ---------------------------
+
+E1 = WindowEntry(T0, "iam.amazonaws.com:CreateUser", "us-east-1", "e1", "")
+E2 = WindowEntry(T0 + 60, "s3.amazonaws.com:GetObject", "us-east-1", "e2", "")
+
+
+def _pending(alert_id: str) -> PendingAlert:
+    return PendingAlert(alert_id, T0, "high", b"{}")
+
+
+def test_a_window_another_writer_changed_meanwhile_is_judged_again(client: Any) -> None:
+    """The window is read before the transaction and written only over the version read: a
+    rival's window is never overwritten, and the judgement is made again over it."""
+    db, rival = DynamoDbBaseline(client, TABLE), DynamoDbBaseline(client, TABLE)
+    b = TupleKey("111111111111", ALICE, "s3.amazonaws.com:GetObject")
+    seen: list[list[WindowEntry]] = []
+
+    def stage(pkey: PrincipalKey, won: frozenset[TupleKey], window: Any) -> Staged:
+        seen.append(list(window))
+        if len(seen) == 1:  # meanwhile another container claims b for alice, with its window
+            rival.claim([_claim(b)], lambda p, k, w: Staged(window=[*w, E2], window_expires_at=1))
+        return Staged([_pending("a")], merge_window(window, [E1], 3600), T0 + 3600)
+
+    assert db.claim([_claim(A)], stage) == {A}
+    assert seen == [[], [E2]]
+    check: list[list[WindowEntry]] = []
+    c = TupleKey("111111111111", ALICE, "ec2.amazonaws.com:DescribeVpcs")
+    DynamoDbBaseline(client, TABLE).claim(
+        [_claim(c)], lambda p, k, w: check.append(list(w)) or Staged()
+    )
+    assert check == [[E1, E2]]
+    assert [p.alert_id for p in DynamoDbOutbox(client, TABLE).pending()] == ["a"]
+
+
+def test_a_principal_claimed_in_several_transactions_is_alerted_in_full_by_the_first(
+    client: Any,
+) -> None:
+    """More new tuples than one transaction holds: the first transaction carries the alert,
+    judged over all of them, so a later transaction that fails loses no report (the retry
+    claims the rest and reports it again)."""
+
+    class SecondFails(Wrapped):
+        calls = 0
+
+        def transact_write_items(self, **kwargs: Any) -> Any:
+            self.calls += 1
+            if self.calls == 2:
+                raise ClientError(
+                    {"Error": {"Code": "InternalServerError", "Message": "down"}},
+                    "TransactWriteItems",
+                )
+            return self._inner.transact_write_items(**kwargs)
+
+    keys = [
+        TupleKey("111111111111", ALICE, f"ec2.amazonaws.com:Describe{i:03d}") for i in range(250)
+    ]
+    staged: list[frozenset[TupleKey]] = []
+
+    def stage(pkey: PrincipalKey, won: frozenset[TupleKey], window: Any) -> Staged:
+        staged.append(won)
+        return Staged([_pending(f"alert-{len(won)}")])
+
+    db = DynamoDbBaseline(SecondFails(client), TABLE)
+    claimed = db.claim([_claim(k) for k in keys], stage)
+    assert staged == [frozenset(keys)]  # once: the first transaction, over all 250
+    assert [p.alert_id for p in DynamoDbOutbox(client, TABLE).pending()] == ["alert-250"]
+    second = set(keys[96:192])  # 100 items a transaction, 4 kept for alerts and the window
+    assert claimed == set(keys) - second
+    assert db.take_failed_claims() == 96
+    retry = DynamoDbBaseline(client, TABLE)
+    assert retry.claim([_claim(k) for k in keys], stage) == second
+    assert staged[-1] == second

@@ -3,7 +3,7 @@ atomically; pending until delivered; never re-opened once delivered or dead-lett
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +12,11 @@ import orjson
 import pytest
 from cloudtrail_anomaly.aws.dynamodb_baseline import DynamoDbBaseline, create_table
 from cloudtrail_anomaly.aws.dynamodb_outbox import DynamoDbOutbox
-from cloudtrail_anomaly.baseline import MemoryBaseline
+from cloudtrail_anomaly.baseline import MemoryBaseline, Staged
 from cloudtrail_anomaly.detector import Detector
 from cloudtrail_anomaly.model import PrincipalKey, TupleClaim, TupleKey
 from cloudtrail_anomaly.outbox import PendingAlert
-from cloudtrail_anomaly.policy import AlertPolicy, PolicySettings
+from cloudtrail_anomaly.policy import AlertPolicy, PolicySettings, WindowEntry
 from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
 from moto import mock_aws
 
@@ -64,9 +64,11 @@ def test_claim_stages_the_principals_alert_in_the_same_write(store: Open) -> Non
     baseline, _ = store()
     calls: list[tuple[PrincipalKey, frozenset[TupleKey]]] = []
 
-    def stage(pkey: PrincipalKey, won: frozenset[TupleKey]) -> list[PendingAlert]:
+    def stage(
+        pkey: PrincipalKey, won: frozenset[TupleKey], window: Sequence[WindowEntry]
+    ) -> Staged:
         calls.append((pkey, won))
-        return [pending("a1")]
+        return Staged([pending("a1")])
 
     assert baseline.claim(claims(A, B), stage) == {A, B}
     assert calls[-1] == (A.principal_key, frozenset({A, B}))
@@ -78,11 +80,11 @@ def test_stage_sees_only_the_keys_it_wins(store: Open) -> None:
     baseline, outbox = store()
     baseline.claim(claims(A))
     seen: list[frozenset[TupleKey]] = []
-    baseline.claim(claims(A, B), lambda p, won: seen.append(won) or [pending("b")])
+    baseline.claim(claims(A, B), lambda p, won, w: seen.append(won) or Staged([pending("b")]))
     assert seen[-1] == frozenset({B})
     # Nothing new at all: whatever stage says is not written (DynamoDB asks it optimistically,
     # before the transaction tells it the keys are taken; SQLite and memory do not ask).
-    assert baseline.claim(claims(A, B), lambda p, won: [pending("never")]) == set()
+    assert baseline.claim(claims(A, B), lambda p, won, w: Staged([pending("never")])) == set()
     assert "never" not in [p.alert_id for p in outbox.pending()]
 
 
@@ -91,14 +93,14 @@ def test_a_failing_stage_claims_nothing(store: Open) -> None:
     the retry judges and alerts them; nothing is claimed without its alert."""
     baseline, outbox = store()
 
-    def boom(pkey: PrincipalKey, won: frozenset[TupleKey]) -> list[PendingAlert]:
+    def boom(pkey: PrincipalKey, won: frozenset[TupleKey], window: Sequence[WindowEntry]) -> Staged:
         raise RuntimeError("crash while judging")
 
     with pytest.raises(RuntimeError):
         baseline.claim(claims(A, B), boom)
     again, _ = store()
     assert again.lookup([A, B]) == {}
-    assert again.claim(claims(A, B), lambda p, w: [pending("retry")]) == {A, B}
+    assert again.claim(claims(A, B), lambda p, won, w: Staged([pending("retry")])) == {A, B}
     assert [p.alert_id for p in outbox.pending()] == ["retry"]
 
 

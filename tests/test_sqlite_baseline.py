@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cloudtrail_anomaly.baseline import Staged
 from cloudtrail_anomaly.detector import Detector
 from cloudtrail_anomaly.model import PrincipalKey, TupleClaim, TupleKey, TupleState
 from cloudtrail_anomaly.policy import AlertPolicy, PolicySettings, WindowEntry
@@ -40,12 +41,15 @@ def claim(k: TupleKey, first: int = T0, forget: int = FORGET) -> TupleClaim:
 def test_state_survives_close_and_reopen(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite"
     db = SqliteBaseline(path)
-    assert db.claim([claim(key(1)), claim(key(2), T0 + 10)]) == {key(1), key(2)}
+    entry = WindowEntry(T0, key(1).action, "us-east-1", "evt-1", "")
+    staged = Staged(window=[entry], window_expires_at=T0 + 3600)
+    assert db.claim([claim(key(1)), claim(key(2), T0 + 10)], lambda p, won, w: staged) == {
+        key(1),
+        key(2),
+    }
     db.refresh([TupleClaim(key(1), T0, T0 + DAY, T0 + DAY + FORGET)])
     pkey = PrincipalKey(ACCOUNT, ALICE)
     db.observe_principals({pkey: T0})
-    entry = WindowEntry(T0, key(1).action, "us-east-1", "evt-1", "")
-    db.append_window(pkey, [entry], 3600)
     db.close()
 
     again = SqliteBaseline(path)

@@ -9,18 +9,41 @@ one of them alerts on it. `MemoryBaseline` is the in-memory implementation the t
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
+
+import orjson
 
 from .model import PrincipalKey, TupleClaim, TupleKey, TupleState
 from .outbox import MemoryOutbox, PendingAlert
 from .policy import WindowEntry
 
-# Called by `claim` once per principal with the keys it is about to win; returns the alerts to
-# write as pending in the same transaction (the outbox), so that no crash can separate a claimed
-# tuple from its alert. It may be called again with fewer keys when a rival wins some of them;
-# the last call is the one that counts. A store may call it optimistically and then win nothing
+# A principal's burst window holds at most this many entries (the newest), and at most this
+# much JSON: it is one DynamoDB item (400 KB at most), written with the claims. Either bound is
+# far above any burst threshold, so the rule only ever counts fewer entries than it would
+# without them when one principal does hundreds of new things within the window.
+MAX_WINDOW_ENTRIES = 500
+MAX_WINDOW_BYTES = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """What a principal's claim writes besides its tuples, in the same transaction."""
+
+    alerts: Sequence[PendingAlert] = ()
+    window: Sequence[WindowEntry] | None = None  # its burst window from now on; None: unchanged
+    window_expires_at: int = 0  # event time after which the store may drop that window
+
+
+# Called by `claim` once per principal with the keys it is about to win and the principal's
+# burst window as stored; returns what to write in the same transaction: the alerts (pending in
+# the outbox), so that no crash can separate a claimed tuple from its alert, and the new burst
+# window, so that a claim that did not commit left no trace in it. It must be pure (no I/O, no
+# store write): a store may call it more than once, with fewer keys when a rival wins some, with
+# the same keys after a conflict, or with a window another writer has just changed; the last
+# call is the one that counts. A store may call it optimistically and then win nothing
 # (DynamoDB learns of a rival only when its transaction is cancelled): its result is then dropped.
-Stage = Callable[[PrincipalKey, frozenset[TupleKey]], Sequence[PendingAlert]]
+Stage = Callable[[PrincipalKey, frozenset[TupleKey], Sequence[WindowEntry]], Staged]
 
 
 class Baseline(Protocol):
@@ -33,8 +56,8 @@ class Baseline(Protocol):
         at or before the claim's `first_seen` (forgotten). Returns the keys this call claimed;
         a key claimed concurrently by someone else is not in the result.
 
-        Claims are all-or-nothing per principal; with `stage`, each principal's alerts are
-        written to the outbox in the same transaction as its claims."""
+        Claims are all-or-nothing per principal; with `stage`, each principal's alerts and
+        burst window are written in the same transaction as its claims (see `Stage`)."""
         ...
 
     def refresh(self, updates: Sequence[TupleClaim]) -> None:
@@ -53,14 +76,6 @@ class Baseline(Protocol):
     def observe_principals(self, seen: Mapping[PrincipalKey, int]) -> dict[PrincipalKey, int]:
         """Merge each principal's earliest sighting into the store; return the stored first
         sighting (the minimum of what was known and what was seen now)."""
-        ...
-
-    def append_window(
-        self, key: PrincipalKey, entries: Sequence[WindowEntry], window_s: int
-    ) -> tuple[list[WindowEntry], list[WindowEntry]]:
-        """Add a principal's new actions to its burst window and drop those older than the
-        newest entry minus `window_s` (event time). Returns the window before and after,
-        sorted by time; the change is atomic with respect to other writers."""
         ...
 
 
@@ -86,7 +101,11 @@ class MemoryBaseline:
             if not won:
                 continue
             if stage is not None:
-                self.outbox.stage(stage(pkey, frozenset(c.key for c in won)))
+                window = tuple(self.windows.get(pkey, ()))
+                staged = stage(pkey, frozenset(c.key for c in won), window)
+                self.outbox.stage(staged.alerts)  # first: if it fails, nothing else is written
+                if staged.window is not None:
+                    self.windows[pkey] = list(staged.window)
             for c in won:
                 self.tuples[c.key] = TupleState(c.first_seen, c.last_seen, c.expires_at)
                 claimed.add(c.key)
@@ -117,24 +136,38 @@ class MemoryBaseline:
                 self.principals[key] = first
         return {key: self.principals[key] for key in seen}
 
-    def append_window(
-        self, key: PrincipalKey, entries: Sequence[WindowEntry], window_s: int
-    ) -> tuple[list[WindowEntry], list[WindowEntry]]:
-        self.requests += 1
-        before = self.windows.get(key, [])
-        self.windows[key] = after = merge_window(before, entries, window_s)
-        return list(before), list(after)
-
 
 def merge_window(
     current: Sequence[WindowEntry], entries: Sequence[WindowEntry], window_s: int
 ) -> list[WindowEntry]:
-    """The window after adding `entries`: deduplicated, sorted, within `window_s` of the newest."""
+    """The window after adding `entries`: deduplicated, sorted, within `window_s` of the newest,
+    and within MAX_WINDOW_ENTRIES and MAX_WINDOW_BYTES (the newest entries are kept)."""
     merged = sorted(set(current) | set(entries))
     if not merged:
         return merged
     horizon = merged[-1].event_time - window_s
-    return [e for e in merged if e.event_time >= horizon]
+    kept: list[WindowEntry] = []
+    size = 2  # the JSON list's brackets
+    for e in reversed(merged):
+        size += len(encode_window_entry(e)) + 1
+        if e.event_time < horizon or len(kept) == MAX_WINDOW_ENTRIES or size > MAX_WINDOW_BYTES:
+            break
+        kept.append(e)
+    kept.reverse()
+    return kept
+
+
+def encode_window_entry(entry: WindowEntry) -> bytes:
+    """One window entry as the stores keep it (a JSON array)."""
+    return orjson.dumps(list(entry))
+
+
+def encode_window(entries: Sequence[WindowEntry]) -> str:
+    return orjson.dumps([list(e) for e in entries]).decode()
+
+
+def decode_window(text: str | bytes) -> list[WindowEntry]:
+    return [WindowEntry(*e) for e in orjson.loads(text)]
 
 
 def claimable(state: TupleState | None, claim: TupleClaim) -> bool:

@@ -13,7 +13,7 @@ of this principal in this region" needs no second mechanism; they never alert by
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any
@@ -22,7 +22,7 @@ import msgspec
 from msgspec import UNSET
 
 from .alerts import Alert
-from .baseline import Baseline
+from .baseline import Baseline, Staged, merge_window
 from .enrichment import Enricher, NoEnrichment
 from .events import (
     CompactIdentity,
@@ -47,7 +47,7 @@ from .model import (
     TupleObservation,
 )
 from .outbox import PendingAlert
-from .policy import AlertPolicy, PrincipalContext, Severity, WindowEntry
+from .policy import AlertPolicy, PrincipalContext, Screened, Severity, WindowEntry
 
 REGION_PREFIX = "@region:"
 ACCOUNT_PRINCIPAL = "*"  # the principals-table row that holds an account's first sighting
@@ -87,6 +87,18 @@ class _Outcome:
     alerts: list[Alert] = field(default_factory=list)
     suppressed: list[Alert] = field(default_factory=list)
     stats: Counter[str] = field(default_factory=Counter)
+    window: list[WindowEntry] | None = None  # the burst window to store; None: unchanged
+    window_expires_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What judging a principal needs from outside the store, fetched before its claim (the
+    claim may judge more than once: judging itself makes no call)."""
+
+    ctx: PrincipalContext  # with the role's IAM answer when enrichment is on
+    account_name: str = ""
+    account_owner: str = ""
 
 
 @dataclass(slots=True)
@@ -415,68 +427,117 @@ class Detector:
             stats["tuples_refreshed"] += len(refreshes)
         if not claims:
             return result
-        # With alerting on, each principal is judged inside its claim (`stage`), so that its
-        # alerts are written to the outbox in the same transaction as its tuples.
+        if not self.alerting:
+            claimed = self.baseline.claim(claims)
+            self._count_claims(stats, claims, claimed)
+            return result
+        # Each principal is judged inside its claim (`stage`), so that its alerts and burst
+        # window are written in the same transaction as its tuples. Judging is pure: what it
+        # needs from enrichment is fetched first, since a store may judge more than once.
+        prepared = self._prepare(claims, observed, principals, first_seen)
         outcomes: dict[PrincipalKey, _Outcome] = {}
 
-        def stage(pkey: PrincipalKey, won: frozenset[TupleKey]) -> list[PendingAlert]:
-            outcome = self._judge(
-                result.source, pkey, principals[pkey][0], observed, won, first_seen
-            )
+        def stage(
+            pkey: PrincipalKey, won: frozenset[TupleKey], window: Sequence[WindowEntry]
+        ) -> Staged:
+            outcome = self._judge(result.source, prepared[pkey], observed, won, window)
             outcomes[pkey] = outcome  # a retry with fewer keys replaces the earlier judgement
-            return [PendingAlert.of(a) for a in outcome.alerts]
+            return Staged(
+                [PendingAlert.of(a) for a in outcome.alerts],
+                outcome.window,
+                outcome.window_expires_at,
+            )
 
-        claimed = self.baseline.claim(claims, stage if self.alerting else None)
-        new_actions = [k for k in claimed if not k.action.startswith(REGION_PREFIX)]
-        stats["new_tuples"] += len(new_actions)
-        stats["new_regions"] += len(claimed) - len(new_actions)
-        stats["claims_lost"] += len(claims) - len(claimed)
+        claimed = self.baseline.claim(claims, stage)
+        self._count_claims(stats, claims, claimed)
         for pkey in sorted(outcomes):
             outcome = outcomes[pkey]
-            if not outcome.won <= claimed:
+            if not outcome.won & claimed:
                 continue  # the principal's transaction failed: nothing of it happened
             result.alerts += outcome.alerts
             result.suppressed += outcome.suppressed
             stats.update(outcome.stats)
         return result
 
+    @staticmethod
+    def _count_claims(
+        stats: Counter[str], claims: list[TupleClaim], claimed: set[TupleKey]
+    ) -> None:
+        new_actions = [k for k in claimed if not k.action.startswith(REGION_PREFIX)]
+        stats["new_tuples"] += len(new_actions)
+        stats["new_regions"] += len(claimed) - len(new_actions)
+        stats["claims_lost"] += len(claims) - len(claimed)
+
+    def _prepare(
+        self,
+        claims: list[TupleClaim],
+        observed: dict[TupleKey, TupleObservation],
+        principals: dict[PrincipalKey, tuple[Principal, int]],
+        first_seen_of: dict[PrincipalKey, int],
+    ) -> dict[PrincipalKey, _Prepared]:
+        """Each claiming principal's context, with what enrichment says, asked only about
+        principals that may alert or are still learning (screened over all the tuples they
+        claim: they cannot win more)."""
+        new: dict[PrincipalKey, list[TupleObservation]] = {}
+        for c in claims:
+            obs = new.setdefault(c.key.principal_key, [])
+            if not c.key.action.startswith(REGION_PREFIX):
+                obs.append(observed[c.key])
+        accounts: dict[str, tuple[str, str]] = {}
+        prepared: dict[PrincipalKey, _Prepared] = {}
+        for pkey, obs in new.items():
+            principal = principals[pkey][0]
+            ctx = PrincipalContext(
+                principal,
+                pkey.account_id,
+                first_seen_of[pkey],
+                first_seen_of.get(PrincipalKey(pkey.account_id, ACCOUNT_PRINCIPAL)),
+            )
+            screened = self.policy.screen(ctx, obs) if obs else Screened()
+            may_learn = screened.alerted or "learning" in screened.suppressed
+            if may_learn and principal.key.startswith("arn:") and ":role/" in principal.key:
+                # Enrichment moves the learning start to the role's CreateDate: a re-created
+                # role is young again, and an old role first sighted now is not.
+                role = self.enricher.role_info(principal.key.partition("#")[0])
+                if role is not None:
+                    ctx = replace(ctx, role=role)
+                    screened = self.policy.screen(ctx, obs)
+            if not screened.alerted:  # a suppressed alert is for tuning: it costs no lookup
+                prepared[pkey] = _Prepared(ctx)
+                continue
+            names = accounts.get(pkey.account_id)
+            if names is None:
+                names = accounts[pkey.account_id] = (
+                    self.enricher.account_name(pkey.account_id) or "",
+                    self.enricher.account_owner(pkey.account_id) or "",
+                )
+            prepared[pkey] = _Prepared(ctx, *names)
+        return prepared
+
     def _judge(
         self,
         source: str,
-        pkey: PrincipalKey,
-        principal: Principal,
+        prep: _Prepared,
         observed: dict[TupleKey, TupleObservation],
         won: frozenset[TupleKey],
-        first_seen_of: dict[PrincipalKey, int],
+        window: Sequence[WindowEntry],
     ) -> _Outcome:
+        """A principal's alerts and new burst window, from the keys it is about to win and its
+        window as stored. Pure: the claim may call it again."""
         out = _Outcome(won)
-        first_seen = first_seen_of[pkey]
+        ctx = prep.ctx
         new: list[TupleObservation] = []
         regions: set[str] = set()
         for key in sorted(won):
             if not key.action.startswith(REGION_PREFIX):
                 new.append(observed[key])
-            elif observed[key].first_seen > first_seen:
+            elif observed[key].first_seen > ctx.first_seen:
                 # Only a principal with history can be somewhere new.
                 regions.add(key.action[len(REGION_PREFIX) :])
         if not new:
             return out
-        ctx = PrincipalContext(
-            principal,
-            pkey.account_id,
-            first_seen,
-            first_seen_of.get(PrincipalKey(pkey.account_id, ACCOUNT_PRINCIPAL)),
-            new_regions=frozenset(regions),
-        )
+        ctx = replace(ctx, new_regions=frozenset(regions))
         screened = self.policy.screen(ctx, new)
-        may_learn = screened.alerted or "learning" in screened.suppressed
-        if may_learn and principal.key.startswith("arn:") and ":role/" in principal.key:
-            # Enrichment moves the learning start to the role's CreateDate: a re-created role is
-            # young again, and an old role first sighted now is not. Screen again with it.
-            role = self.enricher.role_info(principal.key.partition("#")[0])
-            if role is not None:
-                ctx = replace(ctx, role=role)
-                screened = self.policy.screen(ctx, new)
         for reason, tuples in screened.suppressed.items():
             out.stats[f"suppressed_tuples.{reason}"] += len(tuples)
             out.suppressed.append(
@@ -484,38 +545,35 @@ class Detector:
             )
         if not screened.alerted:
             return out
-        entries = [
-            WindowEntry(
-                o.first_seen,
-                o.first_event.action,
-                o.first_event.region,
-                o.first_event.event_id,
-                o.first_event.error_code,
-            )
-            for o in screened.alerted
-        ]
+        entries = [_window_entry(o.first_event) for o in screened.alerted]
         window_s = self.policy.settings.burst_window_minutes * 60
-        before, after = self.baseline.append_window(pkey, entries, window_s)
+        before = list(window)
+        after = merge_window(before, entries, window_s)
+        out.window, out.window_expires_at = after, after[-1].event_time + window_s
         ctx = replace(ctx, window=tuple(after))
         grade = self.policy.grade(ctx, screened.alerted)
-        self._emit(out, self._alert(source, ctx, screened.alerted, grade.severity, grade.reasons))
+        self._emit(
+            out,
+            self._alert(source, ctx, screened.alerted, grade.severity, grade.reasons, prep=prep),
+        )
 
         threshold = self.policy.settings.escalate_at
         after_set = set(after)
         still_in = [e for e in before if e in after_set]
         if len(still_in) < threshold <= len(after) and len(screened.alerted) < threshold:
             burst = self.policy.grade_burst(ctx, after)
-            events = [_window_event(e, principal, pkey.account_id) for e in after]
+            events = [_window_event(e, ctx.principal, ctx.account_id) for e in after]
             alert = Alert(
-                account_id=pkey.account_id,
-                principal=principal,
+                account_id=ctx.account_id,
+                principal=ctx.principal,
                 new_actions=events,
                 severity=burst.severity,
                 reasons=burst.reasons,
                 source_objects=[source],
                 detector="new_action_burst",
+                account_name=prep.account_name,
+                account_owner=prep.account_owner,
             )
-            self._name_account(alert)
             self._emit(out, alert)
         return out
 
@@ -536,24 +594,28 @@ class Detector:
         severity: Severity,
         reasons: list[str],
         suppressed_reason: str = "",
+        prep: _Prepared | None = None,
     ) -> Alert:
-        alert = Alert(
+        actions = [o.first_event for o in tuples]
+        return Alert(
             account_id=ctx.account_id,
             principal=ctx.principal,
-            new_actions=[o.first_event for o in tuples],
+            new_actions=actions,
             severity=severity,
             reasons=reasons,
             source_objects=[source],
             suppressed_reason=suppressed_reason,
+            account_name=prep.account_name if prep else "",
+            account_owner=prep.account_owner if prep else "",
             role_created=ctx.role.created if ctx.role else None,
         )
-        if not suppressed_reason:  # a suppressed alert is for tuning: it costs no lookup
-            self._name_account(alert)
-        return alert
 
-    def _name_account(self, alert: Alert) -> None:
-        alert.account_name = self.enricher.account_name(alert.account_id) or ""
-        alert.account_owner = self.enricher.account_owner(alert.account_id) or ""
+
+def _window_entry(event: Event) -> WindowEntry:
+    """A new action in the burst window."""
+    return WindowEntry(
+        event.event_time, event.action, event.region, event.event_id, event.error_code
+    )
 
 
 def _window_event(entry: WindowEntry, principal: Principal, account_id: str) -> Event:

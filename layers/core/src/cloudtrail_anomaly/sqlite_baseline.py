@@ -3,7 +3,7 @@
 Claims run inside `BEGIN IMMEDIATE` transactions and use an upsert whose `WHERE` only lets a
 claim through when the row is absent or expired, so two connections racing for the same new
 tuple cannot both win. The alerts of a claim are written to the `outbox` table in the same
-transaction.
+transaction, and so is the principal's burst window.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import orjson
-
-from .baseline import Stage, group_by_principal, merge_window
+from .baseline import Stage, decode_window, encode_window, group_by_principal
 from .model import PrincipalKey, TupleClaim, TupleKey, TupleState
 from .outbox import PendingAlert
 from .policy import WindowEntry
@@ -111,9 +109,6 @@ class SqliteBaseline:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        if self._db.in_transaction:  # nested (a claim's stage writing the burst window)
-            yield self._db
-            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
@@ -162,7 +157,14 @@ class SqliteBaseline:
                     if cur.rowcount == 1:
                         won.add(c.key)
                 if won and stage is not None:
-                    self._stage(db, stage(pkey, frozenset(won)))
+                    staged = stage(pkey, frozenset(won), self._window(db, pkey))
+                    self._stage(db, staged.alerts)
+                    if staged.window is not None:
+                        db.execute(
+                            "INSERT INTO windows VALUES (?,?,?) ON CONFLICT (account_id, principal) "
+                            "DO UPDATE SET entries=excluded.entries",
+                            (*pkey, encode_window(staged.window)),
+                        )
                 claimed |= won
         return claimed
 
@@ -202,22 +204,12 @@ class SqliteBaseline:
                 result[key] = row[0]
         return result
 
-    def append_window(
-        self, key: PrincipalKey, entries: Sequence[WindowEntry], window_s: int
-    ) -> tuple[list[WindowEntry], list[WindowEntry]]:
-        self.requests += 1
-        with self._write() as db:
-            row = db.execute(
-                "SELECT entries FROM windows WHERE account_id=? AND principal=?", key
-            ).fetchone()
-            before = [WindowEntry(*e) for e in orjson.loads(row[0])] if row else []
-            after = merge_window(before, entries, window_s)
-            db.execute(
-                "INSERT INTO windows VALUES (?,?,?) ON CONFLICT (account_id, principal) "
-                "DO UPDATE SET entries=excluded.entries",
-                (*key, orjson.dumps([list(e) for e in after]).decode()),
-            )
-        return before, after
+    @staticmethod
+    def _window(db: sqlite3.Connection, key: PrincipalKey) -> list[WindowEntry]:
+        row = db.execute(
+            "SELECT entries FROM windows WHERE account_id=? AND principal=?", key
+        ).fetchone()
+        return decode_window(row[0]) if row else []
 
     # -- Outbox ----------------------------------------------------------------------------
 
@@ -316,7 +308,4 @@ class SqliteBaseline:
         return [(a, TupleState(int(f), int(last), int(e))) for a, f, last, e in rows]
 
     def window_of(self, key: PrincipalKey) -> list[WindowEntry]:
-        row = self._db.execute(
-            "SELECT entries FROM windows WHERE account_id=? AND principal=?", key
-        ).fetchone()
-        return [WindowEntry(*e) for e in orjson.loads(row[0])] if row else []
+        return self._window(self._db, key)

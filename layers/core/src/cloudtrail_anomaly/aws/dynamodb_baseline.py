@@ -16,8 +16,11 @@ them as absent, and `claim`'s condition lets them be claimed again.
 
 Cost model: lookups are `BatchGetItem`s of at most 100 keys. A principal's new tuples in one
 object are claimed together, all or nothing, in one conditional `TransactWriteItems` (a lone new
-tuple: one conditional `PutItem`): that is what makes two containers racing on the same object
-send one alert, not two halves. A known tuple is written only when the detector refreshes it
+tuple without alerts: one conditional `PutItem`): that is what makes two containers racing on
+the same object send one alert, not two halves. With alerting on, the same transaction writes
+the principal's pending alerts and its burst window (read for all the object's principals in
+one consistent `BatchGetItem`, written only over the version read), so a transaction that did
+not commit, or ran twice, left nothing behind. A known tuple is written only when the detector refreshes it
 (every `refresh_after_days`): the refreshes of one call go up to 100 in one conditional
 `TransactWriteItems` (a lone one: an `UpdateItem`), each item costing two write units instead
 of one, in one request instead of a hundred; between `hold_refreshes` and `flush` (one SQS
@@ -39,12 +42,17 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..baseline import Stage, group_by_principal, merge_window
+from ..baseline import (
+    Stage,
+    Staged,
+    claimable,
+    decode_window,
+    encode_window,
+    group_by_principal,
+)
 from ..model import PrincipalKey, TupleClaim, TupleKey, TupleState
-from ..outbox import PendingAlert
 from ..policy import WindowEntry
 from .dynamodb_batch import backoff_seconds, batch_get
 from .dynamodb_outbox import pending_put
@@ -58,7 +66,7 @@ TTL_ATTRIBUTE = "expires_at"
 FIRST_SEEN_SK = "#first_seen"
 WINDOW_SK = "#window"
 TRANSACT_LIMIT = 100  # DynamoDB's maximum items per TransactWriteItems
-STAGE_RESERVE = 4  # transaction items kept free for a principal's staged alerts
+STAGE_RESERVE = 4  # transaction items kept free for a principal's alerts and burst window
 _PK_LIMIT, _SK_LIMIT = 2048, 1024  # DynamoDB's key size limits, in bytes
 _PROJECTION = "pk, sk, first_seen, last_seen, expires_at"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -150,6 +158,34 @@ def _n(value: int) -> dict[str, str]:
     return {"N": str(value)}
 
 
+class _Judge:
+    """A principal's `Stage` for one transaction: the keys it commits, plus those the later
+    transactions of the same claim are about to (`later`), over the window as last read."""
+
+    def __init__(
+        self, stage: Stage, pkey: PrincipalKey, later: frozenset[TupleKey], window: _Window
+    ) -> None:
+        self.stage, self.pkey, self.later, self.window = stage, pkey, later, window
+
+    def __call__(self, keys: frozenset[TupleKey]) -> Staged:
+        return self.stage(self.pkey, keys | self.later, tuple(self.window.entries))
+
+
+class _Window:
+    """A principal's burst window as last read, and its version (0: no item)."""
+
+    def __init__(self, pkey: PrincipalKey) -> None:
+        self.ids = (partition_key(pkey.account_id, pkey.principal), WINDOW_SK)
+        self.key: Item = {"pk": {"S": self.ids[0]}, "sk": {"S": self.ids[1]}}
+        self.entries: list[WindowEntry] = []
+        self.version = 0
+
+    def load(self, item: Item | None) -> None:
+        if item and "version" in item:
+            self.entries = decode_window(item["entries"]["S"])
+            self.version = int(item["version"]["N"])
+
+
 class DynamoDbBaseline:
     """A `Baseline` on a DynamoDB table with the key schema in the module docstring."""
 
@@ -212,12 +248,19 @@ class DynamoDbBaseline:
         with ThreadPoolExecutor(min(self.write_concurrency, len(items))) as pool:
             return list(pool.map(fn, items))
 
-    def _batch_get(self, keys: Iterable[tuple[str, str]]) -> list[Item]:
+    def _batch_get(
+        self,
+        keys: Iterable[tuple[str, str]],
+        *,
+        consistent: bool = False,
+        projection: str = _PROJECTION,
+    ) -> list[Item]:
         result = batch_get(
             self.client,
             self.table,
             [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys],
-            projection=_PROJECTION,
+            projection=projection,
+            consistent=consistent,
             max_attempts=self.max_batch_attempts,
             sleep=self._sleep,
             on_call=lambda: self._count("BatchGetItem"),
@@ -252,73 +295,144 @@ class DynamoDbBaseline:
         """Claim per principal, all or nothing: a principal's new tuples go in one transaction,
         so when the same object is processed twice at once, one invocation claims them all and
         sends one alert, instead of the two splitting the tuples into two alerts. With `stage`,
-        the principal's alerts are written to the outbox in that same transaction."""
-        # Room for the staged alerts (a new-action alert and a burst follow-up) in the last
-        # transaction of a principal with more new tuples than one transaction holds.
-        size = TRANSACT_LIMIT - (STAGE_RESERVE if stage is not None else 0)
-        groups: list[tuple[PrincipalKey, list[TupleClaim], bool]] = []
-        for pkey, group in group_by_principal(claims).items():
-            chunks = [group[i : i + size] for i in range(0, len(group), size)]
-            groups.extend((pkey, chunk, n == len(chunks) - 1) for n, chunk in enumerate(chunks))
-        won_so_far: dict[PrincipalKey, set[TupleKey]] = {}
+        the principal's alerts and burst window are written in that same transaction.
 
-        def run(item: tuple[PrincipalKey, list[TupleClaim], bool]) -> set[TupleKey]:
-            pkey, chunk, last = item
-            if stage is None or not last:
-                won = self._claim_group(chunk, None)
-            else:
-                earlier = frozenset(won_so_far.get(pkey, ()))
-                won = self._claim_group(chunk, lambda keys: stage(pkey, earlier | keys))
-            won_so_far.setdefault(pkey, set()).update(won)
+        A principal with more new tuples than one transaction holds is claimed in several;
+        the first one that commits carries the alert, judged over every tuple the principal is
+        about to claim (the later transactions' too), so that whatever happens to those later
+        transactions, no claimed tuple goes unreported: if one fails, the object's retry claims
+        what is left and reports it again (a duplicate, never a loss). Its tuples are read
+        again first (consistently), so that the alert leaves out those already someone's."""
+        # Room for the staged alerts (a new-action alert and a burst follow-up) and the window.
+        size = TRANSACT_LIMIT - (STAGE_RESERVE if stage is not None else 0)
+        groups = group_by_principal(claims)
+        windows = self._read_windows(groups) if stage is not None else {}
+
+        def run(pkey: PrincipalKey) -> set[TupleKey]:
+            group = groups[pkey]
+            if stage is not None and len(group) > size:
+                group = self._still_claimable(group)
+            chunks = [group[i : i + size] for i in range(0, len(group), size)]
+            won: set[TupleKey] = set()
+            staged = stage is None
+            for n, chunk in enumerate(chunks):
+                if staged:
+                    won |= self._claim_group(chunk)[0]
+                    continue
+                assert stage is not None
+                later = frozenset(c.key for rest in chunks[n + 1 :] for c in rest)
+                judge = _Judge(stage, pkey, later, windows[pkey])
+                got, failed = self._claim_group(chunk, judge, windows[pkey])
+                if failed:
+                    # Nothing of this principal is claimed: its object is retried as a whole.
+                    break
+                won |= got
+                staged = bool(got)  # else a rival holds the whole chunk: the next one stages
             return won
 
-        # A principal's chunks must run in order (the last one stages), so split principals
-        # across threads, not chunks.
-        by_principal: dict[PrincipalKey, list[tuple[PrincipalKey, list[TupleClaim], bool]]] = {}
-        for g in groups:
-            by_principal.setdefault(g[0], []).append(g)
+        # A principal's chunks run in order (the first that commits stages), so split
+        # principals across threads, not chunks.
         claimed: set[TupleKey] = set()
-        for won_sets in self._each(lambda gs: [run(g) for g in gs], list(by_principal.values())):
-            for won in won_sets:
-                claimed |= won
+        for won in self._each(run, list(groups)):
+            claimed |= won
         return claimed
 
     def _claim_group(
         self,
         group: list[TupleClaim],
-        stage: Callable[[frozenset[TupleKey]], Sequence[PendingAlert]] | None,
-    ) -> set[TupleKey]:
-        if len(group) == 1 and stage is None:  # a plain conditional put costs half a transaction
-            return {group[0].key} if self._claim_one(group[0]) else set()
+        judge: Callable[[frozenset[TupleKey]], Staged] | None = None,
+        window: _Window | None = None,
+    ) -> tuple[set[TupleKey], bool]:
+        """Claim `group` in one transaction, with what `judge` stages for the keys still
+        pending. Returns the keys claimed, and whether the claim failed (an error or too many
+        conflicts, not a rival: then nothing was claimed)."""
+        if len(group) == 1 and judge is None:  # a plain conditional put costs half a transaction
+            return ({group[0].key} if self._claim_one(group[0]) else set()), False
 
         def items(pending: list[TupleClaim]) -> list[Any]:
-            alerts = stage(frozenset(c.key for c in pending)) if stage is not None else ()
-            return [{"Put": self._claim_put(c)} for c in pending] + [
-                {"Put": pending_put(self.table, a)} for a in alerts
-            ]
+            writes: list[Any] = [{"Put": self._claim_put(c)} for c in pending]
+            if judge is None:
+                return writes
+            staged = judge(frozenset(c.key for c in pending))
+            writes += [{"Put": pending_put(self.table, a)} for a in staged.alerts]
+            if staged.window is not None and window is not None:
+                writes.append({"Put": self._window_put(window, staged)})
+            return writes
+
+        def moved(reason: Any) -> None:
+            """Another writer changed the window since it was read: stage again with theirs."""
+            if window is not None:
+                window.load(reason.get("Item"))
 
         # Keys held by others are dropped (and their state remembered): the rest are claimed,
         # still all or nothing.
-        pending, failure = self._transact(group, items, lambda c, r: self._lost(c.key, r))
+        pending, failure = self._transact(
+            group, items, lambda c, r: self._lost(c.key, r), other_failed=moved
+        )
         if failure is not None:
             for _ in pending:
                 self._error("claim", failure)
-            return set()
+            return set(), True
         for c in pending:
             self._tuples.put(c.key, TupleState(c.first_seen, c.last_seen, c.expires_at))
-        return {c.key for c in pending}
+        return {c.key for c in pending}, False
+
+    def _still_claimable(self, group: list[TupleClaim]) -> list[TupleClaim]:
+        """The claims the table would let through now (a consistent read): the first
+        transaction of a principal claimed in several reports all of them, so it must not
+        report tuples that are already someone's."""
+        wanted = {
+            (partition_key(c.key.account_id, c.key.principal), tuple_sort_key(c.key.action)): c
+            for c in group
+        }
+        held: set[TupleKey] = set()
+        for item in self._batch_get(wanted, consistent=True):
+            c = wanted[(item["pk"]["S"], item["sk"]["S"])]
+            state = _state(item)
+            self._tuples.put(c.key, state)
+            if not claimable(state, c):
+                held.add(c.key)
+        return [c for c in group if c.key not in held]
+
+    def _read_windows(self, groups: Collection[PrincipalKey]) -> dict[PrincipalKey, _Window]:
+        """The burst windows of these principals, read consistently (one `BatchGetItem` per
+        100): a claim's transaction writes its window only if no one changed it since."""
+        windows = {pkey: _Window(pkey) for pkey in groups}
+        by_key = {w.ids: w for w in windows.values()}
+        for item in self._batch_get(by_key, consistent=True, projection="pk, sk, entries, version"):
+            by_key[(item["pk"]["S"], item["sk"]["S"])].load(item)
+        return windows
+
+    def _window_put(self, window: _Window, staged: Staged) -> Any:
+        assert staged.window is not None
+        return {
+            "TableName": self.table,
+            "Item": {
+                **window.key,
+                "entries": {"S": encode_window(staged.window)},
+                "version": _n(window.version + 1),
+                TTL_ATTRIBUTE: _n(staged.window_expires_at),
+            },
+            # Written only over the window the judgement saw; else it is judged again.
+            "ConditionExpression": "attribute_not_exists(pk) OR version = :v",
+            "ExpressionAttributeValues": {":v": _n(window.version)},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
 
     def _transact(
         self,
         pending: list[TupleClaim],
         items: Callable[[list[TupleClaim]], list[Any]],
         condition_failed: Callable[[TupleClaim, Any], None],
+        other_failed: Callable[[Any], None] | None = None,
     ) -> tuple[list[TupleClaim], Exception | None]:
         """One conditional `TransactWriteItems` of `items(pending)`, until it commits. A claim
         whose condition failed goes to `condition_failed` with its cancellation reason (which
-        holds the stored item) and the others go again; a conflict with another transaction,
-        or throttling, goes again after a pause. Returns what was committed (nothing, when
-        every condition failed) and None, or what was left and the error that ended it."""
+        holds the stored item) and the others go again; a failed condition on an item after the
+        claims goes to `other_failed`, and everything goes again; a conflict with another
+        transaction, or throttling, goes again after a pause. Returns what was committed
+        (nothing, when every condition failed) and None, or what was left and the error that
+        ended it."""
         failure: Exception = TimeoutError("transaction kept conflicting")
         for attempt in range(1, self.max_batch_attempts + 1):
             try:
@@ -338,8 +452,15 @@ class DynamoDbBaseline:
                     for c, r in zip(pending, reasons, strict=False)
                     if r.get("Code") == "ConditionalCheckFailed"
                 ]
-                if not failed:  # a conflicting transaction or throttling: again after a pause
-                    self._sleep(backoff_seconds(attempt))
+                others = [
+                    r for r in reasons[len(pending) :] if r.get("Code") == "ConditionalCheckFailed"
+                ]
+                for r in others:
+                    if other_failed is not None:
+                        other_failed(r)
+                if not failed:
+                    if not others:  # a conflicting transaction or throttling: after a pause
+                        self._sleep(backoff_seconds(attempt))
                     continue
                 for c, r in failed:
                     condition_failed(c, r)
@@ -566,55 +687,6 @@ class DynamoDbBaseline:
                 return min(int(old["first_seen"]["N"]), t)
             raise
         return int(resp["Attributes"]["first_seen"]["N"])
-
-    def append_window(
-        self, key: PrincipalKey, entries: Sequence[WindowEntry], window_s: int
-    ) -> tuple[list[WindowEntry], list[WindowEntry]]:
-        """Read-merge-write of the principal's window item, guarded by its version number, so
-        concurrent writers never lose each other's entries."""
-        db_key: Item = {
-            "pk": {"S": partition_key(key.account_id, key.principal)},
-            "sk": {"S": WINDOW_SK},
-        }
-        for attempt in range(1, 9):
-            try:
-                self._count("GetItem")
-                item = self.client.get_item(
-                    TableName=self.table, Key=db_key, ConsistentRead=True
-                ).get("Item")
-                before = (
-                    [WindowEntry(*e) for e in orjson.loads(item["entries"]["S"])] if item else []
-                )
-                version = int(item["version"]["N"]) if item else 0
-                after = merge_window(before, entries, window_s)
-                newest = after[-1].event_time if after else 0
-                self._count("PutItem")
-                self.client.put_item(
-                    TableName=self.table,
-                    Item={
-                        **db_key,
-                        "entries": {"S": orjson.dumps([list(e) for e in after]).decode()},
-                        "version": _n(version + 1),
-                        TTL_ATTRIBUTE: _n(newest + window_s),
-                    },
-                    ConditionExpression="attribute_not_exists(pk) OR version = :v",
-                    ExpressionAttributeValues={":v": _n(version)},
-                )
-            except ClientError as exc:
-                if error_code(exc) != _CONDITION_FAILED:
-                    self._error("append_window", exc)
-                    break
-                self._sleep(backoff_seconds(attempt))
-                continue
-            except BotoCoreError as exc:
-                self._error("append_window", exc)
-                break
-            return before, after
-        else:
-            self._error("append_window", TimeoutError("lost 8 races"))
-        # Degrade to this object's entries alone: a retry could not redo the window anyway, as
-        # its tuples are claimed by now.
-        return [], merge_window([], entries, window_s)
 
 
 def create_table(client: DynamoDBClient, table: str) -> None:
