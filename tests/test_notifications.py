@@ -286,3 +286,50 @@ def test_settings_errors_name_the_variable(env: dict[str, str], message: str) ->
     with pytest.raises(SettingsError) as err:
         RealtimeSettings.from_env(env)
     assert message in str(err.value)
+
+
+# -- the reader's cap in Lambda: from the memory size ---------------------------------------------
+
+MIB = 1 << 20
+LAMBDA = {"BASELINE_TABLE": "baseline", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}
+
+
+def test_in_lambda_the_cap_is_a_quarter_of_the_memory() -> None:
+    # Not the CLI's 1 GiB, which a 1,024 MB function cannot inflate (a bomb was OOM-killed).
+    assert RealtimeSettings.from_env(LAMBDA).max_object_bytes == 256 * MIB
+    env = {**LAMBDA, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "10240"}
+    assert RealtimeSettings.from_env(env).max_object_bytes == 2560 * MIB
+    # Outside Lambda the config's (or the reader's) default stands.
+    assert RealtimeSettings.from_env({"BASELINE_TABLE": "baseline"}).max_object_bytes is None
+
+
+def test_in_lambda_an_explicit_cap_wins_up_to_half_of_the_memory(tmp_path: Path) -> None:
+    env = {**LAMBDA, "MAX_OBJECT_BYTES": str(512 * MIB)}
+    assert RealtimeSettings.from_env(env).max_object_bytes == 512 * MIB
+    env["MAX_OBJECT_BYTES"] = str(MIB)
+    assert RealtimeSettings.from_env(env).max_object_bytes == MIB
+    config = tmp_path / "config.toml"
+    config.write_text(f"[reader]\nmax_object_bytes = {64 * MIB}\n")
+    env = {**LAMBDA, "CLOUDTRAIL_ANOMALY_CONFIG": str(config)}
+    assert RealtimeSettings.from_env(env).max_object_bytes == 64 * MIB
+    env["MAX_OBJECT_BYTES"] = str(128 * MIB)  # the variable over the config
+    assert RealtimeSettings.from_env(env).max_object_bytes == 128 * MIB
+
+
+def test_in_lambda_a_cap_that_cannot_fit_fails_the_cold_start(tmp_path: Path) -> None:
+    env = {**LAMBDA, "MAX_OBJECT_BYTES": str(512 * MIB + 1)}
+    with pytest.raises(SettingsError) as err:
+        RealtimeSettings.from_env(env)
+    message = str(err.value)
+    assert "MAX_OBJECT_BYTES = 536,870,913 bytes cannot fit in the function's 1,024 MB" in message
+    assert "at most half of the memory, 536,870,912 bytes" in message
+    assert "a quarter of the memory (268,435,456 bytes)" in message
+    # The same from the config file, which names itself.
+    config = tmp_path / "config.toml"
+    config.write_text(f"[reader]\nmax_object_bytes = {900 * MIB}\n")
+    with pytest.raises(
+        SettingsError, match=r"config\.toml: reader\.max_object_bytes = 943,718,400"
+    ):
+        RealtimeSettings.from_env({**LAMBDA, "CLOUDTRAIL_ANOMALY_CONFIG": str(config)})
+    with pytest.raises(SettingsError, match="AWS_LAMBDA_FUNCTION_MEMORY_SIZE='lots'"):
+        RealtimeSettings.from_env({**LAMBDA, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "lots"})

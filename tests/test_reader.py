@@ -6,6 +6,7 @@ import gzip
 import io
 import tracemalloc
 import zlib
+from typing import Any
 
 import orjson
 import pytest
@@ -14,6 +15,7 @@ from cloudtrail_anomaly.reader import (
     ObjectError,
     parse_records,
     read_bytes,
+    read_compact,
     read_records,
 )
 
@@ -222,3 +224,75 @@ def test_parse_records_directly() -> None:
     assert parse_records(RAW) == DOC["Records"]
     with pytest.raises(ObjectError):
         parse_records(b"{")
+
+
+# -- memory: the cap bounds what is held, whatever the object inflates to -------------------------
+
+
+def _peak(read: Any, data: bytes, max_bytes: int) -> int:
+    tracemalloc.start()
+    try:
+        read(io.BytesIO(data), max_bytes)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak
+
+
+SIZE = 8 << 20
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        # Laid out otherwise than CloudTrail writes: decoded whole. Characters of 2, 3 and 4
+        # bytes in a field detection does not read: a str of them would take 12 bytes for 9.
+        b'{"x":"' + "\u00e9\u20ac\U0001f600".encode() * (SIZE // 9) + b'","Records":[]}',
+        b" " * SIZE + b'{"Records":[]}',
+        # CloudTrail's layout, one long record: held in the buffer that becomes its part.
+        b'{"Records":[{"eventVersion":"1.08","x":"' + b"A" * SIZE + b'"}]}',
+    ],
+    ids=["non-ASCII", "spaces", "one long record"],
+)
+def test_an_object_under_the_cap_is_held_once(data: bytes, compress: bool) -> None:
+    """Its inflated bytes in one buffer, checked as UTF-8 a step at a time: not the pieces and
+    their join, nor the whole of it as a str. (`read_records` holds it once too, but orjson
+    reserves about 12 bytes a byte to parse it, so tracemalloc cannot show it there.)"""
+    peak = _peak(read_compact, gzip.compress(data) if compress else data, len(data))
+    assert peak < 1.4 * len(data), f"peak {peak:,} bytes for {len(data):,}"
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [b"\x00" * 8192, gzip.compress(b"") * 400],
+    ids=["zero padding", "empty members"],
+)
+@pytest.mark.parametrize("read", [read_records, read_compact, read_bytes])
+def test_compressed_bytes_beyond_the_cap_are_too_large(read: Any, tail: bytes) -> None:
+    """Deflate never makes data much larger: more compressed bytes than the cap are padding or
+    empty members, which `read_compact` would otherwise keep without bound."""
+    data = gzip.compress(RAW) + tail
+    assert read(io.BytesIO(data)) is not None  # without a cap they are read, as gzip(1) does
+    with pytest.raises(ObjectError) as info:
+        read(io.BytesIO(data), max_bytes=4096)
+    assert info.value.reason == "too_large"
+    assert "beyond the 4,096-byte cap (max_object_bytes) even compressed" in str(info.value)
+
+
+@pytest.mark.parametrize("read", [read_records, read_compact])
+def test_a_bomb_in_cloudtrail_layout_is_stopped_at_the_cap(read: Any) -> None:
+    """One record that never ends: held a part at a time, then refused at the cap."""
+    c = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    head = c.compress(b'{"Records":[{"eventVersion":"1.08","x":"')
+    bomb = head + b"".join(c.compress(b"A" * (1 << 20)) for _ in range(64)) + c.flush()
+    cap = 4 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(ObjectError) as info:
+            read(io.BytesIO(bomb), cap)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert info.value.reason == "too_large"
+    assert peak < 1.5 * cap + (3 << 20), f"peak {peak:,} bytes"

@@ -1,7 +1,9 @@
 """Read one CloudTrail log object: `{"Records": [...]}`, gzipped or not, from any byte stream.
 
-Decompression is streamed and capped: an object that inflates beyond `max_bytes` fails with
-`ObjectError("too_large")` before it can exhaust memory (a gzip bomb costs at most the cap).
+Decompression is streamed and capped: an object that inflates beyond `max_bytes` (or whose
+compressed size does) fails with `ObjectError("too_large")` as soon as it passes the cap, so a
+gzip bomb costs the cap and a piece, whatever it inflates to. The inflated bytes are held once
+(a growing buffer, never joined into a second copy), and checked as UTF-8 a step at a time.
 Every failure is an `ObjectError` whose `reason` is a metric label and whose message says what
 was wrong with which object, so one bad object never takes down the batch it came in.
 
@@ -16,8 +18,8 @@ same objects, for the same reasons (one exception: docs/benchmarks.md).
 
 from __future__ import annotations
 
+import codecs
 import gc
-import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol, cast
@@ -31,6 +33,10 @@ from .events import CompactRecord
 DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB decompressed
 _CHUNK = 1 << 20  # read from the stream
 _PIECE = 1 << 20  # inflated at a time: what `read_compact` holds besides its records
+# A record without end in this many inflated bytes: `read_compact` decodes the object whole
+# rather than hold it beside the compressed bytes it keeps (twice a plain object).
+_HELD_MAX = 4 << 20
+_UTF8_STEP = 1 << 16  # checked as UTF-8 at a time: decoding a step takes up to 4 times it
 _GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_WBITS = 16 + 15
 
@@ -56,7 +62,19 @@ class EmptyObject(Exception):
 
 def read_bytes(stream: ByteStream, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     """The object's decompressed bytes, inflating gzip (all members) as a stream, capped."""
-    return b"".join(_pieces(stream, max_bytes))
+    return bytes(_read_all(stream, max_bytes))
+
+
+def _read_all(stream: ByteStream, max_bytes: int) -> bytearray:
+    """The object's decompressed bytes in one buffer, grown a piece at a time: about the cap at
+    most (a join would hold the pieces and their copy, twice the object)."""
+    return _gather(bytearray(), _pieces(stream, max_bytes))
+
+
+def _gather(buf: bytearray, pieces: Iterator[bytes]) -> bytearray:
+    for piece in pieces:
+        buf += piece
+    return buf
 
 
 def _pieces(stream: ByteStream, max_bytes: int) -> Iterator[bytes]:
@@ -90,18 +108,26 @@ def _read(stream: ByteStream) -> bytes:
         raise ObjectError("read_error", f"cannot read object: {exc}") from exc
 
 
-def _too_large(max_bytes: int) -> ObjectError:
+def _too_large(max_bytes: int, compressed: bool = False) -> ObjectError:
+    what = "is beyond" if compressed else "inflates beyond"
+    even = " even compressed" if compressed else ""
     return ObjectError(
-        "too_large", f"object inflates beyond the {max_bytes:,}-byte cap (max_object_bytes)"
+        "too_large", f"object {what} the {max_bytes:,}-byte cap (max_object_bytes){even}"
     )
 
 
 def _inflate(first: bytes, stream: ByteStream, max_bytes: int) -> Iterator[bytes]:
     # ISA-L inflates the same deflate streams as zlib, about twice as fast (docs/benchmarks.md).
     size = 0
+    compressed = 0
     inflater: Any = None  # None between gzip members
     pending = first
     while pending:
+        # Deflate never makes data much larger, so more compressed bytes than the cap are
+        # padding or empty members: refused too, as `read_compact` keeps what it reads.
+        compressed += len(pending)
+        if compressed > max_bytes:
+            raise _too_large(max_bytes, compressed=True)
         try:
             while pending:
                 if inflater is None:
@@ -148,7 +174,7 @@ def parse_records(data: bytes | bytearray) -> list[Any]:
 
 def read_records(stream: ByteStream, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Any]:
     """Read and parse one log object from a byte stream: every record whole, as a dict."""
-    return parse_records(read_bytes(stream, max_bytes))
+    return parse_records(_read_all(stream, max_bytes))
 
 
 # -- the compact reader --------------------------------------------------------------------------
@@ -180,65 +206,102 @@ def read_compact(stream: ByteStream, max_bytes: int = DEFAULT_MAX_BYTES) -> list
     """
     recorded = _Recorded(stream)
     with _gc_paused():
-        pieces = _pieces(recorded, max_bytes)
-        records = _decode_compact(pieces)
+        records = _decode_compact(_pieces(recorded, max_bytes))
         if records is not None:
             return records
-        # A part did not decode: read to the end (its errors come first, as in read_records),
-        # then inflate again what was read and decode it whole.
-        for _ in pieces:
-            pass
-        return _decode_whole(read_bytes(io.BytesIO(b"".join(recorded.chunks)), max_bytes))
+        # Laid out otherwise, a part that did not decode, or a record too long to hold beside
+        # what was read: inflate again what was read, then the rest, and decode it whole (its
+        # errors come first, as in read_records).
+        return _decode_whole(_read_all(recorded.replay(), max_bytes))
 
 
 class _Recorded:
     """A stream that keeps what was read from it: the compressed object, about a tenth of the
-    inflated one, is what `read_compact` holds to decode it again should it have to."""
+    inflated one and never more than the cap, is what `read_compact` holds to decode it again
+    should it have to."""
 
     def __init__(self, stream: ByteStream) -> None:
         self._stream = stream
-        self.chunks: list[bytes] = []
+        self._chunks: list[bytes] = []
 
     def read(self, size: int = -1, /) -> bytes:
         chunk = self._stream.read(size)
-        self.chunks.append(chunk)
+        self._chunks.append(chunk)
         return chunk
+
+    def replay(self) -> _Replayed:
+        chunks, self._chunks = self._chunks, []
+        return _Replayed(chunks, self._stream)
+
+
+class _Replayed:
+    """What `_Recorded` kept, then the rest of its stream. Each kept chunk is let go once read
+    again, so the inflated buffer grows as they go: never both whole."""
+
+    def __init__(self, chunks: list[bytes], rest: ByteStream) -> None:
+        chunks.reverse()
+        self._chunks = chunks
+        self._rest = rest
+
+    def read(self, size: int = -1, /) -> bytes:
+        return self._chunks.pop() if self._chunks else self._rest.read(size)
 
 
 def _decode_compact(pieces: Iterator[bytes]) -> list[Any] | None:
-    """The records, decoded a part at a time; None when a part does not decode."""
+    """The records, decoded a part at a time; None when the object is to be decoded whole."""
     first = b""
     for piece in pieces:
         first += piece
         if len(first) >= len(_HEAD):
             break
     if not first.startswith(_HEAD):
-        # Not laid out as CloudTrail writes it: decode it whole.
-        return _decode_whole(b"".join([first, *pieces]))
+        return None  # not laid out as CloudTrail writes it
     records: list[Any] = []
-    held = [first[len(_HEAD) :]]  # inflated, not decoded yet: from a record start on
+    # Inflated, not decoded yet: `[` and the bytes from a record start on, in one buffer that
+    # becomes the part to decode.
+    held = bytearray(b"[")
+    held += memoryview(first)[len(_HEAD) :]
     for piece in pieces:
         # Decode up to the last record start in this piece: each part is `[` + whole records
         # + `]`. A cut inside a string or a nested object makes that part invalid JSON (the
         # brackets cannot balance), so a part that decodes was cut between records.
         cut = piece.rfind(_NEXT_RECORD)
         if cut < 0:
-            held.append(piece)
+            held += piece
+            if len(held) > _HELD_MAX:
+                return None
             continue
-        decoded = _decode_part(b"".join([b"[", *held, memoryview(piece)[: cut + 1], b"]"]))
+        held += memoryview(piece)[: cut + 1]
+        held += b"]"
+        decoded = _decode_part(held)
         if decoded is None:
             return None
         records += decoded
-        held = [piece[cut + 2 :]]
+        held = bytearray(b"[")
+        held += memoryview(piece)[cut + 2 :]
     # What is held is the last records and the closing `]}`.
-    tail = b"".join(held).rstrip(_JSON_SPACE)
-    if not tail.endswith(b"]}"):
+    end = _rstrip_len(held)
+    if end < 3 or held[end - 2 : end] != b"]}":
         return None
-    decoded = _decode_part(b"".join([b"[", memoryview(tail)[:-1]]))
+    del held[end - 1 :]  # the `}`: the part ends with the array's own `]`
+    decoded = _decode_part(held)
     return None if decoded is None else records + decoded
 
 
-def _decode_part(part: bytes) -> list[CompactRecord] | None:
+def _rstrip_len(buf: bytearray) -> int:
+    """The length of `buf` without its trailing JSON whitespace, found without copying it."""
+    end = len(buf)
+    view = memoryview(buf)
+    while end:
+        start = max(0, end - _PIECE)
+        kept = len(bytes(view[start:end]).rstrip(_JSON_SPACE))
+        if kept:
+            return start + kept
+        end = start
+    return 0
+
+
+def _decode_part(part: bytes | bytearray) -> list[CompactRecord] | None:
     try:
         _check_utf8(part)
         return _decode_records(part)
@@ -246,7 +309,7 @@ def _decode_part(part: bytes) -> list[CompactRecord] | None:
         return None
 
 
-def _decode_whole(data: bytes) -> list[Any]:
+def _decode_whole(data: bytes | bytearray) -> list[Any]:
     """An object laid out otherwise: msgspec on the whole of it, else the reference decoding."""
     try:
         _check_utf8(data)
@@ -256,10 +319,18 @@ def _decode_whole(data: bytes) -> list[Any]:
         return parse_records(data)
 
 
-def _check_utf8(data: bytes) -> None:
+def _check_utf8(data: bytes | bytearray) -> None:
+    """Raise UnicodeDecodeError unless `data` is UTF-8, decoding a piece at a time (the whole of
+    it as a str could take four times its size)."""
     # msgspec does not validate the UTF-8 of strings it skips; orjson rejects the whole object.
-    if not data.isascii():
-        data.decode("utf-8")
+    if data.isascii():
+        return
+    view = memoryview(data)
+    start, end = 0, len(view)
+    while start < end:
+        # A step ending inside a character leaves it to the next step.
+        stop = min(start + _UTF8_STEP, end)
+        start += codecs.utf_8_decode(view[start:stop], "strict", stop == end)[1]
 
 
 @contextmanager

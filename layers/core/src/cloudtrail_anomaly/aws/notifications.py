@@ -27,11 +27,20 @@ from aws_lambda_powertools.utilities.data_classes import (
 )
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 
-from ..config import CONFIG_ENV
+from ..config import CONFIG_ENV, load_config
+from ..reader import DEFAULT_MAX_BYTES
 from ..realtime import ObjectRef
 from .dynamodb_ledger import DEFAULT_TTL_DAYS
 
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}\Z")  # \Z: `$` takes a trailing newline
+
+
+# In Lambda the reader's cap follows the function's memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE):
+# the CLI's 1 GiB default would not fit in the deployed 1,024 MB. A gzip bomb stopped at the cap
+# holds the cap and a piece; an object just under it, its records too: about 1.7 times its
+# inflated size at peak (docs/benchmarks.md), beside the runtime and the baseline cache.
+CAP_MEMORY_DIVISOR = 4  # the default cap: a quarter of the memory (256 MiB at 1,024 MB)
+MAX_CAP_MEMORY_DIVISOR = 2  # a cap set above half of the memory fails the cold start
 
 
 class SettingsError(ValueError):
@@ -52,7 +61,9 @@ class RealtimeSettings:
     config_path: str = ""  # the TOML config (detection, policy, reader); "" = the defaults
     cache_size: int = 200_000
     write_concurrency: int = 8
-    max_object_bytes: int | None = None  # overrides [reader] max_object_bytes of the config
+    # Overrides [reader] max_object_bytes of the config. In Lambda: MAX_OBJECT_BYTES, else the
+    # config's value when set, else a quarter of the memory (see `object_cap`).
+    max_object_bytes: int | None = None
     # An SQS message is not started with less time than this left in the invocation: it is
     # handed back for a retry instead of being cut off by the timeout with the whole batch.
     min_remaining_seconds: float = 30.0
@@ -65,6 +76,10 @@ class RealtimeSettings:
         config_path = env.get(CONFIG_ENV, "").strip()
         if config_path and not Path(config_path).is_file():
             raise SettingsError(f"{CONFIG_ENV}={config_path!r}: no such file in the function")
+        max_object_bytes = _int(env, "MAX_OBJECT_BYTES", 0, minimum=1) or None
+        memory_mb = _int(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0, minimum=1)
+        if memory_mb:
+            max_object_bytes = object_cap(memory_mb, max_object_bytes, config_path)
         return cls(
             baseline_table=baseline,
             ledger_table=_table(env, "LEDGER_TABLE") or baseline,
@@ -72,13 +87,37 @@ class RealtimeSettings:
             config_path=config_path,
             cache_size=_int(env, "BASELINE_CACHE_SIZE", 200_000, minimum=0),
             write_concurrency=_int(env, "DYNAMODB_WRITE_CONCURRENCY", 8, minimum=1),
-            max_object_bytes=_int(env, "MAX_OBJECT_BYTES", 0, minimum=1) or None,
+            max_object_bytes=max_object_bytes,
             min_remaining_seconds=_float(env, "MIN_REMAINING_SECONDS", 30.0, minimum=0),
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip()
             or "CloudTrailAnomaly",
             service_name=env.get("POWERTOOLS_SERVICE_NAME", "").strip()
             or "cloudtrail-anomaly-realtime",
         )
+
+
+def object_cap(memory_mb: int, explicit: int | None, config_path: str = "") -> int:
+    """The reader's cap in a function of `memory_mb` MB: `explicit` (MAX_OBJECT_BYTES), else
+    the config's [reader] max_object_bytes when it is set, else a quarter of the memory. A cap
+    that cannot fit (more than half of the memory) is a `SettingsError` naming its origin."""
+    memory = memory_mb << 20
+    limit = memory // MAX_CAP_MEMORY_DIVISOR
+    default = memory // CAP_MEMORY_DIVISOR
+    name = "MAX_OBJECT_BYTES"
+    if explicit is None:
+        explicit = load_config(config_path or None).reader.max_object_bytes
+        if explicit == DEFAULT_MAX_BYTES:  # the CLI's default, not a choice made for Lambda
+            return default
+        name = f"{config_path}: reader.max_object_bytes"
+    if explicit > limit:
+        raise SettingsError(
+            f"{name} = {explicit:,} bytes cannot fit in the function's {memory_mb:,} MB "
+            "(AWS_LAMBDA_FUNCTION_MEMORY_SIZE): reading an object near the cap takes about 1.7 "
+            f"times the cap, so it may be at most half of the memory, {limit:,} bytes. Lower "
+            f"it, leave it out for a quarter of the memory ({default:,} bytes), or give the "
+            "function more memory"
+        )
+    return explicit
 
 
 def _table(env: Mapping[str, str], name: str, required: bool = False) -> str:
