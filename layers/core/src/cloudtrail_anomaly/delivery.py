@@ -251,8 +251,8 @@ class Deliverer:
     def _open(self, reason: str) -> None:
         self.circuit_open = reason
         log.warning(
-            "delivery_circuit_open: the %s sink failed (%s); it is not called again until the "
-            "next invocation, and the alerts stay pending in the outbox",
+            "delivery_circuit_open: the %s sink failed (%s); no more delivery attempts until "
+            "the next invocation (or the end of the replay), the alerts stay pending in the outbox",
             self.sink.name,
             reason,
         )
