@@ -45,9 +45,9 @@ demo: venv
 test: venv
 	$(BIN)/python -m pytest
 
-## The fault suite alone (it is part of `make test` too).
+## The fault suite alone (it is part of `make test` too); writes docs/reliability.md.
 faults: venv
-	$(BIN)/python -m pytest -m faults
+	WRITE_RELIABILITY=1 $(BIN)/python -m pytest -m faults tests/test_faults.py
 
 lint: venv
 	$(BIN)/ruff check .

@@ -32,8 +32,9 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -41,6 +42,7 @@ from typing import Any
 
 import boto3
 import botocore.client
+import botocore.exceptions
 import pytest
 
 from tests.hec_server import Faults, HecServer, self_signed_tls
@@ -142,14 +144,33 @@ class FakeContext:
         return self.remaining_ms
 
 
+class ContainerCrash(BaseException):
+    """The container died here (out of memory, timeout, a host failure): not an exception the
+    code can catch and handle (it derives from BaseException), so nothing after it runs."""
+
+
+@dataclass
+class Fault:
+    """Crash the container at the first call `when` matches: before it is made (`after=False`)
+    or after it returned (`after=True`: the call took effect, its caller never learns)."""
+
+    when: Callable[[str, str, dict[str, Any]], bool]  # (service, operation, params)
+    after: bool = False
+    fired: bool = False
+
+
 class Recorder:
-    """Records the API calls of handler code (not the harness's own) through botocore."""
+    """Records the API calls of handler code (not the harness's own) through botocore, crashes
+    the container where a `Fault` says, and makes each call one at a time, as a service
+    serializes conditional writes: threads (concurrent containers) interleave between calls."""
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
-        self.current: str | None = None
         self.workgroups: dict[str, str] = {}
+        self.faults: list[Fault] = []
         self._original = botocore.client.BaseClient._make_api_call
+        self._serial = threading.RLock()
+        self._local = threading.local()
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[Recorder]:
@@ -157,22 +178,37 @@ class Recorder:
         original = self._original
 
         def make_api_call(client: Any, operation: str, params: dict[str, Any]) -> Any:
-            if recorder.current is not None:
-                service = client.meta.service_model.service_name
-                details = dict(params)
-                if service == "athena" and "WorkGroup" not in details:
-                    details["_workgroup"] = recorder.workgroups.get(recorder.current, "primary")
-                recorder.calls.append(
-                    Call(
-                        recorder.current,
-                        service,
-                        operation,
-                        details,
-                        client.meta.region_name,
-                        ACCOUNT,
+            function = recorder.function
+            if function is None:
+                return original(client, operation, params)
+            service = client.meta.service_model.service_name
+            details = dict(params)
+            if service == "athena" and "WorkGroup" not in details:
+                details["_workgroup"] = recorder.workgroups.get(function, "primary")
+            fault = next(
+                (f for f in recorder.faults if not f.fired and f.when(service, operation, params)),
+                None,
+            )
+            with recorder._serial:
+                if fault is not None and not fault.after:
+                    fault.fired = True
+                    raise ContainerCrash(f"crashed before {service}:{operation}")
+                try:
+                    result = original(client, operation, params)
+                except botocore.exceptions.ClientError as exc:
+                    code = str(exc.response.get("Error", {}).get("Code", ""))
+                    details["_error"] = code
+                    raise
+                finally:
+                    recorder.calls.append(
+                        Call(
+                            function, service, operation, details, client.meta.region_name, ACCOUNT
+                        )
                     )
-                )
-            return original(client, operation, params)
+                if fault is not None:
+                    fault.fired = True
+                    raise ContainerCrash(f"crashed after {service}:{operation}")
+                return result
 
         botocore.client.BaseClient._make_api_call = make_api_call  # type: ignore[method-assign]
         try:
@@ -180,13 +216,19 @@ class Recorder:
         finally:
             botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
 
+    @property
+    def function(self) -> str | None:
+        """The function whose code runs on this thread, if any."""
+        return getattr(self._local, "function", None)
+
     @contextlib.contextmanager
     def as_function(self, name: str) -> Iterator[None]:
-        before, self.current = self.current, name
+        before = self.function
+        self._local.function = name
         try:
             yield
         finally:
-            self.current = before
+            self._local.function = before
 
 
 @dataclass
@@ -218,6 +260,9 @@ class DeployedStack:
     statements: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     function_names: dict[str, str] = field(default_factory=dict)
     memory: dict[str, int] = field(default_factory=dict)
+    _env_lock: threading.Lock = field(default_factory=threading.Lock)
+    _env_depth: int = 0
+    _saved_env: dict[str, str] = field(default_factory=dict)
 
     # -- creating it -----------------------------------------------------------------------
     def create(self) -> DeployedStack:
@@ -381,8 +426,23 @@ class DeployedStack:
     # -- running the functions ---------------------------------------------------------------
     @contextlib.contextmanager
     def environment(self, name: str) -> Iterator[None]:
-        """The function's environment, as Lambda sets it, for the duration of a call."""
-        saved = dict(os.environ)
+        """The function's environment, as Lambda sets it, for the duration of a call (calls of
+        one function on several threads share it; the first sets it, the last restores)."""
+        with self._env_lock:
+            self._env_depth += 1
+            if self._env_depth == 1:
+                self._saved_env = dict(os.environ)
+                self._set_environment(name)
+        try:
+            yield
+        finally:
+            with self._env_lock:
+                self._env_depth -= 1
+                if self._env_depth == 0:
+                    os.environ.clear()
+                    os.environ.update(self._saved_env)
+
+    def _set_environment(self, name: str) -> None:
         for key in list(os.environ):
             if key.startswith(OURS):
                 del os.environ[key]
@@ -403,11 +463,6 @@ class DeployedStack:
             POWERTOOLS_TRACE_DISABLED="true",  # no X-Ray daemon here
         )
         os.environ.update(env)
-        try:
-            yield
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
 
     def load(self, name: str) -> Function:
         """A cold start of the deployed function `name` (a new container)."""
@@ -442,14 +497,16 @@ class DeployedStack:
 class Poller:
     """The SQS event source mapping of the real-time function, as the template configures it."""
 
-    def __init__(self, stack: DeployedStack, function: Function) -> None:
+    def __init__(self, stack: DeployedStack, function: Function | None = None) -> None:
         mapping = next(
             r["Properties"]
             for r in stack.packaged.template["Resources"].values()
             if r["Type"] == "AWS::Lambda::EventSourceMapping"
         )
         self.stack = stack
-        self.function = function
+        self.function = function  # the warm container; a crash discards it
+        self.containers = 0 if function is None else 1
+        self.crashes = 0
         self.batch_size = int(mapping["BatchSize"])
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         self.sqs = boto3.client("sqs", region_name=REGION)
@@ -492,10 +549,20 @@ class Poller:
                 for m in messages
             ]
         }
+        everything_failed = {
+            "batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in messages]
+        }
+        if self.function is None:  # a new container: cold start
+            self.function = self.stack.load("realtime")
+            self.containers += 1
         try:
             response = self.function.invoke(event, remaining_ms)
-        except Exception:
-            response = {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in messages]}
+        except ContainerCrash:
+            self.crashes += 1
+            self.function = None
+            response = everything_failed
+        except Exception:  # the handler raised: Lambda retries the whole batch
+            response = everything_failed
         failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
         for m in messages:
             if m["MessageId"] in failed:  # visible again, as after the visibility timeout

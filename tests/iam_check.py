@@ -70,7 +70,12 @@ def needs(call: Call, resolve_secret: Any = None) -> list[Need]:
     if svc == "s3":
         bucket = p.get("Bucket", "")
         if op in ("GetObject", "HeadObject"):
-            return [Need("s3:GetObject", f"arn:aws:s3:::{bucket}/{p['Key']}")]
+            found = [Need("s3:GetObject", f"arn:aws:s3:::{bucket}/{p['Key']}")]
+            if p.get("_error") in ("NoSuchKey", "404"):
+                # S3 answers 404 for a missing key only to a caller allowed s3:ListBucket (a
+                # check without s3:prefix); else 403 AccessDenied.
+                found.append(Need("s3:ListBucket", f"arn:aws:s3:::{bucket}"))
+            return found
         if op == "PutObject":
             return [Need("s3:PutObject", f"arn:aws:s3:::{bucket}/{p['Key']}")]
         if op in ("ListObjectsV2", "ListObjects"):
