@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET
 
-from .alerts import Alert
+from .alerts import FIELD_LIMITS, Alert, clip
 from .baseline import Baseline, Staged, merge_window
 from .enrichment import Enricher, NoEnrichment
 from .events import (
@@ -573,9 +573,13 @@ class Detector:
                 detector="new_action_burst",
                 account_name=prep.account_name,
                 account_owner=prep.account_owner,
+                listed_first=self._sensitive(e.action for e in after),
             )
             self._emit(out, alert)
         return out
+
+    def _sensitive(self, actions: Iterable[str]) -> frozenset[str]:
+        return frozenset(a for a in actions if self.policy.sensitive(a) is not None)
 
     def _emit(self, out: _Outcome, alert: Alert) -> None:
         if alert.severity.rank < self.policy.min_severity.rank:
@@ -608,13 +612,19 @@ class Detector:
             account_name=prep.account_name if prep else "",
             account_owner=prep.account_owner if prep else "",
             role_created=ctx.role.created if ctx.role else None,
+            listed_first=self._sensitive(e.action for e in actions),
         )
 
 
 def _window_entry(event: Event) -> WindowEntry:
-    """A new action in the burst window."""
+    """A new action in the burst window, its strings cut as the alert cuts them (the window is
+    stored as one item)."""
     return WindowEntry(
-        event.event_time, event.action, event.region, event.event_id, event.error_code
+        event.event_time,
+        clip(event.action, FIELD_LIMITS["action"]),
+        clip(event.region, FIELD_LIMITS["region"]),
+        clip(event.event_id, FIELD_LIMITS["event_id"]),
+        clip(event.error_code, FIELD_LIMITS["error_code"]),
     )
 
 

@@ -145,6 +145,17 @@ def _short(action: str) -> str:
     return action.replace(".amazonaws.com:", ":", 1)
 
 
+MAX_NAMED = 10  # names a reason lists before "and N more": reasons stay a line each
+MAX_SENSITIVE_LINES = 20  # sensitive actions with a reason each; the rest share one
+
+
+def _names(names: Iterable[str]) -> str:
+    listed = list(names)
+    if len(listed) <= MAX_NAMED:
+        return ", ".join(listed)
+    return ", ".join(listed[:MAX_NAMED]) + f" and {len(listed) - MAX_NAMED} more"
+
+
 class AlertPolicy:
     def __init__(
         self, settings: PolicySettings | None = None, ignore: IgnoreSettings | None = None
@@ -255,13 +266,13 @@ class AlertPolicy:
         self._weigh(g, ctx, actions, "new action by the account's root user")
         denied_now = [o for o in alerted if is_denied(o.first_event.error_code)]
         if denied_now:
-            names = ", ".join(_short(o.first_event.action) for o in denied_now)
+            names = _names(_short(o.first_event.action) for o in denied_now)
             g.reasons.append(f"{len(denied_now)} new action(s) were denied: {names}")
         self._weigh_denied_window(g, {e.action for e in ctx.window if is_denied(e.error_code)})
         if s.new_region_bump and ctx.new_regions:
             in_new = sorted({o.first_event.region for o in alerted} & ctx.new_regions)
             if in_new:
-                why = f"first activity of this principal in region(s) {', '.join(in_new)}"
+                why = f"first activity of this principal in region(s) {_names(in_new)}"
                 bumped = g.severity.bumped(cap=Severity.HIGH)
                 if bumped is not g.severity:
                     g.reasons.append(f"{why}: raised from {g.severity} to {bumped}")
@@ -274,10 +285,14 @@ class AlertPolicy:
         self, g: Grade, ctx: PrincipalContext, actions: Iterable[str], root_why: str
     ) -> None:
         """The rules an alert and a burst share: sensitive actions, root, the trust policy."""
-        for action in actions:
-            hit = self.sensitive(action)
-            if hit is not None:
-                g.at_least(hit.severity, f"sensitive action {_short(action)} ({hit.tactic})")
+        hits = [(a, hit) for a in actions if (hit := self.sensitive(a)) is not None]
+        for action, hit in hits[:MAX_SENSITIVE_LINES]:
+            g.at_least(hit.severity, f"sensitive action {_short(action)} ({hit.tactic})")
+        rest = hits[MAX_SENSITIVE_LINES:]
+        if rest:  # one line for the rest, so that the reasons after them stay in a bounded alert
+            level = max_severity(*(Severity(hit.severity) for _, hit in rest))
+            names = _names(_short(a) for a, _ in rest)
+            g.at_least(level, f"{len(rest)} more sensitive actions: {names}")
         if ctx.principal.type == "Root":
             g.at_least(self.settings.root_severity, root_why)
         self._grade_trust(ctx, g)
@@ -299,7 +314,7 @@ class AlertPolicy:
         if role.trusted_services:
             g.at_least(
                 s.service_trusted_role_severity,
-                f"role is assumable by AWS service(s) {', '.join(role.trusted_services)}, so its "
+                f"role is assumable by AWS service(s) {_names(role.trusted_services)}, so its "
                 "credentials live on compute an attacker may control",
             )
         if role.trusted_federated:
@@ -311,10 +326,10 @@ class AlertPolicy:
             if unknown:
                 g.at_least(
                     s.federated_role_severity,
-                    f"role is assumable by identity provider(s) not in the allow-list: {', '.join(unknown)}",
+                    f"role is assumable by identity provider(s) not in the allow-list: {_names(unknown)}",
                 )
             else:
-                ctx_reason = ", ".join(role.trusted_federated)
+                ctx_reason = _names(role.trusted_federated)
                 g.at_least(
                     "informational", f"role is federated through allowed IdP(s) {ctx_reason}"
                 )
@@ -322,7 +337,7 @@ class AlertPolicy:
         if foreign:
             g.at_least(
                 s.cross_account_role_severity,
-                f"role is assumable from other account(s) {', '.join(foreign)}",
+                f"role is assumable from other account(s) {_names(foreign)}",
             )
 
     def grade_burst(self, ctx: PrincipalContext, window: Sequence[WindowEntry]) -> Grade:
@@ -349,7 +364,7 @@ class AlertPolicy:
         if denied:
             g.reasons.append(
                 f"{len(denied)} of the window's new actions were denied: "
-                + ", ".join(_short(a) for a in denied)
+                + _names(_short(a) for a in denied)
             )
         self._weigh_denied_window(g, denied)
         return g
