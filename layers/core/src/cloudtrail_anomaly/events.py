@@ -8,6 +8,7 @@ here raises anything else on bad input.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -38,6 +39,16 @@ class RecordSkipped(Exception):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidRecord:
+    """In place of a record that does not decode because of a string in it, so that the other
+    records of its object are still read: `reason` is `invalid_utf8` (bytes that are not UTF-8)
+    or `invalid_string` (a lone surrogate escape, a control character, a bad escape).
+    `normalize` skips it with that reason (`records_skipped.<reason>`)."""
+
+    reason: str
 
 
 def _str(value: Any) -> str:
@@ -235,6 +246,8 @@ def account_of_identity(user_identity: Any) -> str:
 
 def normalize(record: Any, fallback_account: str = "", fallback_region: str = "") -> Event:
     """Normalize one raw record, or raise `RecordSkipped`."""
+    if record.__class__ is InvalidRecord:
+        raise RecordSkipped(record.reason)
     if not isinstance(record, dict):
         raise RecordSkipped("not_an_object", type(record).__name__)
     event_type = _str(record.get("eventType"))

@@ -5,7 +5,11 @@ compressed size does) fails with `ObjectError("too_large")` as soon as it passes
 gzip bomb costs the cap and a piece, whatever it inflates to. The inflated bytes are held once
 (a growing buffer, never joined into a second copy), and checked as UTF-8 a step at a time.
 Every failure is an `ObjectError` whose `reason` is a metric label and whose message says what
-was wrong with which object, so one bad object never takes down the batch it came in.
+was wrong with which object, so one bad object never takes down the batch it came in. Nor does
+one bad record sink its object: a record whose strings are not valid (not UTF-8, a lone
+surrogate escape, a control character) comes back as an `InvalidRecord`, which detection skips
+and counts (`records_skipped.invalid_utf8`, `records_skipped.invalid_string`), and the others
+are read.
 
 Two readers, one result: `read_records` gives every record whole (dicts, via orjson): the
 reference. `read_compact` gives each record reduced to the fields detection reads
@@ -20,7 +24,8 @@ from __future__ import annotations
 
 import codecs
 import gc
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol, cast
 
@@ -28,7 +33,7 @@ import msgspec
 import orjson
 from isal import isal_zlib
 
-from .events import CompactRecord
+from .events import CompactRecord, InvalidRecord
 
 DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB decompressed
 _CHUNK = 1 << 20  # read from the stream
@@ -159,7 +164,11 @@ def parse_records(data: bytes | bytearray) -> list[Any]:
         try:
             doc = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            raise ObjectError("invalid_json", f"invalid JSON: {exc}") from exc
+            # A string of a record at fault: that record is an InvalidRecord, the rest are read.
+            records = _isolated(data, _reference_record)
+            if records is None:
+                raise ObjectError("invalid_json", f"invalid JSON: {exc}") from exc
+            return records
     if not isinstance(doc, dict) or "Records" not in doc:
         kind = type(doc).__name__
         raise ObjectError(
@@ -194,6 +203,7 @@ class _Log(msgspec.Struct, gc=False):
 # nesting deeper than msgspec goes: the reference decoding says what it makes of it.
 _NOT_COMPACT = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 _decode_records = msgspec.json.Decoder(list[CompactRecord]).decode
+_decode_record = msgspec.json.Decoder(CompactRecord).decode
 _decode_log = msgspec.json.Decoder(_Log).decode
 
 
@@ -301,12 +311,12 @@ def _rstrip_len(buf: bytearray) -> int:
     return 0
 
 
-def _decode_part(part: bytes | bytearray) -> list[CompactRecord] | None:
+def _decode_part(part: bytes | bytearray) -> list[Any] | None:
     try:
         _check_utf8(part)
         return _decode_records(part)
     except _NOT_COMPACT:
-        return None
+        return _isolated_part(part)
 
 
 def _decode_whole(data: bytes | bytearray) -> list[Any]:
@@ -331,6 +341,162 @@ def _check_utf8(data: bytes | bytearray) -> None:
         # A step ending inside a character leaves it to the next step.
         stop = min(start + _UTF8_STEP, end)
         start += codecs.utf_8_decode(view[start:stop], "strict", stop == end)[1]
+
+
+# -- one bad record, not a bad object -------------------------------------------------------------
+#
+# A record whose strings are not valid (bytes that are not UTF-8, a lone surrogate escape, a
+# control character, a bad escape) fails the decoding of its whole object. When that happens,
+# the Records array is split into its records, each decoded on its own, and such a record
+# becomes an `InvalidRecord` (detection counts it in records_skipped.<reason>). Anything else
+# wrong (a number out of range, nesting too deep, the structure itself) is the object's: both
+# readers then refuse it as before. Only failed decodings come here.
+
+# A JSON string (any byte inside; escapes taken whole), a bracket, a brace, a comma, or a quote
+# that opens a string never closed.
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[][{},]|"', re.DOTALL)
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_SPACE = re.compile(rb"[^ \t\n\r]")
+_CLOSING = {ord("["): ord("]"), ord("{"): ord("}")}
+_QUOTE, _COMMA, _COLON, _ARRAY, _OBJECT = (ord(c) for c in '",:[{')
+_RECORDS_KEY = b'"Records"'
+
+Span = tuple[int, int]
+
+
+class _NotIsolable(Exception):
+    """A record is wrong in more than its strings: its object is, as a whole."""
+
+
+def _items(data: bytes | bytearray, open_at: int) -> tuple[list[Span], int] | None:
+    """The spans of the items of the array or object opening at `data[open_at]` (elements, or
+    `"key": value` members), without leading whitespace, and the index just after its end.
+    None when it is not well-formed: brackets that do not pair, a string or the container
+    never closed, an empty item."""
+    close = _CLOSING[data[open_at]]
+    stack: list[int] = []  # what closes each container opened inside
+    spans: list[Span] = []
+    start = open_at + 1
+    for m in _TOKEN.finditer(data, start):
+        at = m.start()
+        c = data[at]
+        if c == _QUOTE:
+            if m.end() - at == 1:
+                return None  # a string never closed
+        elif c == _COMMA:
+            if not stack:
+                spans.append((start, at))
+                start = m.end()
+        elif c in _CLOSING:
+            stack.append(_CLOSING[c])
+        elif stack:
+            if stack.pop() != c:
+                return None
+        elif c != close:
+            return None
+        else:
+            spans.append((start, at))
+            spans = [(_skip_space(data, s, e), e) for s, e in spans]
+            if len(spans) == 1 and spans[0][0] == spans[0][1]:
+                return [], m.end()  # `[]`
+            if any(s == e for s, e in spans):
+                return None  # `[,1]`, `[1,]`
+            return spans, m.end()
+    return None
+
+
+def _isolated_part(part: bytes | bytearray) -> list[Any] | None:
+    """A part of `read_compact` (`[` + records + `]`) a record at a time; None when it was not
+    cut between records or a record is wrong in more than its strings."""
+    split = _items(part, 0)
+    if split is None or split[1] != len(part):
+        return None
+    try:
+        return [_compact_record(part[s:e]) for s, e in split[0]]
+    except _NotIsolable:
+        return None
+
+
+def _isolated(data: bytes | bytearray, record: Callable[[bytes], Any]) -> list[Any] | None:
+    """The records of a log object that did not decode, each decoded by `record`; None unless
+    the object is well-formed and decodes once its Records array is emptied (one `Records`
+    key, an array), and every record that does not decode is wrong only in its strings."""
+    top = _skip_space(data, 0, len(data))
+    if top == len(data) or data[top] != _OBJECT:
+        return None
+    split = _items(data, top)
+    if split is None:
+        return None
+    found = -1
+    for s, e in split[0]:
+        key = _STRING.match(data, s, e)
+        if key is None:
+            return None
+        colon = _skip_space(data, key.end(), e)
+        if colon == e or data[colon] != _COLON:
+            return None
+        if _is_records_key(key.group()):
+            value = _skip_space(data, colon + 1, e)
+            if found >= 0 or value == e or data[value] != _ARRAY:
+                return None  # twice, or not an array: the reference decoding says
+            found = value
+    if found < 0:
+        return None
+    array = _items(data, found)
+    if array is None:
+        return None
+    spans, end = array
+    view = memoryview(data)
+    try:
+        orjson.loads(b"".join([view[:found], b"[]", view[end:]]))
+    except orjson.JSONDecodeError:
+        return None  # the object is wrong outside its records
+    try:
+        return [record(bytes(view[s:e])) for s, e in spans]
+    except _NotIsolable:
+        return None
+
+
+def _skip_space(data: bytes | bytearray, start: int, end: int) -> int:
+    """The index of the first byte from `start` on that is not JSON whitespace, or `end`."""
+    found = _NOT_SPACE.search(data, start, end)
+    return end if found is None else found.start()
+
+
+def _is_records_key(key: bytes) -> bool:
+    if b"\\" not in key:
+        return key == _RECORDS_KEY
+    try:
+        return bool(orjson.loads(key) == "Records")  # spelled with escapes
+    except orjson.JSONDecodeError:
+        return False
+
+
+def _compact_record(item: bytes | bytearray) -> Any:
+    """One record as `read_compact` gives it: a CompactRecord, else as `_reference_record`."""
+    try:
+        _check_utf8(item)
+        return _decode_record(item)
+    except _NOT_COMPACT:
+        return _reference_record(item)
+
+
+def _reference_record(item: bytes | bytearray) -> Any:
+    """One record as orjson decodes it, or an `InvalidRecord` when only its strings keep it
+    from decoding (it decodes with every string emptied); else `_NotIsolable`."""
+    try:
+        return orjson.loads(item)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        orjson.loads(_STRING.sub(b'""', item))
+    except orjson.JSONDecodeError:
+        raise _NotIsolable from None
+    try:
+        _check_utf8(item)
+    except UnicodeDecodeError:
+        return InvalidRecord("invalid_utf8")
+    return InvalidRecord("invalid_string")
 
 
 @contextmanager
