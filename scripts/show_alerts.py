@@ -24,7 +24,8 @@ def main(path: str, limit: int = 15) -> int:
             x["action"].split(".amazonaws.com", 1)[0] + ":" + x["event_name"]
             for x in a["new_actions"][:6]
         )
-        more = f" (+{len(a['new_actions']) - 6} more)" if len(a["new_actions"]) > 6 else ""
+        total = a.get("new_actions_total", len(a["new_actions"]))
+        more = f" (+{total - 6} more)" if total > 6 else ""
         print(
             f"  {a['severity']:<13} {a['first_event_time']}  {a['account_id']}  "
             f"{a['principal']['arn']}\n      {actions}{more}"

@@ -38,6 +38,11 @@ out = {"cap": cap}
 
 
 def peak_rss():
+    # VmHWM is this address space's own high-water mark; ru_maxrss would carry over the
+    # forking parent's (a large pytest process) across exec.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 

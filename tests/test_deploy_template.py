@@ -36,6 +36,7 @@ ALLOWED_STAR_RESOURCES = {  # actions that have no resource-level permissions
 }
 BASELINE_ACTIONS = {
     "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
     "dynamodb:GetItem",
     "dynamodb:Query",
     "dynamodb:PutItem",
@@ -448,8 +449,14 @@ def test_realtime_role(template: dict[str, Any]) -> None:
         "XRayTraces",
         "Baseline",
         "TrailObjects",
+        "TrailMissingObjects",
         "NotificationQueue",
     }
+    # A deleted object must answer 404 (skipped), not 403 (retried into the DLQ): the GET's
+    # implicit ListBucket check has no s3:prefix, so the condition is an IfExists one.
+    missing = statement(template, "RealtimeRole", "TrailMissingObjects")
+    assert missing["Action"] == ["s3:ListBucket"]
+    assert missing["Condition"] == {"StringLikeIfExists": {"s3:prefix": ["AWSLogs/*"]}}
     logs = statement(template, "RealtimeRole", "OwnLogs")
     assert logs["Resource"] == {"Fn::GetAtt": ["RealtimeLogGroup", "Arn"]}
     baseline = statement(template, "RealtimeRole", "Baseline")
@@ -465,6 +472,13 @@ def test_realtime_role(template: dict[str, Any]) -> None:
         "sqs:GetQueueAttributes",
     }
     assert queue["Resource"] == {"Fn::GetAtt": ["NotificationQueue", "Arn"]}
+
+
+def test_the_alarm_topic_is_not_encrypted_with_a_key_cloudwatch_cannot_use(
+    template: dict[str, Any],
+) -> None:
+    topic = template["Resources"]["AlarmTopic"]["Properties"]
+    assert topic.get("KmsMasterKeyId") != "alias/aws/sns"
 
 
 def test_reconcile_role(template: dict[str, Any]) -> None:

@@ -269,3 +269,17 @@ def test_a_dead_letter_the_store_cannot_keep_stays_pending() -> None:
     assert report.dead_lettered == {}
     assert "dead-letter store failed: OSError: disk full" in report.pending[alerts[0].alert_id]
     assert report.delivered == [alerts[1].alert_id]
+
+
+def test_the_sns_subject_counts_every_new_action_not_the_listed_ones() -> None:
+    from cloudtrail_anomaly.outbox import PendingAlert
+    from cloudtrail_anomaly.sinks.sns import subject
+
+    doc = {
+        "principal": {"name": "mallory"},
+        "account_id": "123456789012",
+        "new_actions": [{"action": f"ec2.amazonaws.com:D{i}"} for i in range(74)],
+        "new_actions_total": 577,
+    }
+    alert = PendingAlert("a1", 0, "critical", b"{}")
+    assert "did 577 new action(s)" in subject(alert, doc)

@@ -174,7 +174,7 @@ class TrailLayout:
             not key.startswith(expected_head)
             or (lk.org_id or "") != self.org_id
             or not re.fullmatch(
-                rf"{lk.account_id}_CloudTrail_{lk.region}_\d{{8}}T\d{{4}}Z_[A-Za-z0-9]+\.json(?:\.gz)?",
+                rf"{lk.account_id}_CloudTrail_{lk.region}_[0-9]{{8}}T[0-9]{{4}}Z_[A-Za-z0-9]+\.json(?:\.gz)?",
                 name,
             )
         ):

@@ -63,8 +63,8 @@ MINUTE = 60
 DIGEST_MAX_BYTES = 64 << 20  # a digest lists an hour of objects: a few hundred KB at most
 
 _DIGEST_NAME = re.compile(
-    r"^(?P<account>\d{12})_CloudTrail-Digest_(?P<region>[a-z0-9-]+)_(?P<trail>[A-Za-z0-9._-]+)_"
-    r"(?P=region)_(?P<stamp>\d{8}T\d{6}Z)\.json(?:\.gz)?$"
+    r"^(?P<account>[0-9]{12})_CloudTrail-Digest_(?P<region>[a-z0-9-]+)_(?P<trail>[A-Za-z0-9._-]+)_"
+    r"(?P=region)_(?P<stamp>[0-9]{8}T[0-9]{6}Z)\.json(?:\.gz)?\Z"
 )
 
 AthenaMode = Literal["missed", "full", "off"]

@@ -34,10 +34,10 @@ IamClient = Any
 IamClientFactory = Callable[[Mapping[str, Any]], IamClient]  # AssumeRole's Credentials → client
 
 _ROLE_ARN = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):role/(?:.*/)?(?P<name>[^/]+)$"
+    r"^arn:(?P<partition>aws[a-z-]*):iam::(?P<account>[0-9]{12}):role/(?:.*/)?(?P<name>[^/]+)\Z"
 )
-_ACCOUNT = re.compile(r"^\d{12}$")
-_ARN_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::(?P<account>\d{12}):")
+_ACCOUNT = re.compile(r"^[0-9]{12}\Z")
+_ARN_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::(?P<account>[0-9]{12}):")
 SESSION_NAME = "cloudtrail-anomaly-enrichment"
 _CREDENTIALS_MARGIN_S = 300  # stop using assumed credentials this long before they expire
 

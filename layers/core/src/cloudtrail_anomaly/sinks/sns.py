@@ -122,9 +122,10 @@ def subject(alert: PendingAlert, doc: Mapping[str, Any]) -> str:
     """`[HIGH] <principal> did 2 new action(s) in <account>`, as SNS accepts it."""
     principal = doc.get("principal") or {}
     who = principal.get("name") or principal.get("arn") or "unknown principal"
-    actions = doc.get("new_actions") or []
+    # The list may be cut (an alert lists at most 100); the total counts them all.
+    total = doc.get("new_actions_total") or len(doc.get("new_actions") or [])
     account = doc.get("account_name") or doc.get("account_id") or "?"
-    text = f"[{alert.severity.upper()}] {who} did {len(actions)} new action(s) in {account}"
+    text = f"[{alert.severity.upper()}] {who} did {total} new action(s) in {account}"
     text = _UNPRINTABLE.sub("?", text).strip()
     if len(text) > MAX_SUBJECT_CHARS:
         text = text[: MAX_SUBJECT_CHARS - 3] + "..."
