@@ -38,7 +38,7 @@ from cloudtrail_anomaly.athena_sql import (
     missed_scopes,
     window_scopes,
 )
-from cloudtrail_anomaly.keys import KeyKind, classify_key
+from cloudtrail_anomaly.trail.keys import KeyKind, classify_key
 
 HOUR = 3600
 MIN_BILLED = 10 * 1024**2

@@ -70,9 +70,9 @@ print(json.dumps({"tuples": len(seen), "seconds": time.perf_counter() - t}))
 _DETECTOR = r"""
 import json, sys, time
 from cloudtrail_anomaly.baseline import MemoryBaseline
-from cloudtrail_anomaly.detector import Detector
-from cloudtrail_anomaly.policy import AlertPolicy
-from cloudtrail_anomaly.reader import {read}
+from cloudtrail_anomaly.domain.detector import Detector
+from cloudtrail_anomaly.domain.policy import AlertPolicy
+from cloudtrail_anomaly.trail.reader import {read}
 detector = Detector(MemoryBaseline(), AlertPolicy())
 t = time.perf_counter()
 with open(sys.argv[1], "rb") as fh:
@@ -83,7 +83,29 @@ print(json.dumps({{"tuples": len(ex.observed), "seconds": time.perf_counter() - 
 """
 OURS = _DETECTOR.format(read="read_compact", extract="extract")
 REFERENCE = _DETECTOR.format(read="read_records", extract="reference_extract")
-BEFORE = _DETECTOR.format(read="read_records", extract="extract")
+# --before REV runs an older package: its modules are found where that revision kept them
+# (the flat layout before issue 15, or today's).
+BEFORE = r"""
+import importlib, json, sys, time
+def first(names, attr):
+    for name in names:
+        try:
+            return getattr(importlib.import_module("cloudtrail_anomaly." + name), attr)
+        except ImportError:
+            pass
+    raise ImportError(attr)
+MemoryBaseline = first(["stores.memory", "baseline"], "MemoryBaseline")
+Detector = first(["domain.detector", "detector"], "Detector")
+AlertPolicy = first(["domain.policy", "policy"], "AlertPolicy")
+read_records = first(["trail.reader", "reader"], "read_records")
+detector = Detector(MemoryBaseline(), AlertPolicy())
+t = time.perf_counter()
+with open(sys.argv[1], "rb") as fh:
+    records = read_records(fh)
+ex = detector.extract(records)
+del records
+print(json.dumps({"tuples": len(ex.observed), "seconds": time.perf_counter() - t}))
+"""
 
 
 def run(
@@ -254,9 +276,9 @@ def handler(args: argparse.Namespace, big: Path, tmp: Path) -> None:
 def _read_and_extract(path: Path) -> float:
     """Seconds of read_compact + Detector.extract on one object: the handler's own share."""
     from cloudtrail_anomaly.baseline import MemoryBaseline
-    from cloudtrail_anomaly.detector import Detector
-    from cloudtrail_anomaly.policy import AlertPolicy
-    from cloudtrail_anomaly.reader import read_compact
+    from cloudtrail_anomaly.domain.detector import Detector
+    from cloudtrail_anomaly.domain.policy import AlertPolicy
+    from cloudtrail_anomaly.trail.reader import read_compact
 
     start = time.perf_counter()
     with path.open("rb") as fh:
@@ -335,7 +357,7 @@ def lookups(sizes: list[int]) -> None:
     lookups of 5 keys (4 stored, 1 not), the keys drawn at random, in a fresh state file."""
     import random
 
-    from cloudtrail_anomaly.model import TupleClaim, TupleKey
+    from cloudtrail_anomaly.domain.model import TupleClaim, TupleKey
     from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
 
     def key(i: int) -> TupleKey:

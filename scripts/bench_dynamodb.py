@@ -45,11 +45,11 @@ from cloudtrail_anomaly.aws.dynamodb_baseline import DynamoDbBaseline, create_ta
 from cloudtrail_anomaly.aws.dynamodb_ledger import DynamoDbLedger
 from cloudtrail_anomaly.aws.dynamodb_outbox import DynamoDbOutbox
 from cloudtrail_anomaly.delivery import DeliveryReport
-from cloudtrail_anomaly.detector import DetectionSettings, Detector
-from cloudtrail_anomaly.keys import delivery_sort_key
+from cloudtrail_anomaly.domain.detector import DetectionSettings, Detector
+from cloudtrail_anomaly.domain.policy import AlertPolicy
 from cloudtrail_anomaly.outbox import PendingAlert
-from cloudtrail_anomaly.policy import AlertPolicy
 from cloudtrail_anomaly.realtime import ObjectRef, OpenedObject, RealtimeProcessor
+from cloudtrail_anomaly.trail.keys import delivery_sort_key
 from moto import mock_aws
 
 ROOT = Path(__file__).resolve().parents[1]

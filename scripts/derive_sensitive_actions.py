@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from cloudtrail_anomaly.events import normalize_action
-from cloudtrail_anomaly.sensitive import default_sensitive_actions, expand_action
+from cloudtrail_anomaly.domain.events import normalize_action
+from cloudtrail_anomaly.domain.sensitive import default_sensitive_actions, expand_action
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data" / "cloudtrail"

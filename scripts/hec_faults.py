@@ -30,11 +30,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from cloudtrail_anomaly.alerts import Alert
 from cloudtrail_anomaly.delivery import Deliverer
-from cloudtrail_anomaly.model import Event, Principal
+from cloudtrail_anomaly.domain.alerts import Alert
+from cloudtrail_anomaly.domain.model import Event, Principal
+from cloudtrail_anomaly.domain.policy import Severity
 from cloudtrail_anomaly.outbox import MemoryOutbox, Outbox, PendingAlert
-from cloudtrail_anomaly.policy import Severity
 from cloudtrail_anomaly.sinks.splunk_hec import HecSettings, SplunkHecSink
 from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
 

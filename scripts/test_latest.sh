@@ -24,7 +24,7 @@ for p in lock["package"]:
     locked.setdefault(p["name"], set()).add(p.get("version", ""))
 for dist in sorted(metadata.distributions(), key=lambda d: d.metadata["Name"].lower()):
     name = dist.metadata["Name"].lower().replace("_", "-")
-    if name in locked and dist.version not in locked[name]:
+    if name in locked and "" not in locked[name] and dist.version not in locked[name]:
         print(f"  {name}: {', '.join(sorted(locked[name]))} -> {dist.version}")
 PY
 echo "--- the suite on the newest releases:"

@@ -29,7 +29,7 @@ from cloudtrail_anomaly.athena_sql import (
     TableSpec,
     day_value,
 )
-from cloudtrail_anomaly.keys import KeyKind, classify_key
+from cloudtrail_anomaly.trail.keys import KeyKind, classify_key
 from sqlglot import exp
 
 _ids = itertools.count(1)

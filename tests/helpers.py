@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 from cloudtrail_anomaly.baseline import MemoryBaseline
-from cloudtrail_anomaly.model import TupleClaim, iso
-from cloudtrail_anomaly.reader import read_records
+from cloudtrail_anomaly.domain.model import TupleClaim, iso
+from cloudtrail_anomaly.trail.reader import read_records
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cloudtrail"
 ACCOUNT = "123456789012"

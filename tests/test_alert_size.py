@@ -17,7 +17,10 @@ import boto3
 import orjson
 import pytest
 from botocore.exceptions import ClientError
-from cloudtrail_anomaly.alerts import (
+from cloudtrail_anomaly.aws.dynamodb_baseline import DynamoDbBaseline, create_table
+from cloudtrail_anomaly.aws.dynamodb_outbox import DynamoDbOutbox
+from cloudtrail_anomaly.baseline import MemoryBaseline
+from cloudtrail_anomaly.domain.alerts import (
     FIELD_LIMITS,
     MAX_ALERT_BYTES,
     MAX_LISTED_ACTIONS,
@@ -25,12 +28,9 @@ from cloudtrail_anomaly.alerts import (
     Alert,
     clip,
 )
-from cloudtrail_anomaly.aws.dynamodb_baseline import DynamoDbBaseline, create_table
-from cloudtrail_anomaly.aws.dynamodb_outbox import DynamoDbOutbox
-from cloudtrail_anomaly.baseline import MemoryBaseline
-from cloudtrail_anomaly.detector import REGION_PREFIX, Detector
-from cloudtrail_anomaly.model import Event, Principal, TupleKey, iso
-from cloudtrail_anomaly.policy import AlertPolicy, PolicySettings, Severity
+from cloudtrail_anomaly.domain.detector import REGION_PREFIX, Detector
+from cloudtrail_anomaly.domain.model import Event, Principal, TupleKey, iso
+from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings, Severity
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws

@@ -34,8 +34,8 @@ from cloudtrail_anomaly.athena_sql import (
     window_scopes,
 )
 from cloudtrail_anomaly.baseline import MemoryBaseline
-from cloudtrail_anomaly.detector import Detector
-from cloudtrail_anomaly.policy import AlertPolicy
+from cloudtrail_anomaly.domain.detector import Detector
+from cloudtrail_anomaly.domain.policy import AlertPolicy
 from sqlglot import exp
 from sqlglot.tokens import TokenType
 

@@ -8,9 +8,9 @@ import pytest
 from cloudtrail_anomaly.athena_sql import TableSpec
 from cloudtrail_anomaly.backfill import backfill
 from cloudtrail_anomaly.baseline import MemoryBaseline
-from cloudtrail_anomaly.detector import REGION_PREFIX, Detector
-from cloudtrail_anomaly.model import DAY, PrincipalKey, TupleKey
-from cloudtrail_anomaly.policy import AlertPolicy
+from cloudtrail_anomaly.domain.detector import REGION_PREFIX, Detector
+from cloudtrail_anomaly.domain.model import DAY, PrincipalKey, TupleKey
+from cloudtrail_anomaly.domain.policy import AlertPolicy
 from cloudtrail_anomaly.reconcile import AthenaTable
 
 from tests.athena_local import LocalAthena

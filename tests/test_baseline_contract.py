@@ -22,8 +22,8 @@ from cloudtrail_anomaly.baseline import (
     encode_window,
     merge_window,
 )
-from cloudtrail_anomaly.model import PrincipalKey, TupleClaim, TupleKey, TupleState
-from cloudtrail_anomaly.policy import WindowEntry
+from cloudtrail_anomaly.domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState
+from cloudtrail_anomaly.domain.policy import WindowEntry
 from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
 from moto import mock_aws
 

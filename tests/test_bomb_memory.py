@@ -30,7 +30,7 @@ limit = memory_mb << 20
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 from cloudtrail_anomaly.aws.notifications import RealtimeSettings
-from cloudtrail_anomaly.reader import DEFAULT_MAX_BYTES, ObjectError, read_compact, read_records
+from cloudtrail_anomaly.trail.reader import DEFAULT_MAX_BYTES, ObjectError, read_compact, read_records
 
 env = {"BASELINE_TABLE": "baseline", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb)}
 cap = RealtimeSettings.from_env(env).max_object_bytes or DEFAULT_MAX_BYTES
@@ -59,9 +59,9 @@ if mode in ("read_compact", "read_records"):
     out["peak_rss"] = peak_rss()
 else:
     from cloudtrail_anomaly.baseline import MemoryBaseline
-    from cloudtrail_anomaly.detector import Detector
+    from cloudtrail_anomaly.domain.detector import Detector
     from cloudtrail_anomaly.ledger import MemoryLedger
-    from cloudtrail_anomaly.policy import AlertPolicy
+    from cloudtrail_anomaly.domain.policy import AlertPolicy
     from cloudtrail_anomaly.realtime import ObjectRef, OpenedObject, RealtimeProcessor
     from cloudtrail_anomaly.delivery import DeliveryReport
 

@@ -21,10 +21,10 @@ from aws_lambda_powertools.utilities.data_classes import SQSRecord
 from cloudtrail_anomaly.aws.lambda_runtime import RealtimeFunction
 from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.delivery import Deliverer, DeliveryReport
-from cloudtrail_anomaly.detector import Detector
+from cloudtrail_anomaly.domain.detector import Detector
+from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.ledger import MemoryLedger
 from cloudtrail_anomaly.outbox import PendingAlert
-from cloudtrail_anomaly.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.realtime import ObjectRef, RealtimeProcessor
 from cloudtrail_anomaly.sinks.splunk_hec import HecSettings, SplunkHecSink
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 from cloudtrail_anomaly.athena_sql import RESULT_COLUMNS, TableSpec, history_scope, tuples_sql
 from cloudtrail_anomaly.cli import main
-from cloudtrail_anomaly.model import DAY
+from cloudtrail_anomaly.domain.model import DAY
 from moto import mock_aws
 
 from tests.athena_local import LocalAthena, athena_result_rows

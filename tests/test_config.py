@@ -16,7 +16,7 @@ from cloudtrail_anomaly.config import (
     load_config,
     parse_config,
 )
-from cloudtrail_anomaly.model import DAY
+from cloudtrail_anomaly.domain.model import DAY
 
 EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
 

@@ -14,9 +14,9 @@ import orjson
 import pytest
 from cloudtrail_anomaly.cli import main
 from cloudtrail_anomaly.delivery import Deliverer, JsonLinesSink
-from cloudtrail_anomaly.detector import Detector
+from cloudtrail_anomaly.domain.detector import Detector
+from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
-from cloudtrail_anomaly.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.sinks.jsonl import JsonLinesFileSink
 from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
 

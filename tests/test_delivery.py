@@ -10,9 +10,9 @@ import orjson
 import pytest
 from cloudtrail_anomaly.cli import main
 from cloudtrail_anomaly.delivery import Deliverer, DeliveryReport, JsonLinesSink, MinSeverity
-from cloudtrail_anomaly.detector import Detector
+from cloudtrail_anomaly.domain.detector import Detector
+from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings, Severity
 from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
-from cloudtrail_anomaly.policy import AlertPolicy, PolicySettings, Severity
 from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
 
 T0 = 1_700_000_000

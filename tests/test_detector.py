@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from cloudtrail_anomaly.baseline import MemoryBaseline
-from cloudtrail_anomaly.detector import DetectionSettings, Detector, ObjectResult
-from cloudtrail_anomaly.model import TupleKey
-from cloudtrail_anomaly.policy import AlertPolicy, PolicySettings, Severity
+from cloudtrail_anomaly.domain.detector import DetectionSettings, Detector, ObjectResult
+from cloudtrail_anomaly.domain.model import TupleKey
+from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings, Severity
 
 from tests.helpers import (
     ACCOUNT,

@@ -19,10 +19,10 @@ from cloudtrail_anomaly.aws.dynamodb_baseline import (
 )
 from cloudtrail_anomaly.aws.dynamodb_outbox import DynamoDbOutbox
 from cloudtrail_anomaly.baseline import Staged, merge_window
-from cloudtrail_anomaly.detector import Detector
-from cloudtrail_anomaly.model import PrincipalKey, TupleClaim, TupleKey, TupleState
+from cloudtrail_anomaly.domain.detector import Detector
+from cloudtrail_anomaly.domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState
+from cloudtrail_anomaly.domain.policy import AlertPolicy, WindowEntry
 from cloudtrail_anomaly.outbox import PendingAlert
-from cloudtrail_anomaly.policy import AlertPolicy, WindowEntry
 from moto import mock_aws
 
 TABLE = "baseline"

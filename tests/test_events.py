@@ -10,7 +10,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from cloudtrail_anomaly.events import (
+from cloudtrail_anomaly.domain.events import (
     RecordSkipped,
     account_of_identity,
     is_account_id,
@@ -19,7 +19,7 @@ from cloudtrail_anomaly.events import (
     parse_event_time,
     principal_of,
 )
-from cloudtrail_anomaly.model import Principal
+from cloudtrail_anomaly.domain.model import Principal
 
 from tests.helpers import (
     ACCOUNT,

@@ -19,12 +19,13 @@ from typing import Any
 import msgspec
 import orjson
 import pytest
-from cloudtrail_anomaly import events, reader
 from cloudtrail_anomaly.baseline import MemoryBaseline
-from cloudtrail_anomaly.detector import DetectionSettings, Detector, Extraction
-from cloudtrail_anomaly.events import CompactIdentity, CompactRecord
-from cloudtrail_anomaly.policy import AlertPolicy
-from cloudtrail_anomaly.reader import EmptyObject, ObjectError, read_compact, read_records
+from cloudtrail_anomaly.domain import events
+from cloudtrail_anomaly.domain.detector import DetectionSettings, Detector, Extraction
+from cloudtrail_anomaly.domain.events import CompactIdentity, CompactRecord
+from cloudtrail_anomaly.domain.policy import AlertPolicy
+from cloudtrail_anomaly.trail import reader
+from cloudtrail_anomaly.trail.reader import EmptyObject, ObjectError, read_compact, read_records
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

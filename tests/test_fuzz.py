@@ -16,13 +16,13 @@ from typing import Any
 
 import orjson
 from cloudtrail_anomaly.baseline import MemoryBaseline
-from cloudtrail_anomaly.detector import Detector, ObjectResult
-from cloudtrail_anomaly.events import parse_event_time
-from cloudtrail_anomaly.keys import KeyKind, classify_key, delivery_sort_key
-from cloudtrail_anomaly.model import iso
-from cloudtrail_anomaly.policy import AlertPolicy, PolicySettings
-from cloudtrail_anomaly.reader import EmptyObject, ObjectError, read_records
+from cloudtrail_anomaly.domain.detector import Detector, ObjectResult
+from cloudtrail_anomaly.domain.events import parse_event_time
+from cloudtrail_anomaly.domain.model import iso
+from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
+from cloudtrail_anomaly.trail.keys import KeyKind, classify_key, delivery_sort_key
+from cloudtrail_anomaly.trail.reader import EmptyObject, ObjectError, read_records
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from cloudtrail_anomaly.keys import (
+from cloudtrail_anomaly.trail.keys import (
     ACCOUNT_RE,
     ORG_ID_RE,
     REGION_RE,

@@ -13,10 +13,10 @@ import pytest
 from cloudtrail_anomaly.aws.dynamodb_baseline import DynamoDbBaseline, create_table
 from cloudtrail_anomaly.aws.dynamodb_outbox import DynamoDbOutbox
 from cloudtrail_anomaly.baseline import MemoryBaseline, Staged
-from cloudtrail_anomaly.detector import Detector
-from cloudtrail_anomaly.model import PrincipalKey, TupleClaim, TupleKey
+from cloudtrail_anomaly.domain.detector import Detector
+from cloudtrail_anomaly.domain.model import PrincipalKey, TupleClaim, TupleKey
+from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings, WindowEntry
 from cloudtrail_anomaly.outbox import PendingAlert
-from cloudtrail_anomaly.policy import AlertPolicy, PolicySettings, WindowEntry
 from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
 from moto import mock_aws
 

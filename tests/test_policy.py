@@ -11,13 +11,13 @@ from typing import Any
 
 import orjson
 import pytest
-from cloudtrail_anomaly.alerts import Alert
 from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.cli import main as cli_main
-from cloudtrail_anomaly.detector import DetectionSettings, Detector, ObjectResult
+from cloudtrail_anomaly.domain.alerts import Alert
+from cloudtrail_anomaly.domain.detector import DetectionSettings, Detector, ObjectResult
+from cloudtrail_anomaly.domain.model import PrincipalKey, TupleKey, iso
+from cloudtrail_anomaly.domain.policy import AlertPolicy, IgnoreSettings, PolicySettings, RoleInfo
 from cloudtrail_anomaly.enrichment import Enricher, StaticEnrichment
-from cloudtrail_anomaly.model import PrincipalKey, TupleKey, iso
-from cloudtrail_anomaly.policy import AlertPolicy, IgnoreSettings, PolicySettings, RoleInfo
 
 from tests.helpers import ACCOUNT, DAY, OTHER_ACCOUNT, T0, assumed_role, gz, record, user
 

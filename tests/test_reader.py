@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
-from cloudtrail_anomaly.reader import (
+from cloudtrail_anomaly.trail.reader import (
     EmptyObject,
     ObjectError,
     parse_records,

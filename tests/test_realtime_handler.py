@@ -29,9 +29,9 @@ from cloudtrail_anomaly.aws.dynamodb_baseline import create_table
 from cloudtrail_anomaly.aws.lambda_runtime import RealtimeFunction
 from cloudtrail_anomaly.aws.notifications import RealtimeSettings, SettingsError
 from cloudtrail_anomaly.delivery import DeliveryReport
-from cloudtrail_anomaly.events import parse_event_time
+from cloudtrail_anomaly.domain.events import parse_event_time
+from cloudtrail_anomaly.domain.model import DAY, iso
 from cloudtrail_anomaly.ledger import ProcessedObject
-from cloudtrail_anomaly.model import DAY, iso
 from cloudtrail_anomaly.outbox import PendingAlert
 from cloudtrail_anomaly.realtime import ObjectRef
 from moto import mock_aws

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from cloudtrail_anomaly.athena_sql import TableSpec
 from cloudtrail_anomaly.baseline import MemoryBaseline
-from cloudtrail_anomaly.detector import Detector
+from cloudtrail_anomaly.domain.detector import Detector
+from cloudtrail_anomaly.domain.model import DAY, TupleKey
+from cloudtrail_anomaly.domain.policy import AlertPolicy
 from cloudtrail_anomaly.ledger import MemoryLedger
-from cloudtrail_anomaly.model import DAY, TupleKey
 from cloudtrail_anomaly.outbox import PendingAlert
-from cloudtrail_anomaly.policy import AlertPolicy
 from cloudtrail_anomaly.realtime import ObjectRef, RealtimeProcessor
 from cloudtrail_anomaly.reconcile import (
     AthenaTable,

@@ -31,7 +31,7 @@ from cloudtrail_anomaly.athena_sql import (
 from cloudtrail_anomaly.aws.dynamodb_baseline import create_table
 from cloudtrail_anomaly.aws.notifications import SettingsError
 from cloudtrail_anomaly.aws.reconcile_runtime import ReconcileFunctionSettings, ReconcileIncomplete
-from cloudtrail_anomaly.model import DAY
+from cloudtrail_anomaly.domain.model import DAY
 from moto import mock_aws
 
 from tests.athena_local import LocalAthena, athena_result_rows

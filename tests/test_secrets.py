@@ -23,8 +23,8 @@ from cloudtrail_anomaly.aws.secrets import (
     token_ref,
 )
 from cloudtrail_anomaly.delivery import Deliverer, MinSeverity
+from cloudtrail_anomaly.domain.policy import Severity
 from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
-from cloudtrail_anomaly.policy import Severity
 from cloudtrail_anomaly.sinks.splunk_hec import HecSettingsError, SplunkHecSink
 from moto import mock_aws
 

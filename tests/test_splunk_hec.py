@@ -16,12 +16,12 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
-from cloudtrail_anomaly.alerts import Alert
 from cloudtrail_anomaly.delivery import Deliverer, DeliveryReport
-from cloudtrail_anomaly.detector import Detector
-from cloudtrail_anomaly.model import Event, Principal
+from cloudtrail_anomaly.domain.alerts import Alert
+from cloudtrail_anomaly.domain.detector import Detector
+from cloudtrail_anomaly.domain.model import Event, Principal
+from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings, Severity
 from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
-from cloudtrail_anomaly.policy import AlertPolicy, PolicySettings, Severity
 from cloudtrail_anomaly.sinks import as_pending
 from cloudtrail_anomaly.sinks.splunk_hec import (
     HecSettings,

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from cloudtrail_anomaly.athena_sql import TrailLayout
 from cloudtrail_anomaly.delivery import DeliveryReport
-from cloudtrail_anomaly.model import iso
+from cloudtrail_anomaly.domain.model import iso
 from cloudtrail_anomaly.outbox import PendingAlert
 from cloudtrail_anomaly.realtime import ObjectGone, OpenedObject
 from cloudtrail_anomaly.reconcile import ListedObject

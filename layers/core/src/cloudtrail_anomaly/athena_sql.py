@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from typing import Any, Literal, Protocol
 
-from .keys import ACCOUNT_RE, REGION_RE, KeyKind, classify_key
+from .trail.keys import ACCOUNT_RE, REGION_RE, KeyKind, classify_key
 
 # Names that infra/settings.js checks at package time too: one definition, names.json.
 _NAMES = json.loads(resources.files(__package__).joinpath("names.json").read_text())

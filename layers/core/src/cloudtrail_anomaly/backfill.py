@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .athena_sql import Row, history_scope, row_records
-from .detector import Detector
-from .model import DAY, PrincipalKey
+from .domain.detector import Detector
+from .domain.model import DAY, PrincipalKey
 from .reconcile import AthenaTable
 
 DEFAULT_DAYS = 90

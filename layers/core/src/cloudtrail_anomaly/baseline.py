@@ -14,9 +14,9 @@ from typing import Protocol
 
 import orjson
 
-from .model import PrincipalKey, TupleClaim, TupleKey, TupleState
+from .domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState
+from .domain.policy import WindowEntry
 from .outbox import MemoryOutbox, PendingAlert
-from .policy import WindowEntry
 
 # A principal's burst window holds at most this many entries (the newest), and at most this
 # much JSON: it is one DynamoDB item (400 KB at most), written with the claims. Either bound is

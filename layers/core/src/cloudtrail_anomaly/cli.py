@@ -16,13 +16,13 @@ from . import __version__, cli_backfill
 from .baseline import Baseline, MemoryBaseline
 from .config import Config, ConfigError, load_config
 from .delivery import AlertSink, Deliverer, DeliverySummary, JsonLinesSink
-from .detector import REGION_PREFIX, Detector, ObjectResult
+from .domain.detector import REGION_PREFIX, Detector, ObjectResult
+from .domain.model import iso
+from .domain.policy import AlertPolicy
+from .domain.sensitive import expand_action
 from .enrichment import Enricher
-from .model import iso
 from .outbox import Outbox
-from .policy import AlertPolicy
 from .replay import format_summary, replay
-from .sensitive import expand_action
 from .sqlite_baseline import SqliteBaseline, StateFileError
 
 EXIT_USAGE = 2

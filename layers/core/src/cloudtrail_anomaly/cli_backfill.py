@@ -19,8 +19,8 @@ from .athena_sql import QueryFailed, SqlInputError, TableSpec, TrailLayout
 from .backfill import DEFAULT_DAYS, backfill
 from .baseline import Baseline
 from .config import ConfigError, load_config
-from .detector import Detector
-from .policy import AlertPolicy
+from .domain.detector import Detector
+from .domain.policy import AlertPolicy
 from .reconcile import AthenaTable, discover_pairs
 from .sqlite_baseline import SqliteBaseline, StateFileError
 

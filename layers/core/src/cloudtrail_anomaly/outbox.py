@@ -15,7 +15,7 @@ from typing import Protocol
 
 import orjson
 
-from .alerts import Alert
+from .domain.alerts import Alert
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from .alerts import Alert
 from .delivery import AlertSink, Deliverer, DeliverySummary
-from .detector import Detector
-from .keys import KeyKind, classify_key
+from .domain.alerts import Alert
+from .domain.detector import Detector
 from .ledger import BATCH_WRITE_LIMIT, ObjectId, ObjectLedger, ProcessedObject
 from .outbox import Outbox
-from .reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, read_compact
+from .trail.keys import KeyKind, classify_key
+from .trail.reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, read_compact
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,10 +54,10 @@ from .athena_sql import (
     window_scopes,
 )
 from .delivery import DeliverySummary
-from .keys import ACCOUNT_RE, REGION_RE, KeyKind, classify_key, delivery_sort_key
 from .ledger import ProcessedObject
-from .reader import ObjectError, read_bytes
 from .realtime import ObjectGone, ObjectOutcome, ObjectRef, RealtimeProcessor
+from .trail.keys import ACCOUNT_RE, REGION_RE, KeyKind, classify_key, delivery_sort_key
+from .trail.reader import ObjectError, read_bytes
 
 MINUTE = 60
 DIGEST_MAX_BYTES = 64 << 20  # a digest lists an hour of objects: a few hundred KB at most

@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .baseline import Stage, decode_window, encode_window, group_by_principal
-from .model import PrincipalKey, TupleClaim, TupleKey, TupleState
+from .domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState
+from .domain.policy import WindowEntry
 from .outbox import PendingAlert
-from .policy import WindowEntry
 
 SCHEMA_VERSION = 1
 _SCHEMA = """

@@ -52,8 +52,8 @@ from ..baseline import (
     encode_window,
     group_by_principal,
 )
-from ..model import PrincipalKey, TupleClaim, TupleKey, TupleState
-from ..policy import WindowEntry
+from ..domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState
+from ..domain.policy import WindowEntry
 from .dynamodb_batch import backoff_seconds, batch_get
 from .dynamodb_outbox import pending_put
 

@@ -20,8 +20,8 @@ from aws_lambda_powertools.utilities.data_classes import SQSRecord
 
 from ..config import ReaderSettings, load_config
 from ..delivery import AlertSink, JsonLinesSink
-from ..detector import Detector
-from ..policy import AlertPolicy
+from ..domain.detector import Detector
+from ..domain.policy import AlertPolicy
 from ..realtime import ObjectOutcome, ObjectRef, RealtimeProcessor
 from .dynamodb_baseline import DynamoDbBaseline
 from .dynamodb_ledger import DynamoDbLedger

@@ -21,8 +21,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from ..athena_sql import Partitioning, Projection, SqlInputError, TableSpec, TrailLayout
 from ..backfill import BackfillReport, backfill
 from ..delivery import AlertSink
-from ..detector import Detector
-from ..events import parse_event_time
+from ..domain.detector import Detector
+from ..domain.events import parse_event_time
 from ..reconcile import (
     AthenaMode,
     AthenaTable,

@@ -31,8 +31,8 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvi
 from botocore.exceptions import ClientError
 
 from ..delivery import AlertSink, DeliveryReport
+from ..domain.policy import Severity
 from ..outbox import PendingAlert
-from ..policy import Severity
 from ..sinks import with_min_severity
 from ..sinks.splunk_hec import HecSettings, HecSettingsError, SplunkHecSink, TokenScrubber
 

@@ -21,10 +21,10 @@ from typing import Any
 
 import orjson
 
-from ..alerts import Alert
 from ..delivery import AlertSink, DeliveryReport, MinSeverity
+from ..domain.alerts import Alert
+from ..domain.policy import Severity
 from ..outbox import PendingAlert
-from ..policy import Severity
 
 __all__ = [
     "AlertSink",

@@ -21,7 +21,7 @@ from typing import Protocol
 import orjson
 
 from ..delivery import AlertSink, DeliveryReport
-from ..model import iso
+from ..domain.model import iso
 from ..outbox import PendingAlert
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,7 @@ import msgspec
 import orjson
 from isal import isal_zlib
 
-from .events import CompactRecord, InvalidRecord
+from ..domain.events import CompactRecord, InvalidRecord
 
 DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB decompressed
 _CHUNK = 1 << 20  # read from the stream

@@ -21,9 +21,10 @@ from typing import Any
 import msgspec
 from msgspec import UNSET
 
+from ..baseline import Baseline, Staged, merge_window
+from ..enrichment import Enricher, NoEnrichment
+from ..outbox import PendingAlert
 from .alerts import FIELD_LIMITS, Alert, clip
-from .baseline import Baseline, Staged, merge_window
-from .enrichment import Enricher, NoEnrichment
 from .events import (
     CompactIdentity,
     CompactRecord,
@@ -46,7 +47,6 @@ from .model import (
     TupleKey,
     TupleObservation,
 )
-from .outbox import PendingAlert
 from .policy import AlertPolicy, PrincipalContext, Screened, Severity, WindowEntry
 
 REGION_PREFIX = "@region:"
