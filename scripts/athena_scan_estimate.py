@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cloudtrail_anomaly.athena_sql import (
+from cloudtrail_anomaly.athena.sql import (
     TrailLayout,
     day_value,
     history_scope,

@@ -239,7 +239,7 @@ def handler(args: argparse.Namespace, big: Path, tmp: Path) -> None:
     }.items():
         os.environ[name] = value
     import boto3
-    from cloudtrail_anomaly.aws.dynamodb_baseline import create_table
+    from cloudtrail_anomaly.stores.dynamodb.baseline import create_table
     from moto import mock_aws
 
     prefix = "AWSLogs/111111111111/CloudTrail/us-east-1/2026/11/01/"
@@ -291,7 +291,7 @@ def demo_percentiles(args: argparse.Namespace, tmp: Path) -> None:
     sys.path.insert(0, str(HERE))
     import bench_dynamodb as bd
     import boto3
-    from cloudtrail_anomaly.aws.dynamodb_baseline import create_table
+    from cloudtrail_anomaly.stores.dynamodb.baseline import create_table
     from moto import mock_aws
 
     files_timed = args.files or 300
@@ -358,7 +358,7 @@ def lookups(sizes: list[int]) -> None:
     import random
 
     from cloudtrail_anomaly.domain.model import TupleClaim, TupleKey
-    from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
+    from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 
     def key(i: int) -> TupleKey:
         return TupleKey(f"{i % 50:012d}", f"arn:aws:iam::x:role/r{i // 100}", f"svc:Op{i % 100}")

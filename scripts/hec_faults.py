@@ -36,7 +36,7 @@ from cloudtrail_anomaly.domain.model import Event, Principal
 from cloudtrail_anomaly.domain.policy import Severity
 from cloudtrail_anomaly.outbox import MemoryOutbox, Outbox, PendingAlert
 from cloudtrail_anomaly.sinks.splunk_hec import HecSettings, SplunkHecSink
-from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
+from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "00000000-fau1-7000-0000-hecfaults000"

@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 import sqlglot
-from cloudtrail_anomaly.athena_sql import (
+from cloudtrail_anomaly.athena.sql import (
     CLOUDTRAIL_COLUMNS,
     Array,
     MapOf,

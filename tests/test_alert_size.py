@@ -17,8 +17,6 @@ import boto3
 import orjson
 import pytest
 from botocore.exceptions import ClientError
-from cloudtrail_anomaly.aws.dynamodb_baseline import DynamoDbBaseline, create_table
-from cloudtrail_anomaly.aws.dynamodb_outbox import DynamoDbOutbox
 from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.domain.alerts import (
     FIELD_LIMITS,
@@ -31,6 +29,8 @@ from cloudtrail_anomaly.domain.alerts import (
 from cloudtrail_anomaly.domain.detector import REGION_PREFIX, Detector
 from cloudtrail_anomaly.domain.model import Event, Principal, TupleKey, iso
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings, Severity
+from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline, create_table
+from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws

@@ -11,8 +11,8 @@ import boto3
 import pytest
 import requests
 from botocore.exceptions import ClientError
-from cloudtrail_anomaly.athena_sql import QueryFailed, SqlInputError
-from cloudtrail_anomaly.aws.athena import AthenaQueryRunner
+from cloudtrail_anomaly.athena.runner import AthenaQueryRunner
+from cloudtrail_anomaly.athena.sql import QueryFailed, SqlInputError
 from moto import mock_aws
 from moto.moto_api import state_manager
 

@@ -15,7 +15,7 @@ import duckdb
 import orjson
 import pytest
 import sqlglot
-from cloudtrail_anomaly.athena_sql import (
+from cloudtrail_anomaly.athena.sql import (
     RESULT_COLUMNS,
     QueryScope,
     SqlInputError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cloudtrail_anomaly.athena_sql import TableSpec
+from cloudtrail_anomaly.athena.sql import TableSpec
 from cloudtrail_anomaly.backfill import backfill
 from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.domain.detector import REGION_PREFIX, Detector

@@ -13,7 +13,6 @@ from typing import Any
 
 import boto3
 import pytest
-from cloudtrail_anomaly.aws.dynamodb_baseline import DynamoDbBaseline, create_table
 from cloudtrail_anomaly.baseline import (
     MAX_WINDOW_BYTES,
     MAX_WINDOW_ENTRIES,
@@ -24,7 +23,8 @@ from cloudtrail_anomaly.baseline import (
 )
 from cloudtrail_anomaly.domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState
 from cloudtrail_anomaly.domain.policy import WindowEntry
-from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
+from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline, create_table
+from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 from moto import mock_aws
 
 Stores = Callable[[int], list[Any]]

@@ -16,15 +16,15 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from cloudtrail_anomaly.aws.dynamodb_baseline import DynamoDbBaseline, create_table
-from cloudtrail_anomaly.aws.dynamodb_outbox import DynamoDbOutbox
 from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.domain.alerts import Alert
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings, RoleInfo
 from cloudtrail_anomaly.enrichment import StaticEnrichment
 from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
-from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
+from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline, create_table
+from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
+from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 from moto import mock_aws
 
 from tests.helpers import ACCOUNT, T0, assumed_role, record

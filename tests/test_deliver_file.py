@@ -18,7 +18,7 @@ from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
 from cloudtrail_anomaly.sinks.jsonl import JsonLinesFileSink
-from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
+from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 
 from tests.helpers import ACCOUNT, T0, gz, record, user
 

@@ -13,7 +13,7 @@ from cloudtrail_anomaly.delivery import Deliverer, DeliveryReport, JsonLinesSink
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings, Severity
 from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
-from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
+from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 
 T0 = 1_700_000_000
 

@@ -11,18 +11,18 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from cloudtrail_anomaly.aws.dynamodb_baseline import (
-    BaselineUnavailable,
-    DynamoDbBaseline,
-    LruCache,
-    create_table,
-)
-from cloudtrail_anomaly.aws.dynamodb_outbox import DynamoDbOutbox
 from cloudtrail_anomaly.baseline import Staged, merge_window
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState
 from cloudtrail_anomaly.domain.policy import AlertPolicy, WindowEntry
 from cloudtrail_anomaly.outbox import PendingAlert
+from cloudtrail_anomaly.stores.dynamodb.baseline import (
+    BaselineUnavailable,
+    DynamoDbBaseline,
+    LruCache,
+    create_table,
+)
+from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
 from moto import mock_aws
 
 TABLE = "baseline"

@@ -9,9 +9,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from cloudtrail_anomaly.aws.dynamodb_baseline import create_table
-from cloudtrail_anomaly.aws.dynamodb_ledger import DynamoDbLedger
 from cloudtrail_anomaly.ledger import ProcessedObject
+from cloudtrail_anomaly.stores.dynamodb.baseline import create_table
+from cloudtrail_anomaly.stores.dynamodb.ledger import DynamoDbLedger
 from moto import mock_aws
 
 TABLE = "ledger"

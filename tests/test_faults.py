@@ -27,7 +27,7 @@ import boto3
 import orjson
 import pytest
 import time_machine
-from cloudtrail_anomaly.aws.dynamodb_outbox import DynamoDbOutbox
+from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
 
 from tests.deployed import REGION, DeployedStack, Fault, Packaged, Poller, deployed
 from tests.test_deployed import put_objects, queue_missed_rows, scheduled

@@ -20,7 +20,7 @@ from cloudtrail_anomaly.domain.detector import Detector, ObjectResult
 from cloudtrail_anomaly.domain.events import parse_event_time
 from cloudtrail_anomaly.domain.model import iso
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
-from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
+from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 from cloudtrail_anomaly.trail.keys import KeyKind, classify_key, delivery_sort_key
 from cloudtrail_anomaly.trail.reader import EmptyObject, ObjectError, read_records
 from hypothesis import HealthCheck, given, settings

@@ -10,14 +10,14 @@ from typing import Any
 import boto3
 import orjson
 import pytest
-from cloudtrail_anomaly.aws.dynamodb_baseline import DynamoDbBaseline, create_table
-from cloudtrail_anomaly.aws.dynamodb_outbox import DynamoDbOutbox
 from cloudtrail_anomaly.baseline import MemoryBaseline, Staged
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import PrincipalKey, TupleClaim, TupleKey
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings, WindowEntry
 from cloudtrail_anomaly.outbox import PendingAlert
-from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
+from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline, create_table
+from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
+from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 from moto import mock_aws
 
 ALICE = "arn:aws:iam::111111111111:user/alice"

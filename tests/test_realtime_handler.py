@@ -25,7 +25,6 @@ import boto3
 import orjson
 import pytest
 from aws_lambda_powertools import Logger, Metrics
-from cloudtrail_anomaly.aws.dynamodb_baseline import create_table
 from cloudtrail_anomaly.aws.lambda_runtime import RealtimeFunction
 from cloudtrail_anomaly.aws.notifications import RealtimeSettings, SettingsError
 from cloudtrail_anomaly.delivery import DeliveryReport
@@ -34,6 +33,7 @@ from cloudtrail_anomaly.domain.model import DAY, iso
 from cloudtrail_anomaly.ledger import ProcessedObject
 from cloudtrail_anomaly.outbox import PendingAlert
 from cloudtrail_anomaly.realtime import ObjectRef
+from cloudtrail_anomaly.stores.dynamodb.baseline import create_table
 from moto import mock_aws
 
 HANDLER = Path(__file__).parents[1] / "functions" / "realtime" / "handler.py"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloudtrail_anomaly.athena_sql import TableSpec
+from cloudtrail_anomaly.athena.sql import TableSpec
 from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import DAY, TupleKey
@@ -277,7 +277,7 @@ def test_full_mode_reads_every_object_of_the_window(tmp_path: Path) -> None:
 def test_athena_failing_does_not_undo_the_reprocessing(world: World) -> None:
     class Broken:
         def run(self, sql: str) -> Any:
-            from cloudtrail_anomaly.athena_sql import QueryFailed
+            from cloudtrail_anomaly.athena.sql import QueryFailed
 
             raise QueryFailed("query q-1 FAILED (USER): HIVE_BAD_DATA")
 

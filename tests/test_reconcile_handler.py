@@ -21,17 +21,17 @@ import boto3
 import orjson
 import pytest
 import requests
-from cloudtrail_anomaly.athena_sql import (
+from cloudtrail_anomaly.athena.sql import (
     RESULT_COLUMNS,
     TableSpec,
     history_scope,
     missed_scopes,
     tuples_sql,
 )
-from cloudtrail_anomaly.aws.dynamodb_baseline import create_table
 from cloudtrail_anomaly.aws.notifications import SettingsError
 from cloudtrail_anomaly.aws.reconcile_runtime import ReconcileFunctionSettings, ReconcileIncomplete
 from cloudtrail_anomaly.domain.model import DAY
+from cloudtrail_anomaly.stores.dynamodb.baseline import create_table
 from moto import mock_aws
 
 from tests.athena_local import LocalAthena, athena_result_rows

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cloudtrail_anomaly.athena_sql import BUCKET_RE, NAME_RE, ORG_ID_RE, PREFIX_RE
+from cloudtrail_anomaly.athena.sql import BUCKET_RE, NAME_RE, ORG_ID_RE, PREFIX_RE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,7 +70,7 @@ def test_the_package_and_the_cold_start_accept_the_same_names() -> None:
     [("my-trail\n", "", ""), ("my-trail", "cloudtrail\n", ""), ("my-trail", "", "o-abc123def4\n")],
 )
 def test_a_trailing_newline_is_refused(bucket: str, prefix: str, org_id: str) -> None:
-    from cloudtrail_anomaly.athena_sql import SqlInputError, TrailLayout
+    from cloudtrail_anomaly.athena.sql import SqlInputError, TrailLayout
 
     TrailLayout(bucket.strip(), prefix.strip(), org_id.strip())  # accepted without it
     with pytest.raises(SqlInputError):

@@ -29,7 +29,7 @@ from cloudtrail_anomaly.sinks.splunk_hec import (
     SplunkHecSink,
     TokenScrubber,
 )
-from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline
+from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 
 from tests.hec_server import HecServer, self_signed_tls
 

@@ -19,7 +19,7 @@ from cloudtrail_anomaly.baseline import Staged
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings, WindowEntry
-from cloudtrail_anomaly.sqlite_baseline import SqliteBaseline, StateFileError
+from cloudtrail_anomaly.stores.sqlite import SqliteBaseline, StateFileError
 
 from tests.helpers import ACCOUNT, DAY, T0, fixture_records, record, user
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from cloudtrail_anomaly.athena_sql import TrailLayout
+from cloudtrail_anomaly.athena.sql import TrailLayout
 from cloudtrail_anomaly.delivery import DeliveryReport
 from cloudtrail_anomaly.domain.model import iso
 from cloudtrail_anomaly.outbox import PendingAlert

@@ -23,7 +23,7 @@ from .domain.sensitive import expand_action
 from .enrichment import Enricher
 from .outbox import Outbox
 from .replay import format_summary, replay
-from .sqlite_baseline import SqliteBaseline, StateFileError
+from .stores.sqlite import SqliteBaseline, StateFileError
 
 EXIT_USAGE = 2
 EXIT_UNDELIVERED = 1  # a sink configuration error, or alerts left pending

@@ -34,7 +34,7 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
-from .athena_sql import (
+from .athena.sql import (
     PATH_COLUMN,
     QueryFailed,
     QueryRunner,

@@ -23,9 +23,9 @@ from ..delivery import AlertSink, JsonLinesSink
 from ..domain.detector import Detector
 from ..domain.policy import AlertPolicy
 from ..realtime import ObjectOutcome, ObjectRef, RealtimeProcessor
-from .dynamodb_baseline import DynamoDbBaseline
-from .dynamodb_ledger import DynamoDbLedger
-from .dynamodb_outbox import DynamoDbOutbox
+from ..stores.dynamodb.baseline import DynamoDbBaseline
+from ..stores.dynamodb.ledger import DynamoDbLedger
+from ..stores.dynamodb.outbox import DynamoDbOutbox
 from .notifications import (
     Notification,
     RealtimeSettings,

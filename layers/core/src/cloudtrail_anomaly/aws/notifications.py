@@ -29,8 +29,8 @@ from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 
 from ..config import CONFIG_ENV, load_config
 from ..realtime import ObjectRef
+from ..stores.dynamodb.ledger import DEFAULT_TTL_DAYS
 from ..trail.reader import DEFAULT_MAX_BYTES
-from .dynamodb_ledger import DEFAULT_TTL_DAYS
 
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}\Z")  # \Z: `$` takes a trailing newline
 

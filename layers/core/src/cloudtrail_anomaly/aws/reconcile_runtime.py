@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, cast
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from ..athena_sql import Partitioning, Projection, SqlInputError, TableSpec, TrailLayout
+from ..athena.runner import AthenaQueryRunner
+from ..athena.sql import Partitioning, Projection, SqlInputError, TableSpec, TrailLayout
 from ..backfill import BackfillReport, backfill
 from ..delivery import AlertSink
 from ..domain.detector import Detector
@@ -31,7 +32,6 @@ from ..reconcile import (
     ReconcileSettings,
     discover_pairs,
 )
-from .athena import AthenaQueryRunner
 from .lambda_runtime import RealtimeFunction
 from .notifications import RealtimeSettings, SettingsError
 from .s3_listing import S3ObjectLister

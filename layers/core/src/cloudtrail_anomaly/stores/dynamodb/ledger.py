@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..domain.model import DAY
-from ..ledger import ObjectId, ProcessedObject
-from .dynamodb_batch import BATCH_WRITE_LIMIT, batch_get, batch_put
+from ...domain.model import DAY
+from ...ledger import ObjectId, ProcessedObject
+from .batch import BATCH_WRITE_LIMIT, batch_get, batch_put
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -14,10 +14,10 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from .baseline import Stage, decode_window, encode_window, group_by_principal
-from .domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState
-from .domain.policy import WindowEntry
-from .outbox import PendingAlert
+from ..baseline import Stage, decode_window, encode_window, group_by_principal
+from ..domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState
+from ..domain.policy import WindowEntry
+from ..outbox import PendingAlert
 
 SCHEMA_VERSION = 1
 _SCHEMA = """

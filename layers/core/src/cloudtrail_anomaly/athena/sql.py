@@ -29,10 +29,10 @@ from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from typing import Any, Literal, Protocol
 
-from .trail.keys import ACCOUNT_RE, REGION_RE, KeyKind, classify_key
+from ..trail.keys import ACCOUNT_RE, REGION_RE, KeyKind, classify_key
 
 # Names that infra/settings.js checks at package time too: one definition, names.json.
-_NAMES = json.loads(resources.files(__package__).joinpath("names.json").read_text())
+_NAMES = json.loads(resources.files("cloudtrail_anomaly").joinpath("names.json").read_text())
 # Glue database and table names as Athena accepts them unquoted: we keep to lower case.
 NAME_RE = re.compile(_NAMES["glue_name"], re.ASCII)
 WORKGROUP_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")

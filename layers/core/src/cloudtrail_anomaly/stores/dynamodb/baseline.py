@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..baseline import (
+from ...baseline import (
     Stage,
     Staged,
     claimable,
@@ -52,10 +52,10 @@ from ..baseline import (
     encode_window,
     group_by_principal,
 )
-from ..domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState
-from ..domain.policy import WindowEntry
-from .dynamodb_batch import backoff_seconds, batch_get
-from .dynamodb_outbox import pending_put
+from ...domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState
+from ...domain.policy import WindowEntry
+from .batch import backoff_seconds, batch_get
+from .outbox import pending_put
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from ..athena_sql import (
+from .sql import (
     WORKGROUP_RE,
     QueryFailed,
     QueryResult,
