@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
 def _check_config(path: Path) -> None:
     """Fail the build, not the cold start, on an invalid config (when the core is importable)."""
     try:
-        from cloudtrail_anomaly.config import ConfigError, load_config
+        from cloudtrail_anomaly.app.settings import ConfigError, load_config
     except ImportError:
         return
     try:

@@ -30,13 +30,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from cloudtrail_anomaly.delivery import Deliverer
 from cloudtrail_anomaly.domain.alerts import Alert
 from cloudtrail_anomaly.domain.model import Event, Principal
 from cloudtrail_anomaly.domain.policy import Severity
 from cloudtrail_anomaly.outbox import MemoryOutbox, Outbox, PendingAlert
 from cloudtrail_anomaly.sinks.splunk_hec import HecSettings, SplunkHecSink
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
+from cloudtrail_anomaly.usecases.deliver import Deliverer
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "00000000-fau1-7000-0000-hecfaults000"

@@ -62,8 +62,8 @@ else:
     from cloudtrail_anomaly.domain.detector import Detector
     from cloudtrail_anomaly.ledger import MemoryLedger
     from cloudtrail_anomaly.domain.policy import AlertPolicy
-    from cloudtrail_anomaly.realtime import ObjectRef, OpenedObject, RealtimeProcessor
-    from cloudtrail_anomaly.delivery import DeliveryReport
+    from cloudtrail_anomaly.usecases.ingest import ObjectRef, OpenedObject, RealtimeProcessor
+    from cloudtrail_anomaly.usecases.deliver import DeliveryReport
 
     account = sys.argv[4]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
-from cloudtrail_anomaly.cli import main
+from cloudtrail_anomaly.app.cli.main import main
 
 from tests.helpers import (
     ACCOUNT,

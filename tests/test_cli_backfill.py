@@ -10,8 +10,8 @@ import boto3
 import orjson
 import pytest
 import requests
+from cloudtrail_anomaly.app.cli.main import main
 from cloudtrail_anomaly.athena.sql import RESULT_COLUMNS, TableSpec, history_scope, tuples_sql
-from cloudtrail_anomaly.cli import main
 from cloudtrail_anomaly.domain.model import DAY
 from moto import mock_aws
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import boto3
 import orjson
 import pytest
-from cloudtrail_anomaly.cli import main
+from cloudtrail_anomaly.app.cli.main import main
 from moto import mock_aws
 
 from tests.hec_server import HecServer

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloudtrail_anomaly.config import (
+from cloudtrail_anomaly.app.settings import (
     CONFIG_ENV,
     Config,
     ConfigError,

@@ -12,13 +12,13 @@ from typing import Any
 
 import orjson
 import pytest
-from cloudtrail_anomaly.cli import main
-from cloudtrail_anomaly.delivery import Deliverer, JsonLinesSink
+from cloudtrail_anomaly.app.cli.main import main
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
 from cloudtrail_anomaly.sinks.jsonl import JsonLinesFileSink
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
+from cloudtrail_anomaly.usecases.deliver import Deliverer, JsonLinesSink
 
 from tests.helpers import ACCOUNT, T0, gz, record, user
 

@@ -8,12 +8,17 @@ from pathlib import Path
 
 import orjson
 import pytest
-from cloudtrail_anomaly.cli import main
-from cloudtrail_anomaly.delivery import Deliverer, DeliveryReport, JsonLinesSink, MinSeverity
+from cloudtrail_anomaly.app.cli.main import main
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings, Severity
 from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
+from cloudtrail_anomaly.usecases.deliver import (
+    Deliverer,
+    DeliveryReport,
+    JsonLinesSink,
+    MinSeverity,
+)
 
 T0 = 1_700_000_000
 

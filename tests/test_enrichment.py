@@ -15,14 +15,14 @@ import orjson
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from cloudtrail_anomaly.app.cli.main import main
+from cloudtrail_anomaly.app.settings import EnrichmentSettings
 from cloudtrail_anomaly.aws.enrichment import (
     AwsEnricher,
     IamRoles,
     OrganizationsAccounts,
     trust_principals,
 )
-from cloudtrail_anomaly.cli import main
-from cloudtrail_anomaly.config import EnrichmentSettings
 from cloudtrail_anomaly.enrichment import Enricher
 from moto import mock_aws
 

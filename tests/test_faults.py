@@ -170,7 +170,7 @@ def expected_alerts(stack: DeployedStack, root: Path) -> set[str]:
         [
             sys.executable,
             "-m",
-            "cloudtrail_anomaly.cli",
+            "cloudtrail_anomaly.app.cli.main",
             "replay",
             str(root),
             "--config",

@@ -25,7 +25,7 @@ class Block(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
         return None
 sys.meta_path.insert(0, Block())
-from cloudtrail_anomaly.cli import main
+from cloudtrail_anomaly.app.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -61,7 +61,7 @@ def test_the_version_has_one_source() -> None:
     assert "version" not in pyproject["project"]
     assert metadata.version("cloudtrail-anomaly") == __version__
     shown = subprocess.run(
-        [sys.executable, "-m", "cloudtrail_anomaly.cli", "--version"],
+        [sys.executable, "-m", "cloudtrail_anomaly.app.cli.main", "--version"],
         capture_output=True,
         text=True,
         check=False,

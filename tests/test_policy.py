@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 import pytest
+from cloudtrail_anomaly.app.cli.main import main as cli_main
 from cloudtrail_anomaly.baseline import MemoryBaseline
-from cloudtrail_anomaly.cli import main as cli_main
 from cloudtrail_anomaly.domain.alerts import Alert
 from cloudtrail_anomaly.domain.detector import DetectionSettings, Detector, ObjectResult
 from cloudtrail_anomaly.domain.model import PrincipalKey, TupleKey, iso

@@ -15,8 +15,8 @@ from cloudtrail_anomaly.domain.model import DAY, TupleKey
 from cloudtrail_anomaly.domain.policy import AlertPolicy
 from cloudtrail_anomaly.ledger import MemoryLedger
 from cloudtrail_anomaly.outbox import PendingAlert
-from cloudtrail_anomaly.realtime import ObjectRef, RealtimeProcessor
-from cloudtrail_anomaly.reconcile import (
+from cloudtrail_anomaly.usecases.ingest import ObjectRef, RealtimeProcessor
+from cloudtrail_anomaly.usecases.reconcile import (
     AthenaTable,
     Reconciler,
     ReconcileSettings,

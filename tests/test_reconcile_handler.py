@@ -21,6 +21,7 @@ import boto3
 import orjson
 import pytest
 import requests
+from cloudtrail_anomaly.app.reconcile_function import ReconcileFunctionSettings, ReconcileIncomplete
 from cloudtrail_anomaly.athena.sql import (
     RESULT_COLUMNS,
     TableSpec,
@@ -29,7 +30,6 @@ from cloudtrail_anomaly.athena.sql import (
     tuples_sql,
 )
 from cloudtrail_anomaly.aws.notifications import SettingsError
-from cloudtrail_anomaly.aws.reconcile_runtime import ReconcileFunctionSettings, ReconcileIncomplete
 from cloudtrail_anomaly.domain.model import DAY
 from cloudtrail_anomaly.stores.dynamodb.baseline import create_table
 from moto import mock_aws

@@ -22,10 +22,10 @@ from cloudtrail_anomaly.aws.secrets import (
     splunk_wanted,
     token_ref,
 )
-from cloudtrail_anomaly.delivery import Deliverer, MinSeverity
 from cloudtrail_anomaly.domain.policy import Severity
 from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
 from cloudtrail_anomaly.sinks.splunk_hec import HecSettingsError, SplunkHecSink
+from cloudtrail_anomaly.usecases.deliver import Deliverer, MinSeverity
 from moto import mock_aws
 
 from tests.hec_server import HecServer

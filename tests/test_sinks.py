@@ -11,7 +11,6 @@ import boto3
 import orjson
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from cloudtrail_anomaly.delivery import Deliverer, DeliveryReport, MinSeverity
 from cloudtrail_anomaly.domain.policy import Severity
 from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
 from cloudtrail_anomaly.sinks import as_pending, with_min_severity
@@ -23,6 +22,7 @@ from cloudtrail_anomaly.sinks.dead_letters import (
 )
 from cloudtrail_anomaly.sinks.jsonl import JsonLinesFileSink
 from cloudtrail_anomaly.sinks.sns import MAX_SUBJECT_CHARS, SnsSink, subject
+from cloudtrail_anomaly.usecases.deliver import Deliverer, DeliveryReport, MinSeverity
 from moto import mock_aws
 
 from tests.test_splunk_hec import make_alert

@@ -16,7 +16,6 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
-from cloudtrail_anomaly.delivery import Deliverer, DeliveryReport
 from cloudtrail_anomaly.domain.alerts import Alert
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import Event, Principal
@@ -30,6 +29,7 @@ from cloudtrail_anomaly.sinks.splunk_hec import (
     TokenScrubber,
 )
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
+from cloudtrail_anomaly.usecases.deliver import Deliverer, DeliveryReport
 
 from tests.hec_server import HecServer, self_signed_tls
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import orjson
 from cloudtrail_anomaly.athena.sql import TrailLayout
-from cloudtrail_anomaly.delivery import DeliveryReport
 from cloudtrail_anomaly.domain.model import iso
 from cloudtrail_anomaly.outbox import PendingAlert
-from cloudtrail_anomaly.realtime import ObjectGone, OpenedObject
-from cloudtrail_anomaly.reconcile import ListedObject
+from cloudtrail_anomaly.usecases.deliver import DeliveryReport
+from cloudtrail_anomaly.usecases.ingest import ObjectGone, OpenedObject
+from cloudtrail_anomaly.usecases.reconcile import ListedObject
 
 from tests.helpers import DIGESTS
 

@@ -18,8 +18,8 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from cloudtrail_anomaly.app.realtime_function import RealtimeFunction
 from cloudtrail_anomaly.aws import retry_config
-from cloudtrail_anomaly.aws.lambda_runtime import RealtimeFunction
 from cloudtrail_anomaly.aws.notifications import RealtimeSettings, is_sqs_event
 from cloudtrail_anomaly.aws.secrets import splunk_sink_from_env, splunk_wanted
 

@@ -14,8 +14,8 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from cloudtrail_anomaly.app.reconcile_function import ReconcileFunction, ReconcileFunctionSettings
 from cloudtrail_anomaly.aws import retry_config
-from cloudtrail_anomaly.aws.reconcile_runtime import ReconcileFunction, ReconcileFunctionSettings
 from cloudtrail_anomaly.aws.secrets import splunk_sink_from_env, splunk_wanted
 
 settings = ReconcileFunctionSettings.from_env(os.environ)

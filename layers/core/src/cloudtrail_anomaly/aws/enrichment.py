@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..config import EnrichmentSettings
+from ..app.settings import EnrichmentSettings
 from ..domain.policy import RoleInfo
 from . import retry_config
 

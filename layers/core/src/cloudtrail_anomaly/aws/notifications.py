@@ -27,10 +27,10 @@ from aws_lambda_powertools.utilities.data_classes import (
 )
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 
-from ..config import CONFIG_ENV, load_config
-from ..realtime import ObjectRef
+from ..app.settings import CONFIG_ENV, load_config
 from ..stores.dynamodb.ledger import DEFAULT_TTL_DAYS
 from ..trail.reader import DEFAULT_MAX_BYTES
+from ..usecases.ingest import ObjectRef
 
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}\Z")  # \Z: `$` takes a trailing newline
 

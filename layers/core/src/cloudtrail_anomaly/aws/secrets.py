@@ -30,11 +30,11 @@ import requests
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 from botocore.exceptions import ClientError
 
-from ..delivery import AlertSink, DeliveryReport
 from ..domain.policy import Severity
 from ..outbox import PendingAlert
 from ..sinks import with_min_severity
 from ..sinks.splunk_hec import HecSettings, HecSettingsError, SplunkHecSink, TokenScrubber
+from ..usecases.deliver import AlertSink, DeliveryReport
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -292,10 +292,26 @@ def _read_only(value: Any) -> bool | None:
     return value if isinstance(value, bool) else _BOOL_STRINGS.get(_str(value))
 
 
+class _AnyObject(msgspec.Struct, frozen=True, gc=False):
+    """An object in a field that `normalize` reads as a string: it reads as '' (or no time, no
+    action) whatever it holds, so nothing of it is built."""
+
+
+if TYPE_CHECKING:
+    _Field = Any  # the code that reads a field coerces it as `normalize` does
+else:
+    # Any JSON value but an array, without building more than one small object: an object in a
+    # string field is an `_AnyObject`, an integer a float (a non-string reads alike either
+    # way). An array fails the record, which the reader then decodes on its own (and counts
+    # against its cap). `Any` here would build whatever a field holds: `[[],[],...]` is 56
+    # bytes of lists for every 3 bytes of JSON.
+    _Field = str | float | bool | None | _AnyObject
+
+
 class _SessionIssuer(msgspec.Struct, frozen=True, gc=False):
-    arn: Any = None
-    userName: Any = None
-    principalId: Any = None
+    arn: _Field = None
+    userName: _Field = None
+    principalId: _Field = None
 
 
 class _SessionContext(msgspec.Struct, frozen=True, gc=False):
@@ -303,8 +319,8 @@ class _SessionContext(msgspec.Struct, frozen=True, gc=False):
 
 
 class _OnBehalfOf(msgspec.Struct, frozen=True, gc=False):
-    userId: Any = None
-    identityStoreArn: Any = None
+    userId: _Field = None
+    identityStoreArn: _Field = None
 
 
 class CompactIdentity(msgspec.Struct, frozen=True, gc=False):
@@ -312,13 +328,13 @@ class CompactIdentity(msgspec.Struct, frozen=True, gc=False):
     and no others: equal CompactIdentities have the same principal, so it is computed once per
     distinct one, whatever their access keys and session dates (tests check the list)."""
 
-    type: Any = None
-    arn: Any = None
-    accountId: Any = None
-    principalId: Any = None
-    userName: Any = None
-    invokedBy: Any = None
-    identityProvider: Any = None
+    type: _Field = None
+    arn: _Field = None
+    accountId: _Field = None
+    principalId: _Field = None
+    userName: _Field = None
+    invokedBy: _Field = None
+    identityProvider: _Field = None
     sessionContext: _SessionContext | None = None
     onBehalfOf: _OnBehalfOf | None = None
 
@@ -326,27 +342,29 @@ class CompactIdentity(msgspec.Struct, frozen=True, gc=False):
 class CompactRecord(msgspec.Struct, gc=False):
     """A raw record reduced to the fields `normalize` reads, as `reader.read_compact` decodes it.
 
-    Values keep their JSON types (a field may hold anything) and are coerced as `normalize`
-    coerces them; an absent field is None, as `dict.get` gives it. A record msgspec cannot
-    decode so (a `sessionContext` that is not an object, say) sends its object to the reference
-    decoding. Untracked by the cyclic GC: decoded JSON holds no cycles.
+    A field holds a string, a number, a bool, None or an `_AnyObject`, and is coerced as
+    `normalize` coerces what the record held there (a non-string reads alike whatever it is);
+    an absent field is None, as `dict.get` gives it. Each field is one small object at most, so
+    a record costs a bounded size plus its strings. A record msgspec cannot decode so (an array
+    in a field, a `sessionContext` that is not an object) is decoded on its own by the
+    reference decoding. Untracked by the cyclic GC: decoded JSON holds no cycles.
     """
 
-    eventTime: Any = None
-    timestamp: Any = msgspec.field(default=None, name="@timestamp")
-    eventSource: Any = None
-    eventName: Any = None
-    eventType: Any = None
-    insightDetails: Any = msgspec.UNSET  # there at all, whatever its value: an Insights event
-    recipientAccountId: Any = None
-    awsRegion: Any = None
+    eventTime: _Field = None
+    timestamp: _Field = msgspec.field(default=None, name="@timestamp")
+    eventSource: _Field = None
+    eventName: _Field = None
+    eventType: _Field = None
+    insightDetails: _Field = msgspec.UNSET  # there at all, whatever its value: an Insights event
+    recipientAccountId: _Field = None
+    awsRegion: _Field = None
     userIdentity: CompactIdentity | None = None
-    eventID: Any = None
-    errorCode: Any = None
-    sourceIPAddress: Any = None
-    userAgent: Any = None
-    eventCategory: Any = None
-    readOnly: Any = None
+    eventID: _Field = None
+    errorCode: _Field = None
+    sourceIPAddress: _Field = None
+    userAgent: _Field = None
+    eventCategory: _Field = None
+    readOnly: _Field = None
 
 
 def compact_event(

@@ -21,10 +21,10 @@ from typing import Any
 
 import orjson
 
-from ..delivery import AlertSink, DeliveryReport, MinSeverity
 from ..domain.alerts import Alert
 from ..domain.policy import Severity
 from ..outbox import PendingAlert
+from ..usecases.deliver import AlertSink, DeliveryReport, MinSeverity
 
 __all__ = [
     "AlertSink",

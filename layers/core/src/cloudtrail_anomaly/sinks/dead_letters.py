@@ -20,9 +20,9 @@ from typing import Protocol
 
 import orjson
 
-from ..delivery import AlertSink, DeliveryReport
 from ..domain.model import iso
 from ..outbox import PendingAlert
+from ..usecases.deliver import AlertSink, DeliveryReport
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..delivery import JsonLinesSink
+from ..usecases.deliver import JsonLinesSink
 
 __all__ = ["JsonLinesFileSink", "JsonLinesSink"]
 

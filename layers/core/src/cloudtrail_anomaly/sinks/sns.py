@@ -20,8 +20,8 @@ from typing import Any, Protocol
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..delivery import DeliveryReport
 from ..outbox import PendingAlert
+from ..usecases.deliver import DeliveryReport
 
 log = logging.getLogger(__name__)
 

@@ -42,8 +42,8 @@ from typing import Any
 import orjson
 import requests
 
-from ..delivery import DeliveryReport
 from ..outbox import PendingAlert
+from ..usecases.deliver import DeliveryReport
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import codecs
 import gc
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Protocol, cast
 
 import msgspec
@@ -43,6 +45,13 @@ _PIECE = 1 << 20  # inflated at a time: what `read_compact` holds besides its re
 _HELD_MAX = 4 << 20
 _UTF8_STEP = 1 << 16  # checked as UTF-8 at a time: decoding a step takes up to 4 times it
 _GZIP_MAGIC = b"\x1f\x8b"
+# What decoding may build, from the cap (see `_Limits`). CloudTrail's records are 500 bytes
+# and more: an object of smaller ones is not CloudTrail's.
+_MIN_RECORD_BYTES = 256
+_WHOLE_DIVISOR = 32  # decoded whole (orjson, or msgspec at large): a 32nd of the cap at most
+_MEMORY_NUM, _MEMORY_DEN = 7, 4  # the memory a read may take: 1.75 times the cap
+# Floors, for small caps: the resident size moves by pages and allocator arenas.
+_MIN_RECORDS, _MIN_WHOLE, _MIN_MEMORY = 4096, 1 << 20, 64 << 20
 _GZIP_WBITS = 16 + 15
 
 # isal's stub declares `error` an instance; it is the exception class, as zlib's is.
@@ -215,14 +224,98 @@ def read_compact(stream: ByteStream, max_bytes: int = DEFAULT_MAX_BYTES) -> list
     it, so callers take both kinds (`Detector.extract` does).
     """
     recorded = _Recorded(stream)
+    limits = _Limits(max_bytes)
     with _gc_paused():
-        records = _decode_compact(_pieces(recorded, max_bytes))
+        records = _decode_compact(_pieces(recorded, max_bytes), limits)
         if records is not None:
             return records
         # Laid out otherwise, a part that did not decode, or a record too long to hold beside
         # what was read: inflate again what was read, then the rest, and decode it whole (its
-        # errors come first, as in read_records).
-        return _decode_whole(_read_all(recorded.replay(), max_bytes))
+        # errors come first, as in read_records), if it is small enough to.
+        whole = min(max_bytes, limits.whole_max)
+        try:
+            data = _read_all(recorded.replay(), whole)
+        except ObjectError as exc:
+            if exc.reason == "too_large" and whole < max_bytes:
+                raise limits.too_large_whole() from None
+            raise
+        return _decode_whole(data, limits)
+
+
+class _Limits:
+    """What one `read_compact` may build, derived from its cap `max_bytes`, so that what an
+    object holds under the cap cannot take more memory than the cap allows for either.
+
+    - Records: at most one per `_MIN_RECORD_BYTES` of the cap. Each is a CompactRecord (a few
+      hundred bytes of structs, whatever its JSON), so tiny records are refused early; a part is
+      refused before it is decoded when it has more `{` than records are left (every record
+      has one), so no one part builds more than that.
+    - Decoded whole (an object laid out otherwise, or what msgspec cannot decode as
+      CompactRecords, decoded by orjson a record at a time): at most a 32nd of the cap in all.
+      Any JSON decoded so can take up to ~30 times its size (`[[],[],...]`, `{},{},...`).
+    - Memory: the process's resident size may grow by at most 1.75 times the cap while the
+      object is decoded, checked after each part (a CloudTrail object takes about 1.2 times
+      its inflated size). This is what strings cost (4 bytes a character once one needs it),
+      whatever the counts; where /proc/self/statm is missing it is not checked.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.max_records = max(max_bytes // _MIN_RECORD_BYTES, _MIN_RECORDS)
+        self.whole_max = max(max_bytes // _WHOLE_DIVISOR, _MIN_WHOLE)
+        self.memory_max = max(max_bytes * _MEMORY_NUM // _MEMORY_DEN, _MIN_MEMORY)
+        self.whole = 0  # bytes decoded whole so far
+        self._start = _resident()
+
+    def before_part(self, part: bytes | bytearray, records: int) -> None:
+        """Refuse a part that could hold more records than are left."""
+        if part.count(b"{") > self.max_records - records:
+            raise self._too_many()
+
+    def after_part(self, records: int) -> None:
+        if records > self.max_records:
+            raise self._too_many()
+        if _resident() - self._start > self.memory_max:
+            raise self._error(
+                f"took more than {self.memory_max:,} bytes of memory to decode, 1.75 times"
+            )
+
+    def decode_whole(self, size: int) -> None:
+        """Count `size` bytes about to be decoded whole; refuse them beyond `whole_max`."""
+        self.whole += size
+        if self.whole > self.whole_max:
+            raise self.too_large_whole()
+
+    def too_large_whole(self) -> ObjectError:
+        return self._error(
+            'is not laid out as CloudTrail writes it (`{"Records":[{"eventVersion":...`, '
+            f"compact) and beyond {self.whole_max:,} bytes, the most decoded whole: a 32nd of"
+        )
+
+    def _too_many(self) -> ObjectError:
+        return self._error(
+            f"holds more than {self.max_records:,} records, one per {_MIN_RECORD_BYTES} bytes of"
+        )
+
+    def _error(self, what: str) -> ObjectError:
+        return ObjectError(
+            "too_large",
+            f"object {what} the {self.max_bytes:,}-byte cap (max_object_bytes); raise the cap "
+            "(MAX_OBJECT_BYTES or [reader] max_object_bytes; in Lambda, or the function's "
+            "memory: the cap defaults to a quarter of it) to read it",
+        )
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _resident() -> int:
+    """The process's resident size in bytes, or 0 where /proc/self/statm is missing."""
+    try:
+        with Path("/proc/self/statm").open("rb") as fh:
+            return int(fh.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 class _Recorded:
@@ -257,7 +350,7 @@ class _Replayed:
         return self._chunks.pop() if self._chunks else self._rest.read(size)
 
 
-def _decode_compact(pieces: Iterator[bytes]) -> list[Any] | None:
+def _decode_compact(pieces: Iterator[bytes], limits: _Limits) -> list[Any] | None:
     """The records, decoded a part at a time; None when the object is to be decoded whole."""
     first = b""
     for piece in pieces:
@@ -283,10 +376,17 @@ def _decode_compact(pieces: Iterator[bytes]) -> list[Any] | None:
             continue
         held += memoryview(piece)[: cut + 1]
         held += b"]"
-        decoded = _decode_part(held)
+        decoded = _decode_part(held, limits, len(records))
         if decoded is None:
-            return None
+            # Cut inside a record (an object in it opening with eventVersion), or a record
+            # wrong beyond its strings: hold on to the part, and try again at the next cut.
+            del held[-1]
+            held += memoryview(piece)[cut + 1 :]
+            if len(held) > _HELD_MAX:
+                return None
+            continue
         records += decoded
+        limits.after_part(len(records))
         held = bytearray(b"[")
         held += memoryview(piece)[cut + 2 :]
     # What is held is the last records and the closing `]}`.
@@ -294,8 +394,12 @@ def _decode_compact(pieces: Iterator[bytes]) -> list[Any] | None:
     if end < 3 or held[end - 2 : end] != b"]}":
         return None
     del held[end - 1 :]  # the `}`: the part ends with the array's own `]`
-    decoded = _decode_part(held)
-    return None if decoded is None else records + decoded
+    decoded = _decode_part(held, limits, len(records))
+    if decoded is None:
+        return None
+    records += decoded
+    limits.after_part(len(records))
+    return records
 
 
 def _rstrip_len(buf: bytearray) -> int:
@@ -311,22 +415,27 @@ def _rstrip_len(buf: bytearray) -> int:
     return 0
 
 
-def _decode_part(part: bytes | bytearray) -> list[Any] | None:
+def _decode_part(part: bytes | bytearray, limits: _Limits, records: int) -> list[Any] | None:
+    limits.before_part(part, records)
     try:
         _check_utf8(part)
         return _decode_records(part)
     except _NOT_COMPACT:
-        return _isolated_part(part)
+        return _isolated_part(part, limits)
 
 
-def _decode_whole(data: bytes | bytearray) -> list[Any]:
+def _decode_whole(data: bytes | bytearray, limits: _Limits) -> list[Any]:
     """An object laid out otherwise: msgspec on the whole of it, else the reference decoding."""
+    limits.before_part(data, 0)
     try:
         _check_utf8(data)
-        return list(_decode_log(data).Records)
+        records = list(_decode_log(data).Records)
     except _NOT_COMPACT:
         # Not a list of objects, or not JSON: the reference says which, with its own message.
-        return parse_records(data)
+        limits.decode_whole(len(data))
+        records = parse_records(data)
+    limits.after_part(len(records))
+    return records
 
 
 def _check_utf8(data: bytes | bytearray) -> None:
@@ -405,14 +514,14 @@ def _items(data: bytes | bytearray, open_at: int) -> tuple[list[Span], int] | No
     return None
 
 
-def _isolated_part(part: bytes | bytearray) -> list[Any] | None:
+def _isolated_part(part: bytes | bytearray, limits: _Limits) -> list[Any] | None:
     """A part of `read_compact` (`[` + records + `]`) a record at a time; None when it was not
     cut between records or a record is wrong in more than its strings."""
     split = _items(part, 0)
     if split is None or split[1] != len(part):
         return None
     try:
-        return [_compact_record(part[s:e]) for s, e in split[0]]
+        return [_compact_record(part[s:e], limits) for s, e in split[0]]
     except _NotIsolable:
         return None
 
@@ -472,12 +581,14 @@ def _is_records_key(key: bytes) -> bool:
         return False
 
 
-def _compact_record(item: bytes | bytearray) -> Any:
-    """One record as `read_compact` gives it: a CompactRecord, else as `_reference_record`."""
+def _compact_record(item: bytes | bytearray, limits: _Limits) -> Any:
+    """One record as `read_compact` gives it: a CompactRecord, else as `_reference_record`
+    (counted as decoded whole)."""
     try:
         _check_utf8(item)
         return _decode_record(item)
     except _NOT_COMPACT:
+        limits.decode_whole(len(item))
         return _reference_record(item)
 
 

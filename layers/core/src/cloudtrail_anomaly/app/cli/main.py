@@ -12,18 +12,19 @@ from typing import IO, Any
 
 import orjson
 
-from . import __version__, cli_backfill
-from .baseline import Baseline, MemoryBaseline
-from .config import Config, ConfigError, load_config
-from .delivery import AlertSink, Deliverer, DeliverySummary, JsonLinesSink
-from .domain.detector import REGION_PREFIX, Detector, ObjectResult
-from .domain.model import iso
-from .domain.policy import AlertPolicy
-from .domain.sensitive import expand_action
-from .enrichment import Enricher
-from .outbox import Outbox
-from .replay import format_summary, replay
-from .stores.sqlite import SqliteBaseline, StateFileError
+from ... import __version__
+from ...baseline import Baseline, MemoryBaseline
+from ...domain.detector import REGION_PREFIX, Detector, ObjectResult
+from ...domain.model import iso
+from ...domain.policy import AlertPolicy
+from ...domain.sensitive import expand_action
+from ...enrichment import Enricher
+from ...outbox import Outbox
+from ...stores.sqlite import SqliteBaseline, StateFileError
+from ...usecases.deliver import AlertSink, Deliverer, DeliverySummary, JsonLinesSink
+from ...usecases.replay import format_summary, replay
+from ..settings import Config, ConfigError, load_config
+from . import backfill as cli_backfill
 
 EXIT_USAGE = 2
 EXIT_UNDELIVERED = 1  # a sink configuration error, or alerts left pending
@@ -142,7 +143,7 @@ def _enricher(config: Config) -> Enricher | None:
         return None
     import boto3
 
-    from .aws.enrichment import AwsEnricher
+    from ...aws.enrichment import AwsEnricher
 
     return AwsEnricher.from_session(boto3.Session(), config.enrichment)
 
@@ -159,8 +160,8 @@ def _sink(name: str, out: IO[bytes]) -> AlertSink:
     try:
         import boto3
 
-        from .aws.secrets import splunk_sink_from_env
-        from .sinks.splunk_hec import HecSettingsError
+        from ...aws.secrets import splunk_sink_from_env
+        from ...sinks.splunk_hec import HecSettingsError
     except ImportError:
         raise SinkError(
             "--sink splunk needs the aws extra: pip install 'cloudtrail-anomaly[aws]'"

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .domain.detector import DetectionSettings
-from .domain.policy import IgnoreSettings, PolicySettings, Severity
-from .trail.reader import DEFAULT_MAX_BYTES
+from ..domain.detector import DetectionSettings
+from ..domain.policy import IgnoreSettings, PolicySettings, Severity
+from ..trail.reader import DEFAULT_MAX_BYTES
 
 CONFIG_ENV = "CLOUDTRAIL_ANOMALY_CONFIG"
 

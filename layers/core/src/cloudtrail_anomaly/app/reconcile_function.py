@@ -20,11 +20,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from ..athena.runner import AthenaQueryRunner
 from ..athena.sql import Partitioning, Projection, SqlInputError, TableSpec, TrailLayout
-from ..backfill import BackfillReport, backfill
-from ..delivery import AlertSink
+from ..aws.notifications import RealtimeSettings, SettingsError
+from ..aws.s3_listing import S3ObjectLister
 from ..domain.detector import Detector
 from ..domain.events import parse_event_time
-from ..reconcile import (
+from ..usecases.backfill import BackfillReport, backfill
+from ..usecases.deliver import AlertSink
+from ..usecases.reconcile import (
     AthenaMode,
     AthenaTable,
     Reconciler,
@@ -32,9 +34,7 @@ from ..reconcile import (
     ReconcileSettings,
     discover_pairs,
 )
-from .lambda_runtime import RealtimeFunction
-from .notifications import RealtimeSettings, SettingsError
-from .s3_listing import S3ObjectLister
+from .realtime_function import RealtimeFunction
 
 if TYPE_CHECKING:
     from mypy_boto3_athena.client import AthenaClient

@@ -18,22 +18,22 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import SQSRecord
 
-from ..config import ReaderSettings, load_config
-from ..delivery import AlertSink, JsonLinesSink
-from ..domain.detector import Detector
-from ..domain.policy import AlertPolicy
-from ..realtime import ObjectOutcome, ObjectRef, RealtimeProcessor
-from ..stores.dynamodb.baseline import DynamoDbBaseline
-from ..stores.dynamodb.ledger import DynamoDbLedger
-from ..stores.dynamodb.outbox import DynamoDbOutbox
-from .notifications import (
+from ..aws.notifications import (
     Notification,
     RealtimeSettings,
     UnrecognizedNotification,
     parse_event,
     parse_sqs_record,
 )
-from .s3_source import S3ObjectSource
+from ..aws.s3_source import S3ObjectSource
+from ..domain.detector import Detector
+from ..domain.policy import AlertPolicy
+from ..stores.dynamodb.baseline import DynamoDbBaseline
+from ..stores.dynamodb.ledger import DynamoDbLedger
+from ..stores.dynamodb.outbox import DynamoDbOutbox
+from ..usecases.deliver import AlertSink, JsonLinesSink
+from ..usecases.ingest import ObjectOutcome, ObjectRef, RealtimeProcessor
+from .settings import ReaderSettings, load_config
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -82,7 +82,7 @@ class RealtimeFunction:
         if config.enrichment.organizations or config.enrichment.iam_roles:
             import boto3  # only when enrichment is on: its clients are built once, here
 
-            from .enrichment import AwsEnricher
+            from ..aws.enrichment import AwsEnricher
 
             enricher = AwsEnricher.from_session(boto3.Session(), config.enrichment)
         detector = Detector(

@@ -34,7 +34,7 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
-from .athena.sql import (
+from ..athena.sql import (
     PATH_COLUMN,
     QueryFailed,
     QueryRunner,
@@ -53,11 +53,11 @@ from .athena.sql import (
     tuples_sql,
     window_scopes,
 )
-from .delivery import DeliverySummary
-from .ledger import ProcessedObject
-from .realtime import ObjectGone, ObjectOutcome, ObjectRef, RealtimeProcessor
-from .trail.keys import ACCOUNT_RE, REGION_RE, KeyKind, classify_key, delivery_sort_key
-from .trail.reader import ObjectError, read_bytes
+from ..ledger import ProcessedObject
+from ..trail.keys import ACCOUNT_RE, REGION_RE, KeyKind, classify_key, delivery_sort_key
+from ..trail.reader import ObjectError, read_bytes
+from .deliver import DeliverySummary
+from .ingest import ObjectGone, ObjectOutcome, ObjectRef, RealtimeProcessor
 
 MINUTE = 60
 DIGEST_MAX_BYTES = 64 << 20  # a digest lists an hour of objects: a few hundred KB at most

@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from .delivery import AlertSink, Deliverer, DeliverySummary
-from .domain.alerts import Alert
-from .domain.detector import Detector
-from .ledger import BATCH_WRITE_LIMIT, ObjectId, ObjectLedger, ProcessedObject
-from .outbox import Outbox
-from .trail.keys import KeyKind, classify_key
-from .trail.reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, read_compact
+from ..domain.alerts import Alert
+from ..domain.detector import Detector
+from ..ledger import BATCH_WRITE_LIMIT, ObjectId, ObjectLedger, ProcessedObject
+from ..outbox import Outbox
+from ..trail.keys import KeyKind, classify_key
+from ..trail.reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, read_compact
+from .deliver import AlertSink, Deliverer, DeliverySummary
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,14 +15,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .athena.sql import QueryFailed, SqlInputError, TableSpec, TrailLayout
-from .backfill import DEFAULT_DAYS, backfill
-from .baseline import Baseline
-from .config import ConfigError, load_config
-from .domain.detector import Detector
-from .domain.policy import AlertPolicy
-from .reconcile import AthenaTable, discover_pairs
-from .stores.sqlite import SqliteBaseline, StateFileError
+from ...athena.sql import QueryFailed, SqlInputError, TableSpec, TrailLayout
+from ...baseline import Baseline
+from ...domain.detector import Detector
+from ...domain.policy import AlertPolicy
+from ...stores.sqlite import SqliteBaseline, StateFileError
+from ...usecases.backfill import DEFAULT_DAYS, backfill
+from ...usecases.reconcile import AthenaTable, discover_pairs
+from ..settings import ConfigError, load_config
 
 EXIT_USAGE = 2
 PRICE_PER_TB = 5.0  # Athena, US regions: what the bytes scanned cost
@@ -86,10 +86,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         import boto3
 
-        from .athena.runner import AthenaQueryRunner
-        from .aws import retry_config
-        from .aws.s3_listing import S3ObjectLister
-        from .stores.dynamodb.baseline import DynamoDbBaseline
+        from ...athena.runner import AthenaQueryRunner
+        from ...aws import retry_config
+        from ...aws.s3_listing import S3ObjectLister
+        from ...stores.dynamodb.baseline import DynamoDbBaseline
     except ImportError:
         print(
             "cloudtrail-anomaly: error: backfill needs boto3: pip install 'cloudtrail-anomaly[aws]'",

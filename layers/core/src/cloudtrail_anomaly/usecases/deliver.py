@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
-from .domain.policy import Severity
-from .outbox import Outbox, PendingAlert
+from ..domain.policy import Severity
+from ..outbox import Outbox, PendingAlert
 
 log = logging.getLogger(__name__)
 

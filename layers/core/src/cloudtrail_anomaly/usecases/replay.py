@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from .domain.detector import Detector, ObjectResult
-from .domain.model import PrincipalKey
-from .trail.keys import KeyKind, classify_local_path, delivery_sort_key
-from .trail.reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, read_compact
+from ..domain.detector import Detector, ObjectResult
+from ..domain.model import PrincipalKey
+from ..trail.keys import KeyKind, classify_local_path, delivery_sort_key
+from ..trail.reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, read_compact
 
 _LOG_SUFFIXES = (".json", ".json.gz", ".gz")
 
