@@ -31,8 +31,7 @@ from types import ModuleType
 from typing import Any
 
 from cloudtrail_anomaly.domain.alerts import Alert
-from cloudtrail_anomaly.domain.model import Event, Principal
-from cloudtrail_anomaly.domain.policy import Severity
+from cloudtrail_anomaly.domain.model import Event, Principal, Severity
 from cloudtrail_anomaly.outbox import MemoryOutbox, Outbox, PendingAlert
 from cloudtrail_anomaly.sinks.splunk_hec import HecSettings, SplunkHecSink
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline

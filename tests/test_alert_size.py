@@ -27,8 +27,8 @@ from cloudtrail_anomaly.domain.alerts import (
     clip,
 )
 from cloudtrail_anomaly.domain.detector import REGION_PREFIX, Detector
-from cloudtrail_anomaly.domain.model import Event, Principal, TupleKey, iso
-from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings, Severity
+from cloudtrail_anomaly.domain.model import Event, Principal, Severity, TupleKey, iso
+from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline, create_table
 from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
 from hypothesis import HealthCheck, given, settings

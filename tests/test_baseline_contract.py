@@ -21,8 +21,13 @@ from cloudtrail_anomaly.baseline import (
     encode_window,
     merge_window,
 )
-from cloudtrail_anomaly.domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState
-from cloudtrail_anomaly.domain.policy import WindowEntry
+from cloudtrail_anomaly.domain.model import (
+    PrincipalKey,
+    TupleClaim,
+    TupleKey,
+    TupleState,
+    WindowEntry,
+)
 from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline, create_table
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 from moto import mock_aws

@@ -5,6 +5,11 @@ function is given (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`), with the cap `RealtimeSet
 derives from it, as the deployed function does. The bombs are real gzip files, 10 GiB of
 inflated bytes each, written a block at a time. Without a cap that fits, inflating one runs the
 process out of memory (in Lambda, the whole batch is killed with it).
+
+Under the cap, what decoding builds is bounded too (`reader._Limits`): objects of about nine
+tenths of the cap whose decoded records would be several times larger than their JSON (tiny
+records, arrays in a field detection reads, records of short strings in every field it reads,
+an object laid out otherwise) fail alone as too_large, at 512 and 1,024 MB.
 """
 
 from __future__ import annotations
@@ -141,9 +146,9 @@ def bombs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def _child(mode: str, bomb: Path) -> dict[str, Any]:
+def _child(mode: str, bomb: Path, memory_mb: int = MEMORY_MB) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(MEMORY_MB), mode, str(bomb), ACCOUNT],
+        [sys.executable, "-c", CHILD, str(memory_mb), mode, str(bomb), ACCOUNT],
         capture_output=True,
         text=True,
         timeout=120,
@@ -188,3 +193,83 @@ def test_a_bomb_between_two_good_objects_fails_alone(bombs: dict[str, Path]) -> 
     assert out["ledger"] == ["obj1.json.gz", "obj3.json.gz"]
     peaks = [p >> 20 for p in out["peak_rss_after"]]
     print(f"realtime batch: peak RSS after each object {peaks} MiB, cap {out['cap'] >> 20} MiB")
+
+
+# -- under the cap: what decoding builds -----------------------------------------------------
+
+_STRINGS = (
+    b'{"eventVersion":"1","eventTime":"ab","@timestamp":"ab","eventSource":"ab",'
+    b'"eventName":"ab","eventType":"ab","recipientAccountId":"ab","awsRegion":"ab",'
+    b'"eventID":"ab","errorCode":"ab","sourceIPAddress":"ab","userAgent":"ab",'
+    b'"eventCategory":"ab","readOnly":"ab","userIdentity":{"type":"ab","arn":"ab",'
+    b'"accountId":"ab","principalId":"ab","userName":"ab","invokedBy":"ab",'
+    b'"identityProvider":"ab","sessionContext":{"sessionIssuer":{"arn":"ab","userName":"ab",'
+    b'"principalId":"ab"}},"onBehalfOf":{"userId":"ab","identityStoreArn":"ab"}}}'
+)
+# (head, the record repeated, the last record and the end): each inflates to ~0.9 of the cap.
+SHAPES: dict[str, tuple[bytes, bytes, bytes]] = {
+    # 21 bytes a record; 144 bytes of CompactRecord each
+    "tiny records": (b'{"Records":[', b'{"eventVersion":"1"},', b'{"eventVersion":"1"}]}'),
+    # an array in a field detection reads: msgspec would build 56 bytes a `[],`
+    "arrays in eventTime": (
+        b'{"Records":[',
+        b'{"eventVersion":"1.08","eventTime":[' + b"[]," * 20_000 + b"[]]},",
+        b'{"eventVersion":"1.08"}]}',
+    ),
+    # 27 strings of 51 bytes and 5 structs for 480 bytes of JSON
+    "short strings in every read field": (b'{"Records":[', _STRINGS + b",", _STRINGS + b"]}"),
+    # not CloudTrail's layout (a space): decoded whole, at 20 to 30 times its size
+    "laid out otherwise": (b'{"Records": [', b"[[],[],[],[]], ", b"[]]}"),
+}
+
+
+def _under_cap(path: Path, head: bytes, unit: bytes, tail: bytes, size: int) -> Path:
+    deflate = isal_zlib.compressobj(1, isal_zlib.DEFLATED, 16 + 15)
+    block = unit * max(1, (4 << 20) // len(unit))
+    with path.open("wb") as fh:
+        fh.write(deflate.compress(head))
+        for _ in range((size - len(head) - len(tail)) // len(block)):
+            fh.write(deflate.compress(block))
+        fh.write(deflate.compress(tail))
+        fh.write(deflate.flush())
+    return path
+
+
+@pytest.fixture(scope="module")
+def under_cap(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, int], Path]:
+    out = tmp_path_factory.mktemp("under_cap")
+    return {
+        (shape, mb): _under_cap(
+            out / f"{n}-{mb}.json.gz", *SHAPES[shape], size=(mb << 20) // 4 * 9 // 10
+        )
+        for n, shape in enumerate(SHAPES)
+        for mb in (512, 1024)
+    }
+
+
+@pytest.mark.parametrize("memory_mb", [512, 1024])
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_an_object_under_the_cap_that_decodes_too_large_fails_alone(
+    under_cap: dict[tuple[str, int], Path], shape: str, memory_mb: int
+) -> None:
+    path = under_cap[shape, memory_mb]
+    out = _child("read_compact", path, memory_mb)
+    assert out["result"] == "too_large", out
+    assert f"{out['cap']:,}-byte cap (max_object_bytes)" in out["message"]
+    assert "raise the cap" in out["message"]
+    # The interpreter and its libraries (~45 MB), 1.75 times the cap (a quarter of the memory)
+    # and one part at most: well inside the limit.
+    assert out["peak_rss"] < (memory_mb << 20) * 6 // 10, out
+    print(
+        f"{shape}, {memory_mb} MB: peak RSS {out['peak_rss'] >> 20} MiB, "
+        f"cap {out['cap'] >> 20} MiB: {out['message'][:60]}"
+    )
+
+    batch = _child("realtime", path, memory_mb)
+    assert batch["outcomes"] == [
+        ["processed", "", 1],
+        ["failed", "too_large", 0],
+        ["processed", "", 1],
+    ], batch
+    assert batch["ledger"] == ["obj1.json.gz", "obj3.json.gz"]
+    assert max(batch["peak_rss_after"]) < (memory_mb << 20) * 6 // 10, batch

@@ -10,7 +10,8 @@ import orjson
 import pytest
 from cloudtrail_anomaly.app.cli.main import main
 from cloudtrail_anomaly.domain.detector import Detector
-from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings, Severity
+from cloudtrail_anomaly.domain.model import Severity
+from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 from cloudtrail_anomaly.usecases.deliver import (

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.domain.detector import DetectionSettings, Detector, ObjectResult
-from cloudtrail_anomaly.domain.model import TupleKey
-from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings, Severity
+from cloudtrail_anomaly.domain.model import Severity, TupleKey
+from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
 
 from tests.helpers import (
     ACCOUNT,

@@ -13,8 +13,14 @@ import pytest
 from botocore.exceptions import ClientError
 from cloudtrail_anomaly.baseline import Staged, merge_window
 from cloudtrail_anomaly.domain.detector import Detector
-from cloudtrail_anomaly.domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState
-from cloudtrail_anomaly.domain.policy import AlertPolicy, WindowEntry
+from cloudtrail_anomaly.domain.model import (
+    PrincipalKey,
+    TupleClaim,
+    TupleKey,
+    TupleState,
+    WindowEntry,
+)
+from cloudtrail_anomaly.domain.policy import AlertPolicy
 from cloudtrail_anomaly.outbox import PendingAlert
 from cloudtrail_anomaly.stores.dynamodb.baseline import (
     BaselineUnavailable,

@@ -12,8 +12,8 @@ import orjson
 import pytest
 from cloudtrail_anomaly.baseline import MemoryBaseline, Staged
 from cloudtrail_anomaly.domain.detector import Detector
-from cloudtrail_anomaly.domain.model import PrincipalKey, TupleClaim, TupleKey
-from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings, WindowEntry
+from cloudtrail_anomaly.domain.model import PrincipalKey, TupleClaim, TupleKey, WindowEntry
+from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.outbox import PendingAlert
 from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline, create_table
 from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox

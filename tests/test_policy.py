@@ -15,8 +15,8 @@ from cloudtrail_anomaly.app.cli.main import main as cli_main
 from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.domain.alerts import Alert
 from cloudtrail_anomaly.domain.detector import DetectionSettings, Detector, ObjectResult
-from cloudtrail_anomaly.domain.model import PrincipalKey, TupleKey, iso
-from cloudtrail_anomaly.domain.policy import AlertPolicy, IgnoreSettings, PolicySettings, RoleInfo
+from cloudtrail_anomaly.domain.model import PrincipalKey, RoleInfo, TupleKey, iso
+from cloudtrail_anomaly.domain.policy import AlertPolicy, IgnoreSettings, PolicySettings
 from cloudtrail_anomaly.enrichment import Enricher, StaticEnrichment
 
 from tests.helpers import ACCOUNT, DAY, OTHER_ACCOUNT, T0, assumed_role, gz, record, user

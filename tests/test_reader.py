@@ -259,8 +259,36 @@ def test_an_object_under_the_cap_is_held_once(data: bytes, compress: bool) -> No
     """Its inflated bytes in one buffer, checked as UTF-8 a step at a time: not the pieces and
     their join, nor the whole of it as a str. (`read_records` holds it once too, but orjson
     reserves about 12 bytes a byte to parse it, so tracemalloc cannot show it there.)"""
-    peak = _peak(read_compact, gzip.compress(data) if compress else data, len(data))
+    # Decoded whole: at most a 32nd of the cap may be.
+    peak = _peak(read_compact, gzip.compress(data) if compress else data, 32 * len(data))
     assert peak < 1.4 * len(data), f"peak {peak:,} bytes for {len(data):,}"
+
+
+def test_an_object_laid_out_otherwise_is_decoded_whole_up_to_a_32nd_of_the_cap() -> None:
+    """Decoded whole, any JSON can take ~30 times its size (`[[],[],...]`): beyond a 32nd of
+    the cap it is too_large, with a message naming the limit and what to raise."""
+    # One record, not an object: msgspec cannot decode it, orjson decodes the whole.
+    data = b' {"Records":[[' + b"[]," * (1 << 20) + b"[]]]}"
+    cap = 32 * len(data)
+    assert len(read_compact(io.BytesIO(data), cap)[0]) == (1 << 20) + 1
+    with pytest.raises(ObjectError) as info:
+        read_compact(io.BytesIO(gzip.compress(data)), cap - 32)
+    assert info.value.reason == "too_large"
+    assert f"the {cap - 32:,}-byte cap (max_object_bytes)" in str(info.value)
+    assert "not laid out as CloudTrail writes it" in str(info.value)
+    assert "raise the cap" in str(info.value)
+
+
+def test_false_cuts_do_not_send_an_object_to_the_whole_decoding() -> None:
+    """An object inside a record opening with eventVersion looks like a record start: the part
+    cut there does not decode, so it is held until the next cut, not decoded whole."""
+    inner = {"items": [{"a": 1}, {"eventVersion": "x", "b": [1, 2]}]}
+    records = [record(requestParameters=inner) for _ in range(3000)]
+    data = orjson.dumps({"Records": [{"eventVersion": "1.08", **r} for r in records]})
+    assert b'},{"eventVersion":"x"' in data
+    # a 32nd of this cap is well under the object: it must not be decoded whole
+    got = read_compact(io.BytesIO(gzip.compress(data)), 2 * len(data))
+    assert len(got) == 3000
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from cloudtrail_anomaly.aws.secrets import (
     splunk_wanted,
     token_ref,
 )
-from cloudtrail_anomaly.domain.policy import Severity
+from cloudtrail_anomaly.domain.model import Severity
 from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
 from cloudtrail_anomaly.sinks.splunk_hec import HecSettingsError, SplunkHecSink
 from cloudtrail_anomaly.usecases.deliver import Deliverer, MinSeverity

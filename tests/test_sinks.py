@@ -11,7 +11,7 @@ import boto3
 import orjson
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from cloudtrail_anomaly.domain.policy import Severity
+from cloudtrail_anomaly.domain.model import Severity
 from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
 from cloudtrail_anomaly.sinks import as_pending, with_min_severity
 from cloudtrail_anomaly.sinks.dead_letters import (

@@ -18,8 +18,8 @@ from urllib.parse import quote, quote_plus
 import pytest
 from cloudtrail_anomaly.domain.alerts import Alert
 from cloudtrail_anomaly.domain.detector import Detector
-from cloudtrail_anomaly.domain.model import Event, Principal
-from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings, Severity
+from cloudtrail_anomaly.domain.model import Event, Principal, Severity
+from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
 from cloudtrail_anomaly.sinks import as_pending
 from cloudtrail_anomaly.sinks.splunk_hec import (

@@ -17,8 +17,14 @@ from typing import Any
 import pytest
 from cloudtrail_anomaly.baseline import Staged
 from cloudtrail_anomaly.domain.detector import Detector
-from cloudtrail_anomaly.domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState
-from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings, WindowEntry
+from cloudtrail_anomaly.domain.model import (
+    PrincipalKey,
+    TupleClaim,
+    TupleKey,
+    TupleState,
+    WindowEntry,
+)
+from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline, StateFileError
 
 from tests.helpers import ACCOUNT, DAY, T0, fixture_records, record, user

@@ -14,8 +14,7 @@ from typing import Protocol
 
 import orjson
 
-from .domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState
-from .domain.policy import WindowEntry
+from .domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState, WindowEntry
 from .outbox import MemoryOutbox, PendingAlert
 
 # A principal's burst window holds at most this many entries (the newest), and at most this

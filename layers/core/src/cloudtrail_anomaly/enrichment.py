@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from .domain.policy import RoleInfo
+from .domain.model import RoleInfo
 
 
 class Enricher(Protocol):

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..domain.detector import DetectionSettings
-from ..domain.policy import IgnoreSettings, PolicySettings, Severity
+from ..domain.model import Severity
+from ..domain.policy import IgnoreSettings, PolicySettings
 from ..trail.reader import DEFAULT_MAX_BYTES
 
 CONFIG_ENV = "CLOUDTRAIL_ANOMALY_CONFIG"

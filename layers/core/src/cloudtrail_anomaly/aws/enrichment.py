@@ -21,7 +21,7 @@ from urllib.parse import unquote
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..app.settings import EnrichmentSettings
-from ..domain.policy import RoleInfo
+from ..domain.model import RoleInfo
 from . import retry_config
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ import requests
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 from botocore.exceptions import ClientError
 
-from ..domain.policy import Severity
+from ..domain.model import Severity
 from ..outbox import PendingAlert
 from ..sinks import with_min_severity
 from ..sinks.splunk_hec import HecSettings, HecSettingsError, SplunkHecSink, TokenScrubber

@@ -19,8 +19,7 @@ from typing import Any
 
 import orjson
 
-from .model import Event, Principal, iso
-from .policy import Severity
+from .model import Event, Principal, Severity, iso
 
 MAX_LISTED_ACTIONS = 100
 # Byte budgets of the JSON of the parts that grow with the input. With the field limits below,

@@ -43,11 +43,13 @@ from .model import (
     Event,
     Principal,
     PrincipalKey,
+    Severity,
     TupleClaim,
     TupleKey,
     TupleObservation,
+    WindowEntry,
 )
-from .policy import AlertPolicy, PrincipalContext, Screened, Severity, WindowEntry
+from .policy import AlertPolicy, PrincipalContext, Screened
 
 REGION_PREFIX = "@region:"
 ACCOUNT_PRINCIPAL = "*"  # the principals-table row that holds an account's first sighting

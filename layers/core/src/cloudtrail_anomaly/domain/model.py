@@ -1,4 +1,5 @@
-"""The domain's value types: principals, events, baseline tuples and their states.
+"""The domain's value types: principals, events, baseline tuples and their states, severities,
+burst-window entries and what enrichment says about a role.
 
 Times are integer epoch seconds (UTC) taken from CloudTrail's `eventTime`, never the wall clock,
 so that replaying history gives the same results as living through it.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import NamedTuple
 
 DAY = 86_400
@@ -101,3 +103,50 @@ class TupleClaim:
     first_seen: int
     last_seen: int
     expires_at: int
+
+
+class Severity(StrEnum):
+    INFORMATIONAL = "informational"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    def bumped(self, cap: Severity) -> Severity:
+        """One step louder, but never above `cap` (nor lowered to it)."""
+        if self.rank >= cap.rank:
+            return self
+        return _ORDER[self.rank + 1]
+
+
+_ORDER = list(Severity)
+_RANK = {s: i for i, s in enumerate(_ORDER)}
+
+
+def max_severity(*levels: Severity) -> Severity:
+    return max(levels, key=lambda s: s.rank)
+
+
+class WindowEntry(NamedTuple):
+    """A new (alerted) action in a principal's burst window."""
+
+    event_time: int
+    action: str
+    region: str
+    event_id: str
+    error_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoleInfo:
+    """What IAM says about a role (enrichment)."""
+
+    arn: str
+    created: int | None = None
+    trusted_services: tuple[str, ...] = ()
+    trusted_federated: tuple[str, ...] = ()
+    trusted_accounts: tuple[str, ...] = ()

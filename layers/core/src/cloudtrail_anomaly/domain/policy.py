@@ -12,38 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from fnmatch import fnmatchcase
-from typing import NamedTuple
 
-from .model import DAY, Principal, TupleObservation, iso
+from .model import (
+    DAY,
+    Principal,
+    RoleInfo,
+    Severity,
+    TupleObservation,
+    WindowEntry,
+    iso,
+    max_severity,
+)
 from .sensitive import SensitiveAction, default_sensitive_actions, expand_action
-
-
-class Severity(StrEnum):
-    INFORMATIONAL = "informational"
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return _RANK[self]
-
-    def bumped(self, cap: Severity) -> Severity:
-        """One step louder, but never above `cap` (nor lowered to it)."""
-        if self.rank >= cap.rank:
-            return self
-        return _ORDER[self.rank + 1]
-
-
-_ORDER = list(Severity)
-_RANK = {s: i for i, s in enumerate(_ORDER)}
-
-
-def max_severity(*levels: Severity) -> Severity:
-    return max(levels, key=lambda s: s.rank)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,27 +59,6 @@ class PolicySettings:
         "arn:aws:iam::*:saml-provider/AWSSSO_*_DO_NOT_DELETE",
     )
     min_severity: str = "informational"  # alerts below it are kept as suppressed, not delivered
-
-
-class WindowEntry(NamedTuple):
-    """A new (alerted) action in a principal's burst window."""
-
-    event_time: int
-    action: str
-    region: str
-    event_id: str
-    error_code: str
-
-
-@dataclass(frozen=True, slots=True)
-class RoleInfo:
-    """What IAM says about a role (enrichment)."""
-
-    arn: str
-    created: int | None = None
-    trusted_services: tuple[str, ...] = ()
-    trusted_federated: tuple[str, ...] = ()
-    trusted_accounts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

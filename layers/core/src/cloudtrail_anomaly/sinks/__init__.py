@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from ..domain.alerts import Alert
-from ..domain.policy import Severity
+from ..domain.model import Severity
 from ..outbox import PendingAlert
 from ..usecases.deliver import AlertSink, DeliveryReport, MinSeverity
 

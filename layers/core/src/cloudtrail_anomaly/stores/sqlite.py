@@ -15,8 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..baseline import Stage, decode_window, encode_window, group_by_principal
-from ..domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState
-from ..domain.policy import WindowEntry
+from ..domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState, WindowEntry
 from ..outbox import PendingAlert
 
 SCHEMA_VERSION = 1

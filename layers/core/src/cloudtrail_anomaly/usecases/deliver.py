@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
-from ..domain.policy import Severity
+from ..domain.model import Severity
 from ..outbox import Outbox, PendingAlert
 
 log = logging.getLogger(__name__)

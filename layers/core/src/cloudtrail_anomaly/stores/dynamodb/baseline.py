@@ -52,8 +52,7 @@ from ...baseline import (
     encode_window,
     group_by_principal,
 )
-from ...domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState
-from ...domain.policy import WindowEntry
+from ...domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState, WindowEntry
 from .batch import backoff_seconds, batch_get
 from .outbox import pending_put
 
