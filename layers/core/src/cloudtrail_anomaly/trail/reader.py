@@ -4,6 +4,18 @@ Decompression is streamed and capped: an object that inflates beyond `max_bytes`
 compressed size does) fails with `ObjectError("too_large")` as soon as it passes the cap, so a
 gzip bomb costs the cap and a piece, whatever it inflates to. The inflated bytes are held once
 (a growing buffer, never joined into a second copy), and checked as UTF-8 a step at a time.
+
+Under the cap, `read_compact` bounds what decoding builds too, whatever the object holds
+(`_Limits`): at most one record per 256 bytes of the cap; no field it reads builds more than
+one small object (an array there sends its record to orjson); at most a 32nd of the cap decoded
+whole by orjson (an object laid out otherwise, or such records), as any JSON can take ~30 times
+its size so; and the process's resident size grows by at most 1.75 times the cap while it
+decodes, checked after each ~1 MiB part (strings: up to 4 bytes a character). Its peak is then
+about the interpreter + 1.75 times the cap + one part: at 1,024 MB (a 256 MiB cap) under
+500 MiB whatever the object (tests/test_bomb_memory.py). An object past one of these fails
+alone as `too_large`, the message naming the limit and what to raise. `read_records`, the
+reference, holds the cap and decodes it whole (orjson: up to ~30 times it): it is not what the
+function or the CLI run.
 Every failure is an `ObjectError` whose `reason` is a metric label and whose message says what
 was wrong with which object, so one bad object never takes down the batch it came in. Nor does
 one bad record sink its object: a record whose strings are not valid (not UTF-8, a lone
