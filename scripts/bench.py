@@ -69,7 +69,7 @@ print(json.dumps({"tuples": len(seen), "seconds": time.perf_counter() - t}))
 
 _DETECTOR = r"""
 import json, sys, time
-from cloudtrail_anomaly.baseline import MemoryBaseline
+from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.policy import AlertPolicy
 from cloudtrail_anomaly.trail.reader import {read}
@@ -275,9 +275,9 @@ def handler(args: argparse.Namespace, big: Path, tmp: Path) -> None:
 
 def _read_and_extract(path: Path) -> float:
     """Seconds of read_compact + Detector.extract on one object: the handler's own share."""
-    from cloudtrail_anomaly.baseline import MemoryBaseline
     from cloudtrail_anomaly.domain.detector import Detector
     from cloudtrail_anomaly.domain.policy import AlertPolicy
+    from cloudtrail_anomaly.stores.memory import MemoryBaseline
     from cloudtrail_anomaly.trail.reader import read_compact
 
     start = time.perf_counter()

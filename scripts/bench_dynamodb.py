@@ -43,13 +43,12 @@ import boto3
 import orjson
 from cloudtrail_anomaly.domain.detector import DetectionSettings, Detector
 from cloudtrail_anomaly.domain.policy import AlertPolicy
-from cloudtrail_anomaly.outbox import PendingAlert
+from cloudtrail_anomaly.ports import DeliveryReport, ObjectRef, OpenedObject, PendingAlert
 from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline, create_table
 from cloudtrail_anomaly.stores.dynamodb.ledger import DynamoDbLedger
 from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
 from cloudtrail_anomaly.trail.keys import delivery_sort_key
-from cloudtrail_anomaly.usecases.deliver import DeliveryReport
-from cloudtrail_anomaly.usecases.ingest import ObjectRef, OpenedObject, RealtimeProcessor
+from cloudtrail_anomaly.usecases.ingest import RealtimeProcessor
 from moto import mock_aws
 
 ROOT = Path(__file__).resolve().parents[1]

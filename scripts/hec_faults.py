@@ -32,8 +32,9 @@ from typing import Any
 
 from cloudtrail_anomaly.domain.alerts import Alert
 from cloudtrail_anomaly.domain.model import Event, Principal, Severity
-from cloudtrail_anomaly.outbox import MemoryOutbox, Outbox, PendingAlert
+from cloudtrail_anomaly.ports import Outbox, PendingAlert
 from cloudtrail_anomaly.sinks.splunk_hec import HecSettings, SplunkHecSink
+from cloudtrail_anomaly.stores.memory import MemoryOutbox
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 from cloudtrail_anomaly.usecases.deliver import Deliverer
 

@@ -24,11 +24,11 @@ from cloudtrail_anomaly.athena.sql import (
     CLOUDTRAIL_COLUMNS,
     Array,
     MapOf,
-    QueryResult,
     Struct,
     TableSpec,
     day_value,
 )
+from cloudtrail_anomaly.ports import QueryResult
 from cloudtrail_anomaly.trail.keys import KeyKind, classify_key
 from sqlglot import exp
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.domain.model import TupleClaim, iso
+from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from cloudtrail_anomaly.trail.reader import read_records
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cloudtrail"

@@ -17,7 +17,6 @@ import boto3
 import orjson
 import pytest
 from botocore.exceptions import ClientError
-from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.domain.alerts import (
     FIELD_LIMITS,
     MAX_ALERT_BYTES,
@@ -31,6 +30,7 @@ from cloudtrail_anomaly.domain.model import Event, Principal, Severity, TupleKey
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline, create_table
 from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
+from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws

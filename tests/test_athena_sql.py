@@ -33,9 +33,9 @@ from cloudtrail_anomaly.athena.sql import (
     tuples_sql,
     window_scopes,
 )
-from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.policy import AlertPolicy
+from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from sqlglot import exp
 from sqlglot.tokens import TokenType
 

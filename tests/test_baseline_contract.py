@@ -13,14 +13,6 @@ from typing import Any
 
 import boto3
 import pytest
-from cloudtrail_anomaly.baseline import (
-    MAX_WINDOW_BYTES,
-    MAX_WINDOW_ENTRIES,
-    MemoryBaseline,
-    Staged,
-    encode_window,
-    merge_window,
-)
 from cloudtrail_anomaly.domain.model import (
     PrincipalKey,
     TupleClaim,
@@ -28,7 +20,15 @@ from cloudtrail_anomaly.domain.model import (
     TupleState,
     WindowEntry,
 )
+from cloudtrail_anomaly.domain.window import (
+    MAX_WINDOW_BYTES,
+    MAX_WINDOW_ENTRIES,
+    encode_window,
+    merge_window,
+)
+from cloudtrail_anomaly.ports import Staged
 from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline, create_table
+from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 from moto import mock_aws
 

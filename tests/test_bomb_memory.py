@@ -63,12 +63,13 @@ if mode in ("read_compact", "read_records"):
         out["result"] = "MemoryError"
     out["peak_rss"] = peak_rss()
 else:
-    from cloudtrail_anomaly.baseline import MemoryBaseline
+    from cloudtrail_anomaly.stores.memory import MemoryBaseline
     from cloudtrail_anomaly.domain.detector import Detector
-    from cloudtrail_anomaly.ledger import MemoryLedger
+    from cloudtrail_anomaly.stores.memory import MemoryLedger
     from cloudtrail_anomaly.domain.policy import AlertPolicy
-    from cloudtrail_anomaly.usecases.ingest import ObjectRef, OpenedObject, RealtimeProcessor
-    from cloudtrail_anomaly.usecases.deliver import DeliveryReport
+    from cloudtrail_anomaly.usecases.ingest import RealtimeProcessor
+    from cloudtrail_anomaly.ports import ObjectRef, OpenedObject
+    from cloudtrail_anomaly.ports import DeliveryReport
 
     account = sys.argv[4]
 

@@ -19,14 +19,13 @@ import pytest
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.data_classes import SQSRecord
 from cloudtrail_anomaly.app.realtime_function import RealtimeFunction
-from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
-from cloudtrail_anomaly.ledger import MemoryLedger
-from cloudtrail_anomaly.outbox import PendingAlert
+from cloudtrail_anomaly.ports import DeliveryReport, ObjectRef, PendingAlert
 from cloudtrail_anomaly.sinks.splunk_hec import HecSettings, SplunkHecSink
-from cloudtrail_anomaly.usecases.deliver import Deliverer, DeliveryReport
-from cloudtrail_anomaly.usecases.ingest import ObjectRef, RealtimeProcessor
+from cloudtrail_anomaly.stores.memory import MemoryBaseline, MemoryLedger
+from cloudtrail_anomaly.usecases.deliver import Deliverer
+from cloudtrail_anomaly.usecases.ingest import RealtimeProcessor
 
 from tests.hec_server import HecServer
 from tests.test_realtime import ACCOUNT, KEY, T0, MemorySource, body

@@ -16,15 +16,14 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.domain.alerts import Alert
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import RoleInfo
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
-from cloudtrail_anomaly.enrichment import StaticEnrichment
-from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
+from cloudtrail_anomaly.ports import PendingAlert
 from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline, create_table
 from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
+from cloudtrail_anomaly.stores.memory import MemoryBaseline, MemoryOutbox, StaticEnrichment
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 from moto import mock_aws
 

@@ -15,8 +15,9 @@ import pytest
 from cloudtrail_anomaly.app.cli.main import main
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
-from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
+from cloudtrail_anomaly.ports import PendingAlert
 from cloudtrail_anomaly.sinks.jsonl import JsonLinesFileSink
+from cloudtrail_anomaly.stores.memory import MemoryOutbox
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 from cloudtrail_anomaly.usecases.deliver import Deliverer, JsonLinesSink
 

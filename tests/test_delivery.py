@@ -12,14 +12,10 @@ from cloudtrail_anomaly.app.cli.main import main
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import Severity
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
-from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
+from cloudtrail_anomaly.ports import DeliveryReport, PendingAlert
+from cloudtrail_anomaly.stores.memory import MemoryOutbox
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
-from cloudtrail_anomaly.usecases.deliver import (
-    Deliverer,
-    DeliveryReport,
-    JsonLinesSink,
-    MinSeverity,
-)
+from cloudtrail_anomaly.usecases.deliver import Deliverer, JsonLinesSink, MinSeverity
 
 T0 = 1_700_000_000
 

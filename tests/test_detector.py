@@ -6,10 +6,10 @@ import csv
 from typing import Any
 
 import pytest
-from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.domain.detector import DetectionSettings, Detector, ObjectResult
 from cloudtrail_anomaly.domain.model import Severity, TupleKey
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
+from cloudtrail_anomaly.stores.memory import MemoryBaseline
 
 from tests.helpers import (
     ACCOUNT,

@@ -11,7 +11,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from cloudtrail_anomaly.baseline import Staged, merge_window
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import (
     PrincipalKey,
@@ -21,7 +20,8 @@ from cloudtrail_anomaly.domain.model import (
     WindowEntry,
 )
 from cloudtrail_anomaly.domain.policy import AlertPolicy
-from cloudtrail_anomaly.outbox import PendingAlert
+from cloudtrail_anomaly.domain.window import merge_window
+from cloudtrail_anomaly.ports import PendingAlert, Staged
 from cloudtrail_anomaly.stores.dynamodb.baseline import (
     BaselineUnavailable,
     DynamoDbBaseline,

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from cloudtrail_anomaly.ledger import ProcessedObject
+from cloudtrail_anomaly.ports import ProcessedObject
 from cloudtrail_anomaly.stores.dynamodb.baseline import create_table
 from cloudtrail_anomaly.stores.dynamodb.ledger import DynamoDbLedger
 from moto import mock_aws

@@ -23,7 +23,7 @@ from cloudtrail_anomaly.aws.enrichment import (
     OrganizationsAccounts,
     trust_principals,
 )
-from cloudtrail_anomaly.enrichment import Enricher
+from cloudtrail_anomaly.ports import Enricher
 from moto import mock_aws
 
 from tests.helpers import T0, gz, record, user

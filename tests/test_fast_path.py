@@ -19,11 +19,11 @@ from typing import Any
 import msgspec
 import orjson
 import pytest
-from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.domain import events
 from cloudtrail_anomaly.domain.detector import DetectionSettings, Detector, Extraction
 from cloudtrail_anomaly.domain.events import CompactIdentity, CompactRecord
 from cloudtrail_anomaly.domain.policy import AlertPolicy
+from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from cloudtrail_anomaly.trail import reader
 from cloudtrail_anomaly.trail.reader import EmptyObject, ObjectError, read_compact, read_records
 from hypothesis import HealthCheck, given, settings

@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.domain.detector import Detector, ObjectResult
 from cloudtrail_anomaly.domain.events import parse_event_time
 from cloudtrail_anomaly.domain.model import iso
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
+from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 from cloudtrail_anomaly.trail.keys import KeyKind, classify_key, delivery_sort_key
 from cloudtrail_anomaly.trail.reader import EmptyObject, ObjectError, read_records

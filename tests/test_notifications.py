@@ -17,7 +17,7 @@ from cloudtrail_anomaly.aws.notifications import (
     parse_message,
     parse_sqs_record,
 )
-from cloudtrail_anomaly.usecases.ingest import ObjectRef
+from cloudtrail_anomaly.ports import ObjectRef
 
 BUCKET = "org-trail-logs"
 KEY = "o-abcdefghij/AWSLogs/o-abcdefghij/111111111111/CloudTrail/us-east-1/2024/06/01/111111111111_CloudTrail_us-east-1_20240601T0005Z_abc.json.gz"

@@ -10,13 +10,13 @@ from typing import Any
 import boto3
 import orjson
 import pytest
-from cloudtrail_anomaly.baseline import MemoryBaseline, Staged
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import PrincipalKey, TupleClaim, TupleKey, WindowEntry
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
-from cloudtrail_anomaly.outbox import PendingAlert
+from cloudtrail_anomaly.ports import PendingAlert, Staged
 from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline, create_table
 from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
+from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 from moto import mock_aws
 

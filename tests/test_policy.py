@@ -12,12 +12,12 @@ from typing import Any
 import orjson
 import pytest
 from cloudtrail_anomaly.app.cli.main import main as cli_main
-from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.domain.alerts import Alert
 from cloudtrail_anomaly.domain.detector import DetectionSettings, Detector, ObjectResult
 from cloudtrail_anomaly.domain.model import PrincipalKey, RoleInfo, TupleKey, iso
 from cloudtrail_anomaly.domain.policy import AlertPolicy, IgnoreSettings, PolicySettings
-from cloudtrail_anomaly.enrichment import Enricher, StaticEnrichment
+from cloudtrail_anomaly.ports import Enricher
+from cloudtrail_anomaly.stores.memory import MemoryBaseline, StaticEnrichment
 
 from tests.helpers import ACCOUNT, DAY, OTHER_ACCOUNT, T0, assumed_role, gz, record, user
 

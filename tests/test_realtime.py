@@ -9,19 +9,19 @@ from typing import Any
 
 import orjson
 import pytest
-from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import DAY, iso
 from cloudtrail_anomaly.domain.policy import AlertPolicy
-from cloudtrail_anomaly.ledger import MemoryLedger, ProcessedObject
-from cloudtrail_anomaly.outbox import PendingAlert
-from cloudtrail_anomaly.usecases.deliver import DeliveryReport
-from cloudtrail_anomaly.usecases.ingest import (
+from cloudtrail_anomaly.ports import (
+    DeliveryReport,
     ObjectGone,
     ObjectRef,
     OpenedObject,
-    RealtimeProcessor,
+    PendingAlert,
+    ProcessedObject,
 )
+from cloudtrail_anomaly.stores.memory import MemoryBaseline, MemoryLedger
+from cloudtrail_anomaly.usecases.ingest import RealtimeProcessor
 
 from tests.helpers import DeferringBaseline
 

@@ -29,11 +29,8 @@ from cloudtrail_anomaly.app.realtime_function import RealtimeFunction
 from cloudtrail_anomaly.aws.notifications import RealtimeSettings, SettingsError
 from cloudtrail_anomaly.domain.events import parse_event_time
 from cloudtrail_anomaly.domain.model import DAY, iso
-from cloudtrail_anomaly.ledger import ProcessedObject
-from cloudtrail_anomaly.outbox import PendingAlert
+from cloudtrail_anomaly.ports import DeliveryReport, ObjectRef, PendingAlert, ProcessedObject
 from cloudtrail_anomaly.stores.dynamodb.baseline import create_table
-from cloudtrail_anomaly.usecases.deliver import DeliveryReport
-from cloudtrail_anomaly.usecases.ingest import ObjectRef
 from moto import mock_aws
 
 HANDLER = Path(__file__).parents[1] / "functions" / "realtime" / "handler.py"

@@ -9,13 +9,12 @@ from typing import Any
 
 import pytest
 from cloudtrail_anomaly.athena.sql import TableSpec
-from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import DAY, TupleKey
 from cloudtrail_anomaly.domain.policy import AlertPolicy
-from cloudtrail_anomaly.ledger import MemoryLedger
-from cloudtrail_anomaly.outbox import PendingAlert
-from cloudtrail_anomaly.usecases.ingest import ObjectRef, RealtimeProcessor
+from cloudtrail_anomaly.ports import ObjectRef, PendingAlert
+from cloudtrail_anomaly.stores.memory import MemoryBaseline, MemoryLedger
+from cloudtrail_anomaly.usecases.ingest import RealtimeProcessor
 from cloudtrail_anomaly.usecases.reconcile import (
     AthenaTable,
     Reconciler,
@@ -277,7 +276,7 @@ def test_full_mode_reads_every_object_of_the_window(tmp_path: Path) -> None:
 def test_athena_failing_does_not_undo_the_reprocessing(world: World) -> None:
     class Broken:
         def run(self, sql: str) -> Any:
-            from cloudtrail_anomaly.athena.sql import QueryFailed
+            from cloudtrail_anomaly.ports import QueryFailed
 
             raise QueryFailed("query q-1 FAILED (USER): HIVE_BAD_DATA")
 

@@ -18,16 +18,14 @@ from typing import Any
 
 import orjson
 import pytest
-from cloudtrail_anomaly.baseline import MemoryBaseline
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.events import InvalidRecord, RecordSkipped, normalize
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
-from cloudtrail_anomaly.ledger import MemoryLedger
-from cloudtrail_anomaly.outbox import PendingAlert
+from cloudtrail_anomaly.ports import DeliveryReport, ObjectRef, OpenedObject, PendingAlert
+from cloudtrail_anomaly.stores.memory import MemoryBaseline, MemoryLedger
 from cloudtrail_anomaly.trail import reader
 from cloudtrail_anomaly.trail.reader import ObjectError, read_compact, read_records
-from cloudtrail_anomaly.usecases.deliver import DeliveryReport
-from cloudtrail_anomaly.usecases.ingest import ObjectRef, OpenedObject, RealtimeProcessor
+from cloudtrail_anomaly.usecases.ingest import RealtimeProcessor
 
 from tests.helpers import ACCOUNT, record, user
 

@@ -23,8 +23,9 @@ from cloudtrail_anomaly.aws.secrets import (
     token_ref,
 )
 from cloudtrail_anomaly.domain.model import Severity
-from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
+from cloudtrail_anomaly.ports import PendingAlert
 from cloudtrail_anomaly.sinks.splunk_hec import HecSettingsError, SplunkHecSink
+from cloudtrail_anomaly.stores.memory import MemoryOutbox
 from cloudtrail_anomaly.usecases.deliver import Deliverer, MinSeverity
 from moto import mock_aws
 

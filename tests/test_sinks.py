@@ -12,7 +12,7 @@ import orjson
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from cloudtrail_anomaly.domain.model import Severity
-from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
+from cloudtrail_anomaly.ports import DeliveryReport, PendingAlert
 from cloudtrail_anomaly.sinks import as_pending, with_min_severity
 from cloudtrail_anomaly.sinks.dead_letters import (
     DeadLetter,
@@ -22,7 +22,8 @@ from cloudtrail_anomaly.sinks.dead_letters import (
 )
 from cloudtrail_anomaly.sinks.jsonl import JsonLinesFileSink
 from cloudtrail_anomaly.sinks.sns import MAX_SUBJECT_CHARS, SnsSink, subject
-from cloudtrail_anomaly.usecases.deliver import Deliverer, DeliveryReport, MinSeverity
+from cloudtrail_anomaly.stores.memory import MemoryOutbox
+from cloudtrail_anomaly.usecases.deliver import Deliverer, MinSeverity
 from moto import mock_aws
 
 from tests.test_splunk_hec import make_alert
@@ -272,7 +273,7 @@ def test_a_dead_letter_the_store_cannot_keep_stays_pending() -> None:
 
 
 def test_the_sns_subject_counts_every_new_action_not_the_listed_ones() -> None:
-    from cloudtrail_anomaly.outbox import PendingAlert
+    from cloudtrail_anomaly.ports import PendingAlert
     from cloudtrail_anomaly.sinks.sns import subject
 
     doc = {

@@ -20,7 +20,7 @@ from cloudtrail_anomaly.domain.alerts import Alert
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import Event, Principal, Severity
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
-from cloudtrail_anomaly.outbox import MemoryOutbox, PendingAlert
+from cloudtrail_anomaly.ports import DeliveryReport, PendingAlert
 from cloudtrail_anomaly.sinks import as_pending
 from cloudtrail_anomaly.sinks.splunk_hec import (
     HecSettings,
@@ -28,8 +28,9 @@ from cloudtrail_anomaly.sinks.splunk_hec import (
     SplunkHecSink,
     TokenScrubber,
 )
+from cloudtrail_anomaly.stores.memory import MemoryOutbox
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
-from cloudtrail_anomaly.usecases.deliver import Deliverer, DeliveryReport
+from cloudtrail_anomaly.usecases.deliver import Deliverer
 
 from tests.hec_server import HecServer, self_signed_tls
 

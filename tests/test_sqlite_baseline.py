@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloudtrail_anomaly.baseline import Staged
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import (
     PrincipalKey,
@@ -25,6 +24,7 @@ from cloudtrail_anomaly.domain.model import (
     WindowEntry,
 )
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
+from cloudtrail_anomaly.ports import Staged
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline, StateFileError
 
 from tests.helpers import ACCOUNT, DAY, T0, fixture_records, record, user

@@ -20,10 +20,13 @@ from typing import Any
 import orjson
 from cloudtrail_anomaly.athena.sql import TrailLayout
 from cloudtrail_anomaly.domain.model import iso
-from cloudtrail_anomaly.outbox import PendingAlert
-from cloudtrail_anomaly.usecases.deliver import DeliveryReport
-from cloudtrail_anomaly.usecases.ingest import ObjectGone, OpenedObject
-from cloudtrail_anomaly.usecases.reconcile import ListedObject
+from cloudtrail_anomaly.ports import (
+    DeliveryReport,
+    ListedObject,
+    ObjectGone,
+    OpenedObject,
+    PendingAlert,
+)
 
 from tests.helpers import DIGESTS
 

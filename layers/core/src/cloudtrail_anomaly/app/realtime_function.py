@@ -28,11 +28,12 @@ from ..aws.notifications import (
 from ..aws.s3_source import S3ObjectSource
 from ..domain.detector import Detector
 from ..domain.policy import AlertPolicy
+from ..ports import AlertSink, ObjectRef
 from ..stores.dynamodb.baseline import DynamoDbBaseline
 from ..stores.dynamodb.ledger import DynamoDbLedger
 from ..stores.dynamodb.outbox import DynamoDbOutbox
-from ..usecases.deliver import AlertSink, JsonLinesSink
-from ..usecases.ingest import ObjectOutcome, ObjectRef, RealtimeProcessor
+from ..usecases.deliver import JsonLinesSink
+from ..usecases.ingest import ObjectOutcome, RealtimeProcessor
 from .settings import ReaderSettings, load_config
 
 if TYPE_CHECKING:

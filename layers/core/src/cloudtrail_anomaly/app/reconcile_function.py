@@ -24,8 +24,8 @@ from ..aws.notifications import RealtimeSettings, SettingsError
 from ..aws.s3_listing import S3ObjectLister
 from ..domain.detector import Detector
 from ..domain.events import parse_event_time
+from ..ports import AlertSink
 from ..usecases.backfill import BackfillReport, backfill
-from ..usecases.deliver import AlertSink
 from ..usecases.reconcile import (
     AthenaMode,
     AthenaTable,

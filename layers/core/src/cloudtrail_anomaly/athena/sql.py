@@ -23,12 +23,13 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
+from ..ports import Row
 from ..trail.keys import ACCOUNT_RE, REGION_RE, KeyKind, classify_key
 
 # Names that infra/settings.js checks at package time too: one definition, names.json.
@@ -696,9 +697,6 @@ def tuples_sql(spec: TableSpec, scope: QueryScope, *, with_path: bool) -> str:
     return sql
 
 
-Row = Mapping[str, str | None]
-
-
 def row_records(row: Row) -> list[dict[str, Any]]:
     """A result row as CloudTrail records the detector reads: its first event (with the
     details) and, when later, its last, so the detector sees the tuple's span."""
@@ -719,22 +717,3 @@ def row_records(row: Row) -> list[dict[str, Any]]:
         last["eventTime"] = last_time
         records.append(last)
     return records
-
-
-class QueryFailed(Exception):
-    """A query that ended FAILED or CANCELLED (or ran out of time); the message says why."""
-
-
-@dataclass(slots=True)
-class QueryResult:
-    """A finished query: its id, what it scanned, and its rows (fetched as they are read)."""
-
-    query_id: str
-    bytes_scanned: int
-    rows: Iterable[Row] = field(default_factory=list)
-
-
-class QueryRunner(Protocol):
-    def run(self, sql: str) -> QueryResult:
-        """Run one statement to completion; raise `QueryFailed` when it fails."""
-        ...

@@ -28,9 +28,9 @@ from aws_lambda_powertools.utilities.data_classes import (
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 
 from ..app.settings import CONFIG_ENV, load_config
+from ..ports import ObjectRef
 from ..stores.dynamodb.ledger import DEFAULT_TTL_DAYS
 from ..trail.reader import DEFAULT_MAX_BYTES
-from ..usecases.ingest import ObjectRef
 
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}\Z")  # \Z: `$` takes a trailing newline
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..usecases.reconcile import ListedObject
+from ..ports import ListedObject
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from ..usecases.ingest import ObjectGone, OpenedObject
+from ..ports import ObjectGone, OpenedObject
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client

@@ -31,10 +31,9 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvi
 from botocore.exceptions import ClientError
 
 from ..domain.model import Severity
-from ..outbox import PendingAlert
+from ..ports import AlertSink, DeliveryReport, PendingAlert
 from ..sinks import with_min_severity
 from ..sinks.splunk_hec import HecSettings, HecSettingsError, SplunkHecSink, TokenScrubber
-from ..usecases.deliver import AlertSink, DeliveryReport
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,8 @@ from typing import Any
 import msgspec
 from msgspec import UNSET
 
-from ..baseline import Baseline, Staged, merge_window
-from ..enrichment import Enricher, NoEnrichment
-from ..outbox import PendingAlert
+from ..ports import Baseline, Enricher, PendingAlert, Staged
+from ..stores.memory import NoEnrichment
 from .alerts import FIELD_LIMITS, Alert, clip
 from .events import (
     CompactIdentity,
@@ -50,6 +49,7 @@ from .model import (
     WindowEntry,
 )
 from .policy import AlertPolicy, PrincipalContext, Screened
+from .window import merge_window
 
 REGION_PREFIX = "@region:"
 ACCOUNT_PRINCIPAL = "*"  # the principals-table row that holds an account's first sighting

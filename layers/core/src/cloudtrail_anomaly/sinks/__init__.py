@@ -23,8 +23,8 @@ import orjson
 
 from ..domain.alerts import Alert
 from ..domain.model import Severity
-from ..outbox import PendingAlert
-from ..usecases.deliver import AlertSink, DeliveryReport, MinSeverity
+from ..ports import AlertSink, DeliveryReport, PendingAlert
+from ..usecases.deliver import MinSeverity
 
 __all__ = [
     "AlertSink",

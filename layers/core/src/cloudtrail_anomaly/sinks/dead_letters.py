@@ -21,8 +21,7 @@ from typing import Protocol
 import orjson
 
 from ..domain.model import iso
-from ..outbox import PendingAlert
-from ..usecases.deliver import AlertSink, DeliveryReport
+from ..ports import AlertSink, DeliveryReport, PendingAlert
 
 log = logging.getLogger(__name__)
 

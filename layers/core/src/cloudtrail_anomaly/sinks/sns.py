@@ -20,8 +20,7 @@ from typing import Any, Protocol
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..outbox import PendingAlert
-from ..usecases.deliver import DeliveryReport
+from ..ports import DeliveryReport, PendingAlert
 
 log = logging.getLogger(__name__)
 

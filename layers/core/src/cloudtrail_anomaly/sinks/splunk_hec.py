@@ -42,8 +42,7 @@ from typing import Any
 import orjson
 import requests
 
-from ..outbox import PendingAlert
-from ..usecases.deliver import DeliveryReport
+from ..ports import DeliveryReport, PendingAlert
 
 log = logging.getLogger(__name__)
 

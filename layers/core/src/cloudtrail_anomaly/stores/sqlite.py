@@ -14,9 +14,10 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..baseline import Stage, decode_window, encode_window, group_by_principal
 from ..domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState, WindowEntry
-from ..outbox import PendingAlert
+from ..domain.window import decode_window, encode_window
+from ..ports import PendingAlert, Stage
+from .claims import group_by_principal
 
 SCHEMA_VERSION = 1
 _SCHEMA = """

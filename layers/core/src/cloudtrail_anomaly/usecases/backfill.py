@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..athena.sql import Row, history_scope, row_records
+from ..athena.sql import history_scope, row_records
 from ..domain.detector import Detector
 from ..domain.model import DAY, PrincipalKey
+from ..ports import Row
 from .reconcile import AthenaTable
 
 DEFAULT_DAYS = 90

@@ -24,30 +24,12 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO
 
 from ..domain.model import Severity
-from ..outbox import Outbox, PendingAlert
+from ..ports import AlertSink, DeliveryReport, Outbox, PendingAlert
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class DeliveryReport:
-    """What a sink did with one batch; every alert of the batch is in exactly one of
-    `delivered`, `dead_lettered` or `pending`."""
-
-    delivered: list[str] = field(default_factory=list)
-    dead_lettered: dict[str, str] = field(default_factory=dict)  # alert_id → reason
-    pending: dict[str, str] = field(default_factory=dict)  # alert_id → why not yet
-    config_error: str = ""  # the sink cannot work as configured: stop, keep everything pending
-    counters: Counter[str] = field(default_factory=Counter)  # requests, retries… (metrics)
-
-
-class AlertSink(Protocol):
-    name: str
-
-    def deliver(self, alerts: Sequence[PendingAlert]) -> DeliveryReport: ...
 
 
 class JsonLinesSink:

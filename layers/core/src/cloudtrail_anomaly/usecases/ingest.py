@@ -21,55 +21,25 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 from ..domain.alerts import Alert
 from ..domain.detector import Detector
-from ..ledger import BATCH_WRITE_LIMIT, ObjectId, ObjectLedger, ProcessedObject
-from ..outbox import Outbox
+from ..ports import (
+    AlertSink,
+    ClaimFailures,
+    Metered,
+    ObjectGone,
+    ObjectId,
+    ObjectLedger,
+    ObjectRef,
+    ObjectSource,
+    Outbox,
+    ProcessedObject,
+)
+from ..stores.memory import BATCH_WRITE_LIMIT
 from ..trail.keys import KeyKind, classify_key
 from ..trail.reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, read_compact
-from .deliver import AlertSink, Deliverer, DeliverySummary
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectRef:
-    """An object named by a notification. `etag` is empty when the notification does not say."""
-
-    bucket: str
-    key: str
-    etag: str = ""
-
-
-class LogObjectBody(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
-
-    def close(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class OpenedObject:
-    etag: str
-    body: LogObjectBody
-
-
-class ObjectGone(Exception):
-    """The notified object no longer exists (deleted, or expired by a lifecycle rule)."""
-
-
-class ObjectSource(Protocol):
-    def open(self, bucket: str, key: str) -> OpenedObject:
-        """Start reading an object; raises `ObjectGone` when it does not exist."""
-        ...
-
-
-class Metered(Protocol):
-    @property
-    def requests(self) -> int: ...
-
-
-class ClaimFailures(Protocol):
-    def take_failed_claims(self) -> int: ...
+from .deliver import Deliverer, DeliverySummary
 
 
 @dataclass(slots=True)

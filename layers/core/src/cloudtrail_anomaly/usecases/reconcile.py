@@ -30,16 +30,13 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import orjson
 
 from ..athena.sql import (
     PATH_COLUMN,
-    QueryFailed,
-    QueryRunner,
     QueryScope,
-    Row,
     SqlInputError,
     TableSpec,
     TrailLayout,
@@ -53,11 +50,20 @@ from ..athena.sql import (
     tuples_sql,
     window_scopes,
 )
-from ..ledger import ProcessedObject
+from ..ports import (
+    ListedObject,
+    ObjectGone,
+    ObjectLister,
+    ObjectRef,
+    ProcessedObject,
+    QueryFailed,
+    QueryRunner,
+    Row,
+)
 from ..trail.keys import ACCOUNT_RE, REGION_RE, KeyKind, classify_key, delivery_sort_key
 from ..trail.reader import ObjectError, read_bytes
 from .deliver import DeliverySummary
-from .ingest import ObjectGone, ObjectOutcome, ObjectRef, RealtimeProcessor
+from .ingest import ObjectOutcome, RealtimeProcessor
 
 MINUTE = 60
 DIGEST_MAX_BYTES = 64 << 20  # a digest lists an hour of objects: a few hundred KB at most
@@ -68,26 +74,6 @@ _DIGEST_NAME = re.compile(
 )
 
 AthenaMode = Literal["missed", "full", "off"]
-
-
-@dataclass(frozen=True, slots=True)
-class ListedObject:
-    key: str
-    etag: str
-    size: int
-
-
-class ObjectLister(Protocol):
-    def list_objects(
-        self, bucket: str, prefix: str, start_after: str = ""
-    ) -> Iterable[ListedObject]:
-        """Objects under `prefix` whose keys sort after `start_after`, in key order."""
-        ...
-
-    def list_folders(self, bucket: str, prefix: str) -> list[str]:
-        """The names of the folders directly under `prefix`: S3's common prefixes, without
-        `prefix` and the trailing slash."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)

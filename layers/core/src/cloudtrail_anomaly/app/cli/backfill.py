@@ -15,10 +15,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ...athena.sql import QueryFailed, SqlInputError, TableSpec, TrailLayout
-from ...baseline import Baseline
+from ...athena.sql import SqlInputError, TableSpec, TrailLayout
 from ...domain.detector import Detector
 from ...domain.policy import AlertPolicy
+from ...ports import Baseline, QueryFailed
 from ...stores.sqlite import SqliteBaseline, StateFileError
 from ...usecases.backfill import DEFAULT_DAYS, backfill
 from ...usecases.reconcile import AthenaTable, discover_pairs

@@ -13,15 +13,14 @@ from typing import IO, Any
 import orjson
 
 from ... import __version__
-from ...baseline import Baseline, MemoryBaseline
 from ...domain.detector import REGION_PREFIX, Detector, ObjectResult
 from ...domain.model import iso
 from ...domain.policy import AlertPolicy
 from ...domain.sensitive import expand_action
-from ...enrichment import Enricher
-from ...outbox import Outbox
+from ...ports import AlertSink, Baseline, Enricher, Outbox
+from ...stores.memory import MemoryBaseline
 from ...stores.sqlite import SqliteBaseline, StateFileError
-from ...usecases.deliver import AlertSink, Deliverer, DeliverySummary, JsonLinesSink
+from ...usecases.deliver import Deliverer, DeliverySummary, JsonLinesSink
 from ...usecases.replay import format_summary, replay
 from ..settings import Config, ConfigError, load_config
 from . import backfill as cli_backfill

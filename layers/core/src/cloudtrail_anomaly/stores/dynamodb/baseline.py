@@ -44,15 +44,10 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ...baseline import (
-    Stage,
-    Staged,
-    claimable,
-    decode_window,
-    encode_window,
-    group_by_principal,
-)
 from ...domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState, WindowEntry
+from ...domain.window import decode_window, encode_window
+from ...ports import Stage, Staged
+from ..claims import claimable, group_by_principal
 from .batch import backoff_seconds, batch_get
 from .outbox import pending_put
 

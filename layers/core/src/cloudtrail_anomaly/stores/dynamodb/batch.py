@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ...ledger import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT
+from ..memory import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

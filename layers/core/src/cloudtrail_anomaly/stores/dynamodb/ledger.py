@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ...domain.model import DAY
-from ...ledger import ObjectId, ProcessedObject
+from ...ports import ObjectId, ProcessedObject
 from .batch import BATCH_WRITE_LIMIT, batch_get, batch_put
 
 if TYPE_CHECKING:

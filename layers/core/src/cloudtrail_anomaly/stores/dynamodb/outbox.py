@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ...outbox import PendingAlert
+from ...ports import PendingAlert
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
