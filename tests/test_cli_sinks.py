@@ -55,7 +55,7 @@ def test_replay_sends_every_alert_to_splunk_once(
     assert code == 0, err
     assert out == ""  # alerts went to Splunk, not stdout
     assert hec.alert_counts() == dict.fromkeys(ids, 1)
-    assert hec.events[0]["sourcetype"] == "aws:cloudtrail:anomaly"
+    assert hec.events[0]["sourcetype"] == "cloudtrail_anomaly:alert"
 
 
 def test_replay_reads_the_token_from_secrets_manager(

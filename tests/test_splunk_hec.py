@@ -116,7 +116,7 @@ def test_events_carry_the_envelope_and_the_alert_verbatim(
     assert [e["event"] for e in hec.events] == [a.to_dict() for a in alerts]
     first = hec.events[0]
     assert first["time"] == alerts[0].first_event_time
-    assert first["sourcetype"] == "aws:cloudtrail:anomaly"
+    assert first["sourcetype"] == "cloudtrail_anomaly:alert"
     assert (first["index"], first["host"], first["source"]) == ("security", "collector-1", "ct")
     assert report.counters["requests"] == 1 and report.counters["retries"] == 0
 
@@ -656,7 +656,7 @@ def test_settings_from_env() -> None:
         "/etc/ssl/splunk.pem",
     )
     assert (s.sourcetype, s.verify, s.use_ack, s.max_batch_bytes) == (
-        "aws:cloudtrail:anomaly",
+        "cloudtrail_anomaly:alert",
         True,
         False,
         900_000,

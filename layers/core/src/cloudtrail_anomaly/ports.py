@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import orjson
 
@@ -63,18 +63,24 @@ class Baseline(Protocol):
         """Move known tuples' `last_seen` and `expires_at` forward (never backward)."""
         ...
 
+    def observe_principals(self, seen: Mapping[PrincipalKey, int]) -> dict[PrincipalKey, int]:
+        """Merge each principal's earliest sighting into the store; return the stored first
+        sighting (the minimum of what was known and what was seen now)."""
+        ...
+
+
+@runtime_checkable
+class BatchingBaseline(Protocol):
+    """A capability some stores add to `Baseline` (DynamoDB): during a batch of objects (one SQS
+    batch) refreshes are held back and written many to a request. The memory and SQLite stores
+    write them at once and do not offer it; the real-time use case asks for it only if present."""
+
     def hold_refreshes(self) -> None:
-        """A batch of objects begins: until `flush`, the store may hold refreshes back to write
-        many in one request. A store that writes them at once does nothing."""
+        """A batch of objects begins: until `flush`, refreshes may be held back."""
         ...
 
     def flush(self) -> None:
         """The batch ends: write the refreshes held since `hold_refreshes`, and hold no more."""
-        ...
-
-    def observe_principals(self, seen: Mapping[PrincipalKey, int]) -> dict[PrincipalKey, int]:
-        """Merge each principal's earliest sighting into the store; return the stored first
-        sighting (the minimum of what was known and what was seen now)."""
         ...
 
 
@@ -175,6 +181,10 @@ class ProcessedObject:
 
 
 class ObjectLedger(Protocol):
+    # How many entries `record_many` writes in one request: a batch's processed objects are
+    # handed over this many at a time, so that a crash mid-batch loses few ledger entries.
+    write_batch_size: int
+
     def get(self, bucket: str, key: str, etag: str) -> ProcessedObject | None:
         """The record of this exact object (same ETag), if it was processed."""
         ...

@@ -33,7 +33,7 @@ from ..stores.dynamodb.baseline import DynamoDbBaseline
 from ..stores.dynamodb.ledger import DynamoDbLedger
 from ..stores.dynamodb.outbox import DynamoDbOutbox
 from ..usecases.deliver import JsonLinesSink
-from ..usecases.ingest import ObjectOutcome, RealtimeProcessor
+from ..usecases.ingest import ObjectOutcome, ObjectStatus, RealtimeProcessor
 from .settings import ReaderSettings, load_config
 
 if TYPE_CHECKING:
@@ -188,19 +188,19 @@ class RealtimeFunction:
         m, log = self.metrics, self.logger
         count = MetricUnit.Count
         m.add_metric("dynamodb_requests", count, outcome.requests)
-        if outcome.status == "skipped":
+        if outcome.status is ObjectStatus.SKIPPED:
             m.add_metric(f"objects_skipped.{outcome.reason}", count, 1)
             log.info("object skipped", extra={"reason": outcome.reason})
             return
-        if outcome.status == "duplicate":
+        if outcome.status is ObjectStatus.DUPLICATE:
             m.add_metric("objects_duplicate", count, 1)
             log.info("object already processed")
             return
-        if outcome.status == "invalid":
+        if outcome.status is ObjectStatus.INVALID:
             m.add_metric("objects_invalid", count, 1)
             log.warning("not a CloudTrail log key", extra={"error": outcome.detail})
             return
-        if outcome.status == "failed":
+        if outcome.status is ObjectStatus.FAILED:
             m.add_metric(f"objects_failed.{outcome.reason}", count, 1)
             log.error("object failed", extra={"reason": outcome.reason, "error": outcome.detail})
             if not outcome.stats:

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from ..formats.cim import cim_fields
 from .model import Event, Principal, Severity, iso
 
 MAX_LISTED_ACTIONS = 100
@@ -146,6 +147,8 @@ class Alert:
         if self.suppressed_reason:
             doc["suppressed"] = True
             doc["suppressed_reason"] = self.suppressed_reason
+        # The flat CIM Alerts fields (docs/splunk.md), computed from the fields above.
+        doc.update(cim_fields(doc))
         return doc
 
 

@@ -46,7 +46,11 @@ from ..ports import DeliveryReport, PendingAlert
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SOURCETYPE = "aws:cloudtrail:anomaly"
+# vendor:product, so no search written for raw CloudTrail (`aws:cloudtrail*`) matches alerts; the
+# add-on (splunk/TA-cloudtrail-anomaly) is keyed on it. The old `aws:cloudtrail:anomaly` is still
+# accepted (SPLUNK_HEC_SOURCETYPE); the add-on reads both.
+DEFAULT_SOURCETYPE = "cloudtrail_anomaly:alert"
+LEGACY_SOURCETYPE = "aws:cloudtrail:anomaly"
 DEFAULT_SOURCE = "cloudtrail-anomaly"
 EVENT_PATH = "/services/collector/event"
 ACK_PATH = "/services/collector/ack"

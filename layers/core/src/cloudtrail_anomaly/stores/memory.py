@@ -56,12 +56,6 @@ class MemoryBaseline:
                     max(old.expires_at, u.expires_at),
                 )
 
-    def hold_refreshes(self) -> None:
-        pass  # refreshes are written at once
-
-    def flush(self) -> None:
-        pass
-
     def observe_principals(self, seen: Mapping[PrincipalKey, int]) -> dict[PrincipalKey, int]:
         self.requests += 1
         for key, first in seen.items():
@@ -122,13 +116,12 @@ class MemoryOutbox:
         return [(self.items[i], self.reasons[i]) for i, s in self.status.items() if s == "dead"]
 
 
-# DynamoDB's limits per BatchGetItem and BatchWriteItem (`MemoryLedger` counts requests alike).
-BATCH_GET_LIMIT = 100
-BATCH_WRITE_LIMIT = 25
-
-
 class MemoryLedger:
-    """An `ObjectLedger` in a dict: for tests and one-shot runs."""
+    """An `ObjectLedger` in a dict: for tests and one-shot runs. It counts requests as a store
+    that reads 100 and writes 25 entries a request would (DynamoDB's batch limits)."""
+
+    read_batch_size = 100
+    write_batch_size = 25
 
     def __init__(self) -> None:
         self.entries: dict[tuple[str, str, str], ProcessedObject] = {}
@@ -144,11 +137,11 @@ class MemoryLedger:
 
     def get_many(self, ids: Iterable[ObjectId]) -> dict[ObjectId, ProcessedObject | None]:
         wanted = list(dict.fromkeys(ids))
-        self.requests += -(-len(wanted) // BATCH_GET_LIMIT)  # as many as BatchGetItem needs
+        self.requests += -(-len(wanted) // self.read_batch_size)  # as many as BatchGetItem needs
         return {i: self.entries.get(i) for i in wanted}
 
     def record_many(self, entries: Sequence[ProcessedObject]) -> int:
-        self.requests += -(-len(entries) // BATCH_WRITE_LIMIT)
+        self.requests += -(-len(entries) // self.write_batch_size)
         for entry in entries:
             self.entries[entry.id] = entry
         return 0

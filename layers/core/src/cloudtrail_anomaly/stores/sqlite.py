@@ -179,12 +179,6 @@ class SqliteBaseline:
                 [(u.last_seen, u.expires_at, *u.key) for u in updates],
             )
 
-    def hold_refreshes(self) -> None:
-        pass  # refreshes are written at once
-
-    def flush(self) -> None:
-        pass
-
     def observe_principals(self, seen: Mapping[PrincipalKey, int]) -> dict[PrincipalKey, int]:
         self.requests += 1
         if not seen:

@@ -21,11 +21,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from ..domain.alerts import Alert
 from ..domain.detector import Detector
 from ..ports import (
     AlertSink,
+    BatchingBaseline,
     ClaimFailures,
     Metered,
     ObjectGone,
@@ -36,10 +38,19 @@ from ..ports import (
     Outbox,
     ProcessedObject,
 )
-from ..stores.memory import BATCH_WRITE_LIMIT
 from ..trail.keys import KeyKind, classify_key
 from ..trail.reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, read_compact
 from .deliver import Deliverer, DeliverySummary
+
+
+class ObjectStatus(StrEnum):
+    """What became of one notified object."""
+
+    PROCESSED = "processed"  # read and detected (its alerts staged), recorded in the ledger
+    DUPLICATE = "duplicate"  # already in the ledger: not read again
+    SKIPPED = "skipped"  # not a log object (digest, insight…), empty, or gone: `reason` says
+    INVALID = "invalid"  # a key that is not a CloudTrail log key
+    FAILED = "failed"  # unreadable, or claims failed after all retries: retry the message
 
 
 @dataclass(slots=True)
@@ -47,7 +58,7 @@ class ObjectOutcome:
     """What became of one notified object; `stats` holds the counters the handler publishes."""
 
     ref: ObjectRef
-    status: str  # processed | duplicate | skipped | invalid | failed
+    status: ObjectStatus
     reason: str = ""  # skip reason or failure reason (a metric label)
     detail: str = ""  # the human message for invalid keys and failures
     etag: str = ""
@@ -62,7 +73,7 @@ class ObjectOutcome:
 
     @property
     def failed(self) -> bool:
-        return self.status == "failed"
+        return self.status is ObjectStatus.FAILED
 
 
 def _etag(value: str) -> str:
@@ -111,6 +122,9 @@ class RealtimeProcessor:
         self.max_bytes = max_bytes
         self.meters = meters
         self.claim_failures = claim_failures
+        # A store that can hold a batch's refreshes back (DynamoDB) is asked to.
+        baseline = detector.baseline
+        self.batching = baseline if isinstance(baseline, BatchingBaseline) else None
         self._undelivered = True  # a new container does not know: look once
         self._batch: _LedgerBatch | None = None
 
@@ -136,7 +150,8 @@ class RealtimeProcessor:
         ]
         self.end_batch()  # a batch left open (an invocation that died) is written first
         self.deliverer.reset()  # a new invocation tries the sink once again
-        self.detector.baseline.hold_refreshes()
+        if self.batching is not None:
+            self.batching.hold_refreshes()
         before = self._requests()
         answered = self.ledger.get_many(ids) if ids else {}
         self._batch = _LedgerBatch(answered, len(answered), self._requests() - before)
@@ -148,7 +163,8 @@ class RealtimeProcessor:
             return BatchReport()
         before = self._requests()
         try:
-            self.detector.baseline.flush()  # the batch's refreshes, before its ledger entries
+            if self.batching is not None:
+                self.batching.flush()  # the batch's refreshes, before its ledger entries
         finally:
             self._flush(batch)
         requests = batch.requests + self._requests() - before
@@ -173,7 +189,7 @@ class RealtimeProcessor:
             return
         batch.answered[entry.id] = entry  # the same object twice in one batch: a duplicate
         batch.pending.append(entry)
-        if len(batch.pending) >= BATCH_WRITE_LIMIT:
+        if len(batch.pending) >= self.ledger.write_batch_size:
             self._flush(batch)
 
     def process(self, ref: ObjectRef) -> ObjectOutcome:
@@ -185,43 +201,43 @@ class RealtimeProcessor:
     def _process(self, ref: ObjectRef) -> ObjectOutcome:
         classified = classify_key(ref.key)
         if classified.kind is KeyKind.SKIP:
-            return ObjectOutcome(ref, "skipped", classified.reason)
+            return ObjectOutcome(ref, ObjectStatus.SKIPPED, classified.reason)
         if classified.kind is KeyKind.INVALID or classified.log_key is None:
-            return ObjectOutcome(ref, "invalid", "invalid_key", classified.reason)
+            return ObjectOutcome(ref, ObjectStatus.INVALID, "invalid_key", classified.reason)
         log_key = classified.log_key
         etag = _etag(ref.etag)
         if etag and self._known(ref.bucket, ref.key, etag):
-            return ObjectOutcome(ref, "duplicate", etag=etag)
+            return ObjectOutcome(ref, ObjectStatus.DUPLICATE, etag=etag)
         try:
             opened = self.source.open(ref.bucket, ref.key)
         except ObjectGone:
-            return ObjectOutcome(ref, "skipped", "object_gone")
+            return ObjectOutcome(ref, ObjectStatus.SKIPPED, "object_gone")
         try:
             if not etag:
                 # The notification did not say (CloudTrail's own SNS message): ask the ledger
                 # now, before reading the body.
                 etag = _etag(opened.etag)
                 if self._known(ref.bucket, ref.key, etag):
-                    return ObjectOutcome(ref, "duplicate", etag=etag)
+                    return ObjectOutcome(ref, ObjectStatus.DUPLICATE, etag=etag)
             records = read_compact(opened.body, self.max_bytes)
         except EmptyObject:
             records = []
         except ObjectError as exc:
-            return ObjectOutcome(ref, "failed", exc.reason, str(exc), etag=etag)
+            return ObjectOutcome(ref, ObjectStatus.FAILED, exc.reason, str(exc), etag=etag)
         finally:
             opened.body.close()
 
         delivered_at = int(datetime.timestamp(log_key.delivered_at))
         if not records:
             self._remember(ProcessedObject(ref.bucket, ref.key, etag, 0, 0, delivered_at, "empty"))
-            return ObjectOutcome(ref, "skipped", "empty_object", etag=etag)
+            return ObjectOutcome(ref, ObjectStatus.SKIPPED, "empty_object", etag=etag)
         result = self.detector.process(
             records, f"s3://{ref.bucket}/{ref.key}", log_key.account_id, log_key.region
         )
         newest = result.newest_event_time
         outcome = ObjectOutcome(
             ref,
-            "processed",
+            ObjectStatus.PROCESSED,
             etag=etag,
             alerts=result.alerts,
             stats=result.stats,
@@ -240,7 +256,7 @@ class RealtimeProcessor:
         if failed:
             # The alerts of the claims that did succeed are out; a retry claims and alerts the
             # rest, and the claimed ones do not alert again.
-            outcome.status, outcome.reason = "failed", "claims_failed"
+            outcome.status, outcome.reason = ObjectStatus.FAILED, "claims_failed"
             outcome.detail = f"{failed} new tuple(s) could not be claimed after all retries"
             return outcome
         self._remember(

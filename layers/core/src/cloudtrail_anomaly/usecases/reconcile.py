@@ -63,7 +63,7 @@ from ..ports import (
 from ..trail.keys import ACCOUNT_RE, REGION_RE, KeyKind, classify_key, delivery_sort_key
 from ..trail.reader import ObjectError, read_bytes
 from .deliver import DeliverySummary
-from .ingest import ObjectOutcome, RealtimeProcessor
+from .ingest import ObjectOutcome, ObjectStatus, RealtimeProcessor
 
 MINUTE = 60
 DIGEST_MAX_BYTES = 64 << 20  # a digest lists an hour of objects: a few hundred KB at most
@@ -469,14 +469,14 @@ class Reconciler:
         stats = report.stats
         outcome = self.processor.process(ref)
         report.outcomes.append(outcome)
-        if outcome.status == "processed" or outcome.reason == "empty_object":
+        if outcome.status is ObjectStatus.PROCESSED or outcome.reason == "empty_object":
             stats["files_reprocessed"] += 1
             stats["alerts"] += len(outcome.alerts)
             if outcome.delivery is not None:
                 stats["alerts_delivered"] += outcome.delivery.delivered
-        elif outcome.status == "duplicate":
+        elif outcome.status is ObjectStatus.DUPLICATE:
             stats["files_duplicate"] += 1  # the real-time path got there meanwhile
-        elif outcome.status == "skipped" and outcome.reason == "object_gone":
+        elif outcome.status is ObjectStatus.SKIPPED and outcome.reason == "object_gone":
             stats["files_absent"] += 1
         else:
             stats[f"files_failed.{outcome.reason or outcome.status}"] += 1

@@ -14,12 +14,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..memory import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT
-
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 Item = dict[str, Any]
+
+# DynamoDB's limits per BatchGetItem and BatchWriteItem.
+BATCH_GET_LIMIT = 100
+BATCH_WRITE_LIMIT = 25
 
 __all__ = ["BATCH_GET_LIMIT", "BATCH_WRITE_LIMIT", "BatchResult", "batch_get", "batch_put"]
 

@@ -40,6 +40,8 @@ def _entry(bucket: str, key: str, etag: str, item: Any) -> ProcessedObject:
 
 
 class DynamoDbLedger:
+    write_batch_size = BATCH_WRITE_LIMIT  # a BatchWriteItem request
+
     def __init__(
         self,
         client: DynamoDBClient,

@@ -1,0 +1,176 @@
+"""The flat fields of Splunk's CIM Alerts data model, computed from an alert's own JSON.
+
+They are added to every alert (`Alert.to_dict`) so that the Splunk add-on
+(`splunk/TA-cloudtrail-anomaly`) can tag it `alert` and Enterprise Security's Alerts data model
+takes it as it is: no lookup, no calculated field. The mapping is documented in docs/splunk.md;
+`CIM_FIELDS` is what the add-on promises and its test checks.
+
+A pure function of the document, not of `Alert`, so an alert staged before these fields
+existed can be given them on its way out (`with_cim_fields`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..domain.sensitive import expand_action
+
+APP = "cloudtrail-anomaly"
+ALERT_TYPE = "alert"  # CIM Alerts `type`: alarm, alert, event, task or warning
+# The numbers OCSF gives the same severities (severity_id), so both outputs agree.
+SEVERITY_IDS = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
+SIGNATURES = {
+    "new_action": "Principal performed AWS actions it had never performed before",
+    "new_action_burst": "Burst of never-seen AWS actions by one principal",
+}
+DESCRIPTION_CHARS = 1024
+DESCRIPTION_ACTIONS = 10
+
+# MITRE ATT&CK (Enterprise, cloud) techniques of the sensitive actions whose technique is clear;
+# an alert's `mitre_technique_id` lists those of its listed new actions (the sensitive ones are
+# always listed first). Short names as in domain/sensitive.py.
+_TECHNIQUES: dict[str, tuple[str, ...]] = {
+    "T1098.001": ("iam:CreateAccessKey", "iam:UpdateAccessKey"),  # Additional Cloud Credentials
+    "T1098": ("iam:CreateLoginProfile", "iam:UpdateLoginProfile", "iam:UpdateAssumeRolePolicy"),
+    "T1098.003": (  # Additional Cloud Roles
+        "iam:AttachUserPolicy",
+        "iam:AttachRolePolicy",
+        "iam:AttachGroupPolicy",
+        "iam:PutUserPolicy",
+        "iam:PutRolePolicy",
+        "iam:PutGroupPolicy",
+        "iam:CreatePolicyVersion",
+        "iam:SetDefaultPolicyVersion",
+        "iam:AddUserToGroup",
+    ),
+    "T1098.004": ("ec2-instance-connect:SendSSHPublicKey",),  # SSH Authorized Keys
+    "T1136.003": ("iam:CreateUser", "sso-directory:CreateUser"),  # Create Account: Cloud Account
+    "T1484.002": (  # Trust Modification
+        "iam:CreateSAMLProvider",
+        "iam:UpdateSAMLProvider",
+        "iam:CreateOpenIDConnectProvider",
+    ),
+    "T1562.008": (  # Disable or Modify Cloud Logs
+        "cloudtrail:StopLogging",
+        "cloudtrail:DeleteTrail",
+        "cloudtrail:UpdateTrail",
+        "cloudtrail:PutEventSelectors",
+        "ec2:DeleteFlowLogs",
+        "logs:DeleteLogGroup",
+        "logs:DeleteLogStream",
+        "route53resolver:DeleteResolverQueryLogConfig",
+    ),
+    "T1562.001": (  # Disable or Modify Tools
+        "guardduty:DeleteDetector",
+        "guardduty:UpdateDetector",
+        "guardduty:DisassociateFromMasterAccount",
+        "guardduty:DisassociateFromAdministratorAccount",
+        "config:StopConfigurationRecorder",
+        "config:DeleteConfigurationRecorder",
+        "securityhub:DisableSecurityHub",
+        "macie2:DisableMacie",
+        "access-analyzer:DeleteAnalyzer",
+    ),
+    "T1562.007": ("ec2:AuthorizeSecurityGroupIngress",),  # Disable or Modify Cloud Firewall
+    "T1556.006": ("iam:DeactivateMFADevice", "iam:DeleteVirtualMFADevice"),  # MFA
+    "T1537": (  # Transfer Data to Cloud Account
+        "ec2:ModifySnapshotAttribute",
+        "ec2:ModifyImageAttribute",
+        "rds:ModifyDBSnapshotAttribute",
+        "rds:ModifyDBClusterSnapshotAttribute",
+    ),
+    "T1555.006": (  # Cloud Secrets Management Stores
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:BatchGetSecretValue",
+        "ssm:GetParameters",
+    ),
+    "T1651": ("ssm:SendCommand", "ssm:StartSession"),  # Cloud Administration Command
+    "T1666": ("organizations:LeaveOrganization",),  # Modify Cloud Resource Hierarchy
+}
+
+
+MITRE_TECHNIQUES: dict[str, str] = {
+    expand_action(action): technique
+    for technique, actions in _TECHNIQUES.items()
+    for action in actions
+}
+
+# Field → what it holds; the add-on's promise (props/tags) and docs/splunk.md's table.
+CIM_FIELDS: dict[str, str] = {
+    "app": f"always `{APP}`",
+    "id": "the alert's `alert_id`",
+    "signature": "what was detected, one text per detector",
+    "signature_id": "the detector (`new_action`, `new_action_burst`)",
+    "severity": "the alert's severity (CIM's own values)",
+    "severity_id": "1 informational, 2 low, 3 medium, 4 high, 5 critical (as OCSF)",
+    "type": f"always `{ALERT_TYPE}`",
+    "user": "the principal's ARN (`principal.arn`)",
+    "user_name": "the principal's name (`principal.name`)",
+    "user_type": "the principal's `userIdentity.type` (`principal.type`)",
+    "src": "the source IP (or AWS service) of the first new action",
+    "dest": "the account the actions happened in (`account_id`)",
+    "vendor_account": "the same account id",
+    "vendor_region": "the region of the first new action",
+    "description": "one line: who did how many new actions where, the first ten named",
+    "mitre_technique_id": "ATT&CK technique ids of the listed new actions, where known (a list, may be empty)",
+}
+
+
+def _short(action: str) -> str:
+    source, sep, event = action.partition(":")
+    if sep and source.endswith(".amazonaws.com"):
+        return f"{source.removesuffix('.amazonaws.com')}:{event}"
+    return action
+
+
+def cim_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The CIM Alerts fields of the alert document `doc` (keys: `CIM_FIELDS`)."""
+    principal = doc.get("principal") or {}
+    actions: list[Mapping[str, Any]] = list(doc.get("new_actions") or [])
+    first = actions[0] if actions else {}
+    severity = str(doc.get("severity") or "")
+    detector = str(doc.get("detector") or "")
+    account = str(doc.get("account_id") or "")
+    who = str(principal.get("name") or principal.get("arn") or "unknown principal")
+    total = int(doc.get("new_actions_total") or len(actions))
+    names = [_short(str(a.get("action") or "")) for a in actions[:DESCRIPTION_ACTIONS]]
+    more = total - len(names)
+    where = account + (f" ({doc['account_name']})" if doc.get("account_name") else "")
+    description = f"{who} did {total} new action(s) in {where}: {', '.join(names)}" + (
+        f" and {more} more" if more > 0 else ""
+    )
+    if len(description) > DESCRIPTION_CHARS:
+        description = description[: DESCRIPTION_CHARS - 3] + "..."
+    techniques = sorted(
+        {
+            MITRE_TECHNIQUES[a]
+            for a in (str(x.get("action") or "") for x in actions)
+            if a in MITRE_TECHNIQUES
+        }
+    )
+    return {
+        "app": APP,
+        "id": str(doc.get("alert_id") or ""),
+        "signature": SIGNATURES.get(detector, f"cloudtrail-anomaly {detector}"),
+        "signature_id": detector,
+        "severity": severity,
+        "severity_id": SEVERITY_IDS.get(severity, 0),
+        "type": ALERT_TYPE,
+        "user": str(principal.get("arn") or ""),
+        "user_name": str(principal.get("name") or ""),
+        "user_type": str(principal.get("type") or ""),
+        "src": str(first.get("source_ip") or ""),
+        "dest": account,
+        "vendor_account": account,
+        "vendor_region": str(first.get("region") or ""),
+        "description": description,
+        "mitre_technique_id": techniques,
+    }
+
+
+def with_cim_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """`doc` with its CIM fields, computed if it lacks them (an alert staged before they were)."""
+    if all(name in doc for name in CIM_FIELDS):
+        return dict(doc)
+    return {**doc, **cim_fields(doc)}
