@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from ..domain.sensitive import expand_action
 
 APP = "cloudtrail-anomaly"
@@ -24,7 +26,9 @@ SIGNATURES = {
     "new_action": "Principal performed AWS actions it had never performed before",
     "new_action_burst": "Burst of never-seen AWS actions by one principal",
 }
-DESCRIPTION_CHARS = 1024
+# Of JSON: the other fields copy strings the alert already bounds; an alert's size budget
+# (domain/alerts.py) counts these fields too.
+DESCRIPTION_BYTES = 1024
 DESCRIPTION_ACTIONS = 10
 
 # MITRE ATT&CK (Enterprise, cloud) techniques of the sensitive actions whose technique is clear;
@@ -124,6 +128,20 @@ def _short(action: str) -> str:
     return action
 
 
+def _fit(text: str, budget: int) -> str:
+    """`text`, or its longest beginning (ending "...") whose JSON string takes `budget` bytes."""
+    if len(orjson.dumps(text)) <= budget:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if len(orjson.dumps(text[:mid] + "...")) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo] + "..."
+
+
 def cim_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The CIM Alerts fields of the alert document `doc` (keys: `CIM_FIELDS`)."""
     principal = doc.get("principal") or {}
@@ -140,8 +158,7 @@ def cim_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
     description = f"{who} did {total} new action(s) in {where}: {', '.join(names)}" + (
         f" and {more} more" if more > 0 else ""
     )
-    if len(description) > DESCRIPTION_CHARS:
-        description = description[: DESCRIPTION_CHARS - 3] + "..."
+    description = _fit(description, DESCRIPTION_BYTES)
     techniques = sorted(
         {
             MITRE_TECHNIQUES[a]
