@@ -94,6 +94,23 @@ _TECHNIQUES: dict[str, tuple[str, ...]] = {
 }
 
 
+TECHNIQUE_NAMES = {
+    "T1098": "Account Manipulation",
+    "T1098.001": "Account Manipulation: Additional Cloud Credentials",
+    "T1098.003": "Account Manipulation: Additional Cloud Roles",
+    "T1098.004": "Account Manipulation: SSH Authorized Keys",
+    "T1136.003": "Create Account: Cloud Account",
+    "T1484.002": "Domain or Tenant Policy Modification: Trust Modification",
+    "T1537": "Transfer Data to Cloud Account",
+    "T1555.006": "Credentials from Password Stores: Cloud Secrets Management Stores",
+    "T1556.006": "Modify Authentication Process: Multi-Factor Authentication",
+    "T1562.001": "Impair Defenses: Disable or Modify Tools",
+    "T1562.007": "Impair Defenses: Disable or Modify Cloud Firewall",
+    "T1562.008": "Impair Defenses: Disable or Modify Cloud Logs",
+    "T1651": "Cloud Administration Command",
+    "T1666": "Modify Cloud Resource Hierarchy",
+}
+
 MITRE_TECHNIQUES: dict[str, str] = {
     expand_action(action): technique
     for technique, actions in _TECHNIQUES.items()

@@ -17,7 +17,9 @@ from ...domain.detector import REGION_PREFIX, Detector, ObjectResult
 from ...domain.model import iso
 from ...domain.policy import AlertPolicy
 from ...domain.sensitive import expand_action
+from ...formats import FORMATS, formatter
 from ...ports import AlertSink, Baseline, Enricher, Outbox
+from ...sinks.formatted import with_format
 from ...stores.memory import MemoryBaseline
 from ...stores.sqlite import SqliteBaseline, StateFileError
 from ...usecases.deliver import Deliverer, DeliverySummary, JsonLinesSink
@@ -28,6 +30,10 @@ from . import backfill as cli_backfill
 EXIT_USAGE = 2
 EXIT_UNDELIVERED = 1  # a sink configuration error, or alerts left pending
 SINKS = ("jsonl", "splunk")
+FORMAT_HELP = (
+    "what each alert is written as: alert (its own JSON, README 'Alert format'; the default) "
+    "or ocsf (an OCSF 1.5.0 Detection Finding, docs/ocsf.md)"
+)
 OUTPUT_HELP = (
     "append alerts to this file instead of writing them to stdout: created if absent, never "
     "truncated (alerts an earlier run wrote stay), fsynced before they count as delivered"
@@ -82,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("--output", type=Path, help=OUTPUT_HELP)
     rp.add_argument("--sink", choices=SINKS, default="jsonl", help=SINK_HELP)
+    rp.add_argument("--format", choices=list(FORMATS), default="alert", help=FORMAT_HELP)
     rp.add_argument(
         "--include-suppressed",
         action="store_true",
@@ -92,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     dp.add_argument("--state", type=Path, required=True, help="SQLite baseline file")
     dp.add_argument("--output", type=Path, help=OUTPUT_HELP)
     dp.add_argument("--sink", choices=SINKS, default="jsonl", help=SINK_HELP)
+    dp.add_argument("--format", choices=list(FORMATS), default="alert", help=FORMAT_HELP)
     dp.add_argument("--config", type=Path, help="TOML config (default: $CLOUDTRAIL_ANOMALY_CONFIG)")
 
     bp = sub.add_parser("baseline", help="learn from history: record every tuple, alert nothing")
@@ -235,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return EXIT_USAGE
     try:
-        sink = _sink(sink_name, out)
+        sink = with_format(_sink(sink_name, out), getattr(args, "format", "alert"))
     except SinkError as exc:  # only splunk's, so `out` is stdout: nothing to close
         print(f"cloudtrail-anomaly: error: {exc}", file=sys.stderr)
         return EXIT_UNDELIVERED
@@ -252,7 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             deliverer.deliver_pending()
         if include_suppressed and result.suppressed:
             for alert in result.suppressed:
-                out.write(orjson.dumps(alert.to_dict()) + b"\n")
+                out.write(
+                    orjson.dumps(formatter(getattr(args, "format", "alert"))(alert.to_dict()))
+                    + b"\n"
+                )
             out.flush()
 
     try:
