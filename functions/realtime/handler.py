@@ -1,6 +1,6 @@
 """The real-time Lambda: notifications of new CloudTrail objects → detection → alerts.
 
-Settings are validated and clients built once, at cold start (a bad variable fails it, named).
+Built once, at cold start, from the environment (`app/wiring.py`; a bad variable fails it, named).
 SQS batches get a partial batch response: only the messages of failed objects are retried.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -19,25 +18,13 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cloudtrail_anomaly.app.realtime_function import RealtimeFunction
-from cloudtrail_anomaly.aws import retry_config
 from cloudtrail_anomaly.aws.notifications import RealtimeSettings, is_sqs_event
-from cloudtrail_anomaly.aws.secrets import splunk_sink_from_env, splunk_wanted
 
 settings = RealtimeSettings.from_env(os.environ)
 logger = Logger(service=settings.service_name)
 metrics = Metrics(namespace=settings.metrics_namespace, service=settings.service_name)
 tracer = Tracer(service=settings.service_name)
-function = RealtimeFunction.build(
-    settings,
-    s3=boto3.client("s3", config=retry_config()),
-    dynamodb=boto3.client("dynamodb", config=retry_config()),
-    logger=logger,
-    metrics=metrics,
-    # Splunk HEC when SPLUNK_HEC_* is set (every variable checked now); else JSON lines in the log.
-    sink=splunk_sink_from_env(os.environ, boto3_client=boto3.client)
-    if splunk_wanted(os.environ)
-    else None,
-)
+function = RealtimeFunction.from_env(settings, os.environ, logger=logger, metrics=metrics)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 

@@ -7,11 +7,10 @@ partial batch response) or `handle_event` (direct S3, SNS or EventBridge invocat
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -25,16 +24,10 @@ from ..aws.notifications import (
     parse_event,
     parse_sqs_record,
 )
-from ..aws.s3_source import S3ObjectSource
-from ..domain.detector import Detector
-from ..domain.policy import AlertPolicy
 from ..ports import AlertSink, ObjectRef
 from ..stores.dynamodb.baseline import DynamoDbBaseline
-from ..stores.dynamodb.ledger import DynamoDbLedger
-from ..stores.dynamodb.outbox import DynamoDbOutbox
-from ..usecases.deliver import JsonLinesSink
 from ..usecases.ingest import ObjectOutcome, ObjectStatus, RealtimeProcessor
-from .settings import ReaderSettings, load_config
+from . import wiring
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -69,45 +62,35 @@ class RealtimeFunction:
         metrics: Metrics,
         sink: AlertSink | None = None,
     ) -> RealtimeFunction:
-        config = load_config(settings.config_path or None)
-        if settings.max_object_bytes is not None:
-            config = replace(config, reader=ReaderSettings(settings.max_object_bytes))
-        baseline = DynamoDbBaseline(
-            dynamodb,
-            settings.baseline_table,
-            cache_size=settings.cache_size,
-            write_concurrency=settings.write_concurrency,
-        )
-        ledger = DynamoDbLedger(dynamodb, settings.ledger_table, settings.ledger_ttl_days)
-        enricher = None
-        if config.enrichment.organizations or config.enrichment.iam_roles:
-            import boto3  # only when enrichment is on: its clients are built once, here
-
-            from ..aws.enrichment import AwsEnricher
-
-            enricher = AwsEnricher.from_session(boto3.Session(), config.enrichment)
-        detector = Detector(
-            baseline,
-            AlertPolicy(config.policy, config.ignore),
-            config.detection,
-            enricher=enricher,
-        )
-        processor = RealtimeProcessor(
-            detector,
-            S3ObjectSource(s3),
-            ledger,
-            sink or JsonLinesSink(sys.stdout.buffer),
-            outbox=DynamoDbOutbox(dynamodb, settings.baseline_table),
-            max_bytes=config.reader.max_object_bytes,
-            meters=(baseline, ledger),
-            claim_failures=baseline,
-        )
+        parts = wiring.realtime_parts(settings, s3=s3, dynamodb=dynamodb, sink=sink)
         return cls(
-            processor,
-            baseline,
+            parts.processor,
+            parts.baseline,
             logger,
             metrics,
             min_remaining_ms=int(settings.min_remaining_seconds * 1000),
+        )
+
+    @classmethod
+    def from_env(
+        cls, settings: RealtimeSettings, env: Mapping[str, str], *, logger: Logger, metrics: Metrics
+    ) -> RealtimeFunction:
+        """Built as the Lambda builds it at cold start: boto3 clients with the retry config, and
+        Splunk HEC when SPLUNK_HEC_* is set (every variable checked now), else JSON lines in the
+        log."""
+        import boto3
+
+        from ..aws import retry_config
+        from ..aws.secrets import splunk_sink_from_env, splunk_wanted
+
+        sink = splunk_sink_from_env(env, boto3_client=boto3.client) if splunk_wanted(env) else None
+        return cls.build(
+            settings,
+            s3=boto3.client("s3", config=retry_config()),
+            dynamodb=boto3.client("dynamodb", config=retry_config()),
+            logger=logger,
+            metrics=metrics,
+            sink=sink,
         )
 
     @contextmanager

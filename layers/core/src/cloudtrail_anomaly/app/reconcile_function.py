@@ -22,7 +22,6 @@ from ..athena.runner import AthenaQueryRunner
 from ..athena.sql import Partitioning, Projection, SqlInputError, TableSpec, TrailLayout
 from ..aws.notifications import RealtimeSettings, SettingsError
 from ..aws.s3_listing import S3ObjectLister
-from ..domain.detector import Detector
 from ..domain.events import parse_event_time
 from ..ports import AlertSink
 from ..usecases.backfill import BackfillReport, backfill
@@ -34,7 +33,7 @@ from ..usecases.reconcile import (
     ReconcileSettings,
     discover_pairs,
 )
-from .realtime_function import RealtimeFunction
+from . import wiring
 
 if TYPE_CHECKING:
     from mypy_boto3_athena.client import AthenaClient
@@ -200,9 +199,7 @@ class ReconcileFunction:
         metrics: Metrics,
         sink: AlertSink | None = None,
     ) -> ReconcileFunction:
-        realtime = RealtimeFunction.build(
-            settings.realtime, s3=s3, dynamodb=dynamodb, logger=logger, metrics=metrics, sink=sink
-        )
+        parts = wiring.realtime_parts(settings.realtime, s3=s3, dynamodb=dynamodb, sink=sink)
         runner = AthenaQueryRunner(
             athena,
             workgroup=settings.athena.workgroup,
@@ -210,7 +207,7 @@ class ReconcileFunction:
         )
         table = AthenaTable(settings.table_spec(), runner)
         reconciler = Reconciler(
-            realtime.processor,
+            parts.processor,
             S3ObjectLister(s3),
             settings.layout,
             settings=settings.reconcile,
@@ -219,6 +216,34 @@ class ReconcileFunction:
             table=table,
         )
         return cls(reconciler, table, logger, metrics)
+
+    @classmethod
+    def from_env(
+        cls,
+        settings: ReconcileFunctionSettings,
+        env: Mapping[str, str],
+        *,
+        logger: Logger,
+        metrics: Metrics,
+    ) -> ReconcileFunction:
+        """Built as the Lambda builds it at cold start: boto3 clients with the retry config, and
+        Splunk HEC when SPLUNK_HEC_* is set (every variable checked now), else JSON lines in the
+        log."""
+        import boto3
+
+        from ..aws import retry_config
+        from ..aws.secrets import splunk_sink_from_env, splunk_wanted
+
+        sink = splunk_sink_from_env(env, boto3_client=boto3.client) if splunk_wanted(env) else None
+        return cls.build(
+            settings,
+            s3=boto3.client("s3", config=retry_config()),
+            dynamodb=boto3.client("dynamodb", config=retry_config()),
+            athena=boto3.client("athena", config=retry_config()),
+            logger=logger,
+            metrics=metrics,
+            sink=sink,
+        )
 
     def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
         if "backfill_days" in event:
@@ -237,8 +262,7 @@ class ReconcileFunction:
         days = event.get("backfill_days")
         if not isinstance(days, int) or isinstance(days, bool) or not 0 < days <= 3660:
             raise ValueError(f"backfill_days must be a whole number of days (1-3660): {days!r}")
-        live = self.reconciler.processor.detector
-        learner = Detector(live.baseline, live.policy, live.settings, alerting=False)
+        learner = wiring.learner(self.reconciler.processor.detector)
         r = self.reconciler
         pairs = discover_pairs(r.lister, r.layout, r.accounts, r.regions)
         report = backfill(self.table, learner, pairs, scheduled_time(event, self.clock), days)

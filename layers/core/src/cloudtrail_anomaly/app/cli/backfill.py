@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from ...athena.sql import SqlInputError, TableSpec, TrailLayout
-from ...domain.detector import Detector
-from ...domain.policy import AlertPolicy
 from ...ports import Baseline, QueryFailed
 from ...stores.sqlite import SqliteBaseline, StateFileError
 from ...usecases.backfill import DEFAULT_DAYS, backfill
 from ...usecases.reconcile import AthenaTable, discover_pairs
+from .. import wiring
 from ..settings import ConfigError, load_config
 
 EXIT_USAGE = 2
@@ -117,9 +116,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"cloudtrail-anomaly: warning: {warning}", file=sys.stderr)
     lister = S3ObjectLister(session.client("s3", config=retry_config()))
     pairs = discover_pairs(lister, layout, accounts, regions)
-    learner = Detector(
-        baseline, AlertPolicy(config.policy, config.ignore), config.detection, alerting=False
-    )
+    learner = wiring.detector(baseline, config, alerting=False)
     try:
         report = backfill(AthenaTable(spec, runner), learner, pairs, now, args.days)
     except QueryFailed as exc:

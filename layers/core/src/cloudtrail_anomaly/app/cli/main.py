@@ -13,17 +13,18 @@ from typing import IO, Any
 import orjson
 
 from ... import __version__
-from ...domain.detector import REGION_PREFIX, Detector, ObjectResult
+from ...domain.detector import REGION_PREFIX, ObjectResult
 from ...domain.model import iso
 from ...domain.policy import AlertPolicy
 from ...domain.sensitive import expand_action
 from ...formats import FORMATS, formatter
-from ...ports import AlertSink, Baseline, Enricher, Outbox
+from ...ports import AlertSink, Baseline, Outbox
 from ...sinks.formatted import with_format
 from ...stores.memory import MemoryBaseline
 from ...stores.sqlite import SqliteBaseline, StateFileError
 from ...usecases.deliver import Deliverer, DeliverySummary, JsonLinesSink
 from ...usecases.replay import format_summary, replay
+from .. import wiring
 from ..settings import Config, ConfigError, load_config
 from . import backfill as cli_backfill
 
@@ -143,18 +144,6 @@ def _settings(args: argparse.Namespace) -> Config:
     return config
 
 
-def _enricher(config: Config) -> Enricher | None:
-    """AWS enrichment when `[enrichment]` turns it on (credentials from the usual boto3 chain);
-    boto3 is imported only then, so the core CLI runs without it."""
-    if not (config.enrichment.organizations or config.enrichment.iam_roles):
-        return None
-    import boto3
-
-    from ...aws.enrichment import AwsEnricher
-
-    return AwsEnricher.from_session(boto3.Session(), config.enrichment)
-
-
 class SinkError(ValueError):
     """The sink cannot be built as configured; the message says what to set."""
 
@@ -216,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return explain(baseline, policy, args.principal, args.action, as_json=args.json)
     alerting = args.command == "replay"
     try:
-        enricher = _enricher(config) if alerting else None
+        enricher = wiring.enricher(config) if alerting else None
     except ImportError:
         print(
             "cloudtrail-anomaly: error: [enrichment] needs boto3: "
@@ -224,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    detector = Detector(baseline, policy, config.detection, enricher=enricher, alerting=alerting)
+    detector = wiring.detector(baseline, config, enricher=enricher, alerting=alerting)
     sink_name = getattr(args, "sink", "jsonl")
     if sink_name != "jsonl" and getattr(args, "output", None):
         print("cloudtrail-anomaly: error: --output is for --sink jsonl", file=sys.stderr)

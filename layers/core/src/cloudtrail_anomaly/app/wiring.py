@@ -1,0 +1,107 @@
+"""The composition root: the one place the core's parts are plugged together.
+
+Every entry point builds from here: the CLI (`replay`, `baseline`, `backfill`), the real-time
+Lambda (`realtime_function.py`) and the reconciliation Lambda (`reconcile_function.py`, which
+runs missed objects through the very same `RealtimeParts` as the real-time function, and its
+backfill through the same `learner`). Clients are parameters; AWS adapters are imported only
+by the functions that build them, so the CLI's local commands need no AWS package.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from ..domain.detector import Detector
+from ..domain.policy import AlertPolicy
+from ..ports import AlertSink, Baseline, Enricher
+from ..usecases.deliver import JsonLinesSink
+from ..usecases.ingest import RealtimeProcessor
+from .settings import Config, ReaderSettings, load_config
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_s3.client import S3Client
+
+    from ..aws.notifications import RealtimeSettings
+    from ..stores.dynamodb.baseline import DynamoDbBaseline
+    from ..stores.dynamodb.ledger import DynamoDbLedger
+
+
+def detector(
+    baseline: Baseline, config: Config, *, enricher: Enricher | None = None, alerting: bool = True
+) -> Detector:
+    """The detector every path runs: the config's detection settings and alert policy."""
+    return Detector(
+        baseline,
+        AlertPolicy(config.policy, config.ignore),
+        config.detection,
+        enricher=enricher,
+        alerting=alerting,
+    )
+
+
+def learner(live: Detector) -> Detector:
+    """A detector that learns and never alerts (backfill), on the same baseline and settings."""
+    return Detector(live.baseline, live.policy, live.settings, alerting=False)
+
+
+def enricher(config: Config) -> Enricher | None:
+    """AWS enrichment when `[enrichment]` turns it on (credentials from the usual boto3 chain);
+    boto3 is imported only then, so the core runs without it (ImportError otherwise)."""
+    if not (config.enrichment.organizations or config.enrichment.iam_roles):
+        return None
+    import boto3
+
+    from ..aws.enrichment import AwsEnricher
+
+    return AwsEnricher.from_session(boto3.Session(), config.enrichment)
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeParts:
+    """What the real-time path is made of, built once per container."""
+
+    processor: RealtimeProcessor
+    baseline: DynamoDbBaseline
+    ledger: DynamoDbLedger
+    config: Config
+
+
+def realtime_parts(
+    settings: RealtimeSettings,
+    *,
+    s3: S3Client,
+    dynamodb: DynamoDBClient,
+    sink: AlertSink | None = None,
+) -> RealtimeParts:
+    """The real-time use case on DynamoDB and S3: the config file (`CONFIG_PATH`), the
+    baseline, ledger and outbox tables, the sink (JSON lines in the log by default)."""
+    # AWS adapters imported here: the CLI's local commands run without boto3.
+    from ..aws.s3_source import S3ObjectSource
+    from ..stores.dynamodb.baseline import DynamoDbBaseline
+    from ..stores.dynamodb.ledger import DynamoDbLedger
+    from ..stores.dynamodb.outbox import DynamoDbOutbox
+
+    config = load_config(settings.config_path or None)
+    if settings.max_object_bytes is not None:
+        config = replace(config, reader=ReaderSettings(settings.max_object_bytes))
+    baseline = DynamoDbBaseline(
+        dynamodb,
+        settings.baseline_table,
+        cache_size=settings.cache_size,
+        write_concurrency=settings.write_concurrency,
+    )
+    ledger = DynamoDbLedger(dynamodb, settings.ledger_table, settings.ledger_ttl_days)
+    processor = RealtimeProcessor(
+        detector(baseline, config, enricher=enricher(config)),
+        S3ObjectSource(s3),
+        ledger,
+        sink or JsonLinesSink(sys.stdout.buffer),
+        outbox=DynamoDbOutbox(dynamodb, settings.baseline_table),
+        max_bytes=config.reader.max_object_bytes,
+        meters=(baseline, ledger),
+        claim_failures=baseline,
+    )
+    return RealtimeParts(processor, baseline, ledger, config)
