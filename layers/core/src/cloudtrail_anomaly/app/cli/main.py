@@ -27,6 +27,7 @@ from ...usecases.replay import format_summary, replay
 from .. import wiring
 from ..settings import Config, ConfigError, load_config
 from . import backfill as cli_backfill
+from . import report as cli_report
 
 EXIT_USAGE = 2
 EXIT_UNDELIVERED = 1  # a sink configuration error, or alerts left pending
@@ -123,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     ep.add_argument("--config", type=Path, help="TOML config (default: $CLOUDTRAIL_ANOMALY_CONFIG)")
     ep.add_argument("--json", action="store_true", help="JSON output")
     cli_backfill.add_parser(sub)
+    cli_report.add_parser(sub)
     return parser
 
 
@@ -185,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "backfill":
         return cli_backfill.run(args)
+    if args.command == "report":
+        return cli_report.run(args)
     try:
         config = _settings(args)
         if args.command in ("explain", "deliver") and not args.state.exists():
