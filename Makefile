@@ -34,12 +34,14 @@ $(BIN)/cloudtrail-anomaly: pyproject.toml uv.lock $(UV)
 
 venv: $(BIN)/cloudtrail-anomaly
 
-## Generate a sample organization trail, learn its history, replay its last week, show alerts.
+## Generate a sample organization trail, learn its history, replay its last week, show alerts
+## (and write them as one HTML page, sample/report.html).
 demo: venv
 	rm -rf $(SAMPLE)
 	$(BIN)/python scripts/generate_sample.py --out $(SAMPLE)
 	$(BIN)/cloudtrail-anomaly baseline $(SAMPLE)/history --state $(STATE)
 	$(BIN)/cloudtrail-anomaly replay $(SAMPLE)/live --state $(STATE) --output $(SAMPLE)/alerts.jsonl
+	$(BIN)/cloudtrail-anomaly report $(SAMPLE)/alerts.jsonl -o $(SAMPLE)/report.html
 	$(BIN)/python scripts/show_alerts.py $(SAMPLE)/alerts.jsonl
 
 test: venv
