@@ -78,8 +78,11 @@ def test_replay_prints_alerts_honouring_the_contract(capsys: pytest.CaptureFixtu
     assert len(alerts) >= 50
     for alert in alerts:
         assert_contract(alert)
-    # One alert per principal per object.
-    per_object = [(a["source_objects"][0], a["account_id"], a["principal"]["arn"]) for a in alerts]
+    # One alert per principal per object (and detector: a burst follow-up may join it).
+    per_object = [
+        (a["source_objects"][0], a["account_id"], a["principal"]["arn"], a["detector"])
+        for a in alerts
+    ]
     assert len(per_object) == len(set(per_object))
     # The API-version suffix is gone from the action, kept in event_name.
     lambda_actions = {
@@ -322,3 +325,30 @@ def test_summary_goes_to_the_current_stderr(capsys: pytest.CaptureFixture[str]) 
     )
     assert code == 0
     assert "objects: 1 read" in err
+
+
+def test_files_named_otherwise_are_ordered_by_their_first_event_time(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    action = "ec2.amazonaws.com:DescribeInstances"
+    # By name "a-export" would come first; its events are the later ones.
+    (tmp_path / "a-export.json.gz").write_bytes(
+        gz({"Records": [record(action, T0 + 3600, event_id="second")]})
+    )
+    (tmp_path / "b-export.json").write_bytes(
+        orjson.dumps({"Records": [record(action, T0, event_id="first")]})
+    )
+    code, alerts, err = run(capsys, "replay", tmp_path, "--learning-days", "0")
+    assert code == 0
+    (alert,) = alerts
+    assert alert["new_actions"][0]["event_id"] == "first"
+    assert summary_count(err, "objects_unrecognized_name") == 2
+
+
+def test_random_bytes_named_gz_are_not_gzip(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "x.json.gz").write_bytes(bytes(range(7, 256)) * 40)
+    _, _, err = run(capsys, "replay", tmp_path)
+    assert summary_count(err, "objects_failed.not_gzip") == 1
+    assert re.search(r"^error: .*x\.json\.gz: not gzip", err, re.MULTILINE)

@@ -1,13 +1,17 @@
 """Local mode: run CloudTrail files from disk through the detector, in delivery order.
 
 Files are ordered as CloudTrail delivered them (the stamp in the file name, then the name), so a
-replay of history produces the same alerts as having run live. Every object is isolated: a bad
-file is reported and counted, and the replay goes on.
+replay of history produces the same alerts as having run live; a file whose name is not
+CloudTrail's (`objects_unrecognized_name`) takes the place of the earliest eventTime among its
+first records instead. Every object is isolated: a bad file is reported and counted, and the
+replay goes on.
 """
 
 from __future__ import annotations
 
+import re
 import sys
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -15,11 +19,14 @@ from pathlib import Path
 from typing import TextIO
 
 from ..domain.detector import Detector, ObjectResult
-from ..domain.model import PrincipalKey
+from ..domain.model import PrincipalKey, Severity
 from ..trail.keys import KeyKind, classify_local_path, delivery_sort_key
 from ..trail.reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, read_compact
 
 _LOG_SUFFIXES = (".json", ".json.gz", ".gz")
+_GZIP_MAGIC = b"\x1f\x8b"
+_PEEK_BYTES = 1 << 18  # of a file whose name has no stamp, read for its first eventTimes
+_EVENT_TIME = re.compile(rb'"eventTime"\s*:\s*"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)')
 
 
 @dataclass(slots=True)
@@ -49,8 +56,30 @@ def discover(paths: Sequence[Path], stats: Counter[str]) -> list[Path]:
             found.append(path)
         else:
             raise FileNotFoundError(f"no such file or folder: {path}")
-    found.sort(key=lambda p: delivery_sort_key(p.as_posix()))
+    found.sort(key=_replay_order)
     return found
+
+
+def _replay_order(path: Path) -> tuple[str, str]:
+    """Delivery order; a file without CloudTrail's stamp in its name goes where the earliest
+    eventTime among its first records puts it (read from its first 256 KiB), or first."""
+    stamp, name = delivery_sort_key(path.as_posix())
+    if stamp:
+        return stamp, name
+    return _first_event_stamp(path), name
+
+
+def _first_event_stamp(path: Path) -> str:
+    """`YYYYMMDDTHHMM` of the earliest eventTime in the file's first bytes; "" if none."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(_PEEK_BYTES)
+        if head.startswith(_GZIP_MAGIC):
+            head = zlib.decompressobj(wbits=31).decompress(head, _PEEK_BYTES)
+    except (OSError, zlib.error):
+        return ""
+    stamps = [b"%s%s%sT%s%s" % m.groups() for m in _EVENT_TIME.finditer(head)]
+    return min(stamps).decode() if stamps else ""
 
 
 def replay(
@@ -59,8 +88,11 @@ def replay(
     on_result: Callable[[ObjectResult], None],
     max_bytes: int = DEFAULT_MAX_BYTES,
     progress: TextIO | None = None,
+    summary: ReplaySummary | None = None,
 ) -> ReplaySummary:
-    summary = ReplaySummary()
+    """Replay the files; `summary`, if given, is filled as it goes (what an interrupted run
+    had done)."""
+    summary = summary if summary is not None else ReplaySummary()
     files = discover(paths, summary.stats)
     for done, path in enumerate(_with_progress(files, progress), 1):
         del done
@@ -93,6 +125,8 @@ def process_file(
         stats["objects_skipped.empty_object"] += 1
         return None
     except ObjectError as exc:
+        if name.endswith(".gz") and exc.reason != "read_error" and not _starts_gzip(path):
+            exc = ObjectError("not_gzip", "not gzip: named .gz but without a gzip header")
         stats[f"objects_failed.{exc.reason}"] += 1
         summary.errors.append(f"{name}: {exc}")
         return None
@@ -102,6 +136,14 @@ def process_file(
         return None
     stats["objects"] += 1
     return detector.process(records, name, account, region)
+
+
+def _starts_gzip(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(len(_GZIP_MAGIC)) == _GZIP_MAGIC
+    except OSError:
+        return True  # unknown: keep the reader's own reason
 
 
 def _with_progress(files: list[Path], out: TextIO | None) -> Iterator[Path]:
@@ -118,12 +160,12 @@ def _with_progress(files: list[Path], out: TextIO | None) -> Iterator[Path]:
     out.write("\n")
 
 
-def format_summary(summary: ReplaySummary, out: TextIO | None = None) -> None:
+def format_summary(summary: ReplaySummary, out: TextIO | None = None, title: str = "") -> None:
     out = out or sys.stderr  # looked up now: callers may have redirected it
     s = summary.stats
     alerts = {k.split(".", 1)[1]: v for k, v in s.items() if k.startswith("alerts.")}
     out.write(
-        f"objects: {s['objects']:,} read, "
+        (f"{title}\n" if title else "") + f"objects: {s['objects']:,} read, "
         f"{sum(v for k, v in s.items() if k.startswith('objects_skipped.')):,} skipped, "
         f"{sum(v for k, v in s.items() if k.startswith('objects_failed.')):,} failed\n"
         f"records: {s['records']:,} ({s['events']:,} used, "
@@ -131,7 +173,7 @@ def format_summary(summary: ReplaySummary, out: TextIO | None = None) -> None:
         f"principals: {len(summary.principals):,}   new tuples: {s['new_tuples']:,}\n"
         f"alerts: {sum(alerts.values()):,}"
         + (
-            " (" + ", ".join(f"{k} {v:,}" for k, v in sorted(alerts.items())) + ")"
+            " (" + ", ".join(f"{k} {v:,}" for k, v in sorted(alerts.items(), key=_loudest)) + ")"
             if alerts
             else ""
         )
@@ -151,3 +193,11 @@ def format_summary(summary: ReplaySummary, out: TextIO | None = None) -> None:
         out.write(f"error: {err}\n")
     if len(summary.errors) > 20:
         out.write(f"error: ... and {len(summary.errors) - 20} more\n")
+
+
+def _loudest(item: tuple[str, int]) -> int:
+    """Severities loudest first (critical, high, ...); any other label after them."""
+    try:
+        return -Severity(item[0]).rank
+    except ValueError:
+        return 1
