@@ -30,6 +30,7 @@ const NAME = {
   url: /^https:\/\/[^\s]+$/,
   email: /^[^@\s]+@[^@\s]+\.[^@\s]+$/,
   splunkIndex: /^[A-Za-z0-9_][A-Za-z0-9_-]{0,79}$/,
+  eventBus: /^[A-Za-z0-9._-]{1,256}$|^arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus\/[A-Za-z0-9._-]{1,256}$/,
   subnet: /^subnet-[0-9a-f]{8,17}$/,
   securityGroup: /^sg-[0-9a-f]{8,17}$/,
   metricsNamespace: /^(?!AWS\/)[A-Za-z0-9 ._\/#:-]{1,255}$/,
@@ -128,6 +129,12 @@ const PARAMETERS = {
   splunkTokenKmsKeyArn: { default: '', read: text(NAME.kmsKey, 'a KMS key ARN') },
   splunkIndex: { default: '', read: text(NAME.splunkIndex, 'a Splunk index name') },
   splunkMinSeverity: { default: '', read: (raw) => (raw ? oneOf(...SEVERITIES)(raw.toLowerCase()) : '') },
+  // Or, instead of Splunk (one destination a deployment: docs/aws-sinks.md): findings in
+  // Security Hub, or events on an EventBridge bus (a name or ARN in this account and region).
+  securityHub: { default: 'false', read: flag },
+  securityHubMemberAccounts: { default: 'false', read: flag },
+  alertEventBus: { default: '', read: text(NAME.eventBus, 'an EventBridge bus name or ARN') },
+  alertFormat: { default: 'alert', read: oneOf('alert', 'ocsf') },
   // --- optional enrichment (config [enrichment]) ---
   enrichOrganizations: { default: 'false', read: flag },
   enrichmentRoleName: { default: '', read: text(NAME.roleName, 'an IAM role name') },
@@ -212,6 +219,21 @@ function crossChecks(p, errors) {
   }
   if (!p.splunkUrl && (p.splunkSecret || p.splunkParameter || p.splunkTokenKmsKeyArn || p.splunkIndex || p.splunkMinSeverity)) {
     errors.push('params splunkSecret/splunkParameter/splunkTokenKmsKeyArn/splunkIndex/splunkMinSeverity need splunkUrl');
+  }
+  // The functions refuse several destinations at cold start (app/wiring.py): refuse them here.
+  const destinations = [
+    p.splunkUrl && 'splunkUrl',
+    p.securityHub && 'securityHub',
+    p.alertEventBus && 'alertEventBus',
+  ].filter(Boolean);
+  if (destinations.length > 1) {
+    errors.push(`params ${destinations.join(', ')}: one alert destination per deployment`);
+  }
+  if (p.securityHubMemberAccounts && !p.securityHub) {
+    errors.push('param securityHubMemberAccounts=true needs securityHub=true');
+  }
+  if (p.alertEventBus.startsWith('arn:') && p.region && regionOf(p.alertEventBus) !== p.region) {
+    errors.push(`param alertEventBus=${p.alertEventBus}: a bus in ${regionOf(p.alertEventBus)}, not this stack's region ${p.region}`);
   }
   // The SQS event source's batch: over 10 messages only with a window of at least a second.
   if (p.batchSize > 10 && p.batchWindowSeconds < 1) {
@@ -416,6 +438,25 @@ function commonStatements(p, logGroup) {
       Effect: 'Allow',
       Action: ['kms:Decrypt'],
       Resource: p.splunk.key,
+    });
+  }
+  if (p.securityHub) {
+    statements.push({
+      Sid: 'SecurityHubFindings',
+      Effect: 'Allow',
+      Action: ['securityhub:BatchImportFindings'],
+      // Findings are imported through the account's own default product.
+      Resource: sub('arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:product/${AWS::AccountId}/default'),
+    });
+  }
+  if (p.alertEventBus) {
+    statements.push({
+      Sid: 'AlertEvents',
+      Effect: 'Allow',
+      Action: ['events:PutEvents'],
+      Resource: p.alertEventBus.startsWith('arn:')
+        ? p.alertEventBus
+        : sub(`arn:\${AWS::Partition}:events:\${AWS::Region}:\${AWS::AccountId}:event-bus/${p.alertEventBus}`),
     });
   }
   if (p.organizations) {

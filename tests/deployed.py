@@ -82,27 +82,31 @@ class Packaged:
     params: dict[str, str]
 
 
-def packaged_stack(out: Path, params: dict[str, str]) -> Packaged:
-    """Build and package, offline; skips when node/npm are missing (osls runs on node)."""
+def packaged_stack(out: Path, params: dict[str, str], build: Path | None = None) -> Packaged:
+    """Build (unless `build` holds zips already) and package, offline; skips when node/npm
+    are missing (osls runs on node)."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("node and npm are not installed: the deployment is packaged by osls (npm)")
     if not SLS.exists():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT, check=True)
     shutil.copytree(ROOT / "infra", out / "infra", ignore=shutil.ignore_patterns(".serverless"))
     (out / "layers").symlink_to(ROOT / "layers")
+    if build is not None:
+        shutil.copytree(build, out / "build")
     build = out / "build"
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "build_layers.py"),
-            "--out",
-            str(build),
-            "--precompile",
-            "no",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    if not (build / "manifest.json").exists():
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "scripts" / "build_layers.py"),
+                "--out",
+                str(build),
+                "--precompile",
+                "no",
+            ],
+            check=True,
+            capture_output=True,
+        )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
         AWS_CONFIG_FILE=os.devnull,

@@ -130,6 +130,21 @@ def needs(call: Call, resolve_secret: Any = None) -> list[Need]:
         return [Need("sts:AssumeRole", p["RoleArn"])]
     if svc == "organizations" and op == "ListAccounts":
         return [Need("organizations:ListAccounts", "*")]
+    if svc == "securityhub" and op == "BatchImportFindings":
+        # Authorized on the product the findings name (the account's own default product).
+        arns = {f.get("ProductArn", "") for f in p.get("Findings", [])}
+        return [Need("securityhub:BatchImportFindings", a) for a in sorted(arns)]
+    if svc == "events" and op == "PutEvents":
+        buses = {e.get("EventBusName", "default") for e in p.get("Entries", [])}
+        return [
+            Need(
+                "events:PutEvents",
+                b
+                if b.startswith("arn:")
+                else f"arn:aws:events:{call.region}:{call.account}:event-bus/{b}",
+            )
+            for b in sorted(buses)
+        ]
     if svc == "sns" and op == "Publish":
         return [Need("sns:Publish", p.get("TopicArn") or p.get("TargetArn", ""))]
     raise Unmapped(f"{svc}:{op} has no IAM mapping in tests/iam_check.py: add it")

@@ -129,3 +129,35 @@ def queue_missed_rows(stack: DeployedStack, disk: DiskBucket, missed: list[str])
 
 
 _ = Faults
+
+
+@pytest.fixture(scope="module")
+def packaged_security_hub(packaged: Packaged, tmp_path_factory: pytest.TempPathFactory) -> Packaged:
+    """The same build, packaged with Security Hub as the alert destination instead of Splunk."""
+    from tests.conftest import HARNESS_PARAMS
+    from tests.deployed import packaged_stack
+
+    params = {k: v for k, v in HARNESS_PARAMS.items() if not k.startswith("splunk")}
+    params["securityHub"] = "true"
+    return packaged_stack(tmp_path_factory.mktemp("securityhub"), params, build=packaged.build)
+
+
+def test_security_hub_as_the_destination(
+    packaged_security_hub: Packaged, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """securityHub=true: every alert becomes one finding in the deployment's account, through
+    the role's BatchImportFindings on the account's default product, and nothing goes to HEC."""
+    with deployed(packaged_security_hub, tmp_path, monkeypatch) as stack:
+        disk = DiskBucket(tmp_path / "bucket")
+        files = twenty_files(disk)
+        poller = Poller(stack)
+        put_objects(stack, disk, [files[0][0]])
+        poller.drain()
+        put_objects(stack, disk, [k for k, _, _ in files[1:]])
+        poller.drain()
+        hub = boto3.client("securityhub", region_name=REGION)
+        findings = hub.get_findings(MaxResults=100)["Findings"]
+        assert len({f["Id"] for f in findings}) == 20
+        assert stack.hec.alert_counts() == {}
+        assert "securityhub:BatchImportFindings" in stack.operations("realtime")
+        assert stack.denied() == []

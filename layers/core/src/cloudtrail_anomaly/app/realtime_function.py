@@ -76,14 +76,13 @@ class RealtimeFunction:
         cls, settings: RealtimeSettings, env: Mapping[str, str], *, logger: Logger, metrics: Metrics
     ) -> RealtimeFunction:
         """Built as the Lambda builds it at cold start: boto3 clients with the retry config, and
-        Splunk HEC when SPLUNK_HEC_* is set (every variable checked now), else JSON lines in the
-        log."""
+        the alert destination the environment names (`wiring.alert_sink_from_env`: Splunk HEC,
+        Security Hub or EventBridge, every variable checked now), else JSON lines in the log."""
         import boto3
 
         from ..aws import retry_config
-        from ..aws.secrets import splunk_sink_from_env, splunk_wanted
 
-        sink = splunk_sink_from_env(env, boto3_client=boto3.client) if splunk_wanted(env) else None
+        sink = wiring.alert_sink_from_env(env, boto3.client)
         return cls.build(
             settings,
             s3=boto3.client("s3", config=retry_config()),

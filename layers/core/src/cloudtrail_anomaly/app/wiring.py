@@ -10,8 +10,9 @@ by the functions that build them, so the CLI's local commands need no AWS packag
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..domain.detector import Detector
 from ..domain.policy import AlertPolicy
@@ -105,3 +106,45 @@ def realtime_parts(
         claim_failures=baseline,
     )
     return RealtimeParts(processor, baseline, ledger, config)
+
+
+class DestinationError(ValueError):
+    """The environment names no usable alert destination, or more than one."""
+
+
+def alert_sink_from_env(
+    env: Mapping[str, str], boto3_client: Callable[..., Any]
+) -> AlertSink | None:
+    """The one alert destination a function's environment names: Splunk HEC (`SPLUNK_HEC_*`),
+    Security Hub (`SECURITY_HUB_FINDINGS=true`) or an EventBridge bus (`EVENTBRIDGE_BUS_NAME`),
+    HEC and EventBridge in `ALERT_FORMAT` (`alert` or `ocsf`); None when there is none (JSON
+    lines in the function's log). Every variable is checked now, so a bad one fails the cold
+    start, named. Several destinations at once are refused: the outbox marks an alert delivered
+    once, so a second destination could not be told apart from a retry."""
+    from ..aws.secrets import TOKEN_ENV, splunk_sink_from_env, splunk_wanted
+    from ..sinks.eventbridge import eventbridge_sink_from_env
+    from ..sinks.formatted import with_format
+    from ..sinks.security_hub import security_hub_sink_from_env
+
+    if env.get("AWS_LAMBDA_FUNCTION_NAME") and env.get(TOKEN_ENV, "").strip():
+        # Never quote it: the message goes to the log.
+        raise DestinationError(
+            f"{TOKEN_ENV} is set in the function's environment, which anyone allowed "
+            "lambda:GetFunctionConfiguration can read: keep the token in Secrets Manager "
+            "(SPLUNK_HEC_TOKEN_SECRET) or SSM (SPLUNK_HEC_TOKEN_PARAMETER)"
+        )
+    found: dict[str, AlertSink] = {}
+    if splunk_wanted(env):
+        hec = splunk_sink_from_env(env, boto3_client=boto3_client)
+        found["Splunk HEC (SPLUNK_HEC_URL)"] = with_format(
+            hec, env.get("ALERT_FORMAT", "").strip() or None
+        )
+    hub = security_hub_sink_from_env(env, boto3_client)
+    if hub is not None:
+        found["Security Hub (SECURITY_HUB_FINDINGS)"] = hub
+    bus = eventbridge_sink_from_env(env, boto3_client)
+    if bus is not None:
+        found["EventBridge (EVENTBRIDGE_BUS_NAME)"] = bus
+    if len(found) > 1:
+        raise DestinationError(f"one alert destination per deployment, not {' and '.join(found)}")
+    return next(iter(found.values()), None)
