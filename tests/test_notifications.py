@@ -303,9 +303,9 @@ def test_in_lambda_the_cap_is_a_quarter_of_the_memory() -> None:
     assert RealtimeSettings.from_env({"BASELINE_TABLE": "baseline"}).max_object_bytes is None
 
 
-def test_in_lambda_an_explicit_cap_wins_up_to_half_of_the_memory(tmp_path: Path) -> None:
-    env = {**LAMBDA, "MAX_OBJECT_BYTES": str(512 * MIB)}
-    assert RealtimeSettings.from_env(env).max_object_bytes == 512 * MIB
+def test_in_lambda_an_explicit_cap_wins_up_to_a_third_of_the_memory(tmp_path: Path) -> None:
+    env = {**LAMBDA, "MAX_OBJECT_BYTES": str(1024 * MIB // 3)}
+    assert RealtimeSettings.from_env(env).max_object_bytes == 1024 * MIB // 3
     env["MAX_OBJECT_BYTES"] = str(MIB)
     assert RealtimeSettings.from_env(env).max_object_bytes == MIB
     config = tmp_path / "config.toml"
@@ -317,12 +317,12 @@ def test_in_lambda_an_explicit_cap_wins_up_to_half_of_the_memory(tmp_path: Path)
 
 
 def test_in_lambda_a_cap_that_cannot_fit_fails_the_cold_start(tmp_path: Path) -> None:
-    env = {**LAMBDA, "MAX_OBJECT_BYTES": str(512 * MIB + 1)}
+    env = {**LAMBDA, "MAX_OBJECT_BYTES": str(1024 * MIB // 3 + 1)}
     with pytest.raises(SettingsError) as err:
         RealtimeSettings.from_env(env)
     message = str(err.value)
-    assert "MAX_OBJECT_BYTES = 536,870,913 bytes cannot fit in the function's 1,024 MB" in message
-    assert "at most half of the memory, 536,870,912 bytes" in message
+    assert "MAX_OBJECT_BYTES = 357,913,942 bytes cannot fit in the function's 1,024 MB" in message
+    assert "at most a third of the memory, 357,913,941 bytes" in message
     assert "a quarter of the memory (268,435,456 bytes)" in message
     # The same from the config file, which names itself.
     config = tmp_path / "config.toml"

@@ -40,7 +40,10 @@ _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}\Z")  # \Z: `$` takes a trailin
 # holds the cap and a piece; an object just under it, its records too: about 1.7 times its
 # inflated size at peak (docs/benchmarks.md), beside the runtime and the baseline cache.
 CAP_MEMORY_DIVISOR = 4  # the default cap: a quarter of the memory (256 MiB at 1,024 MB)
-MAX_CAP_MEMORY_DIVISOR = 2  # a cap set above half of the memory fails the cold start
+# A cap set above a third of the memory fails the cold start: the reader lets resident memory
+# grow by up to 1.75 times the cap while it decodes one object (trail/reader.py), beside the
+# runtime and the baseline cache.
+MAX_CAP_MEMORY_DIVISOR = 3
 
 
 class SettingsError(ValueError):
@@ -99,7 +102,7 @@ class RealtimeSettings:
 def object_cap(memory_mb: int, explicit: int | None, config_path: str = "") -> int:
     """The reader's cap in a function of `memory_mb` MB: `explicit` (MAX_OBJECT_BYTES), else
     the config's [reader] max_object_bytes when it is set, else a quarter of the memory. A cap
-    that cannot fit (more than half of the memory) is a `SettingsError` naming its origin."""
+    that cannot fit (more than a third of the memory) is a `SettingsError` naming its origin."""
     memory = memory_mb << 20
     limit = memory // MAX_CAP_MEMORY_DIVISOR
     default = memory // CAP_MEMORY_DIVISOR
@@ -112,8 +115,8 @@ def object_cap(memory_mb: int, explicit: int | None, config_path: str = "") -> i
     if explicit > limit:
         raise SettingsError(
             f"{name} = {explicit:,} bytes cannot fit in the function's {memory_mb:,} MB "
-            "(AWS_LAMBDA_FUNCTION_MEMORY_SIZE): reading an object near the cap takes about 1.7 "
-            f"times the cap, so it may be at most half of the memory, {limit:,} bytes. Lower "
+            "(AWS_LAMBDA_FUNCTION_MEMORY_SIZE): reading an object near the cap may take 1.75 "
+            f"times the cap, so it may be at most a third of the memory, {limit:,} bytes. Lower "
             f"it, leave it out for a quarter of the memory ({default:,} bytes), or give the "
             "function more memory"
         )
