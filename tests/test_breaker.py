@@ -240,3 +240,23 @@ def test_the_function_reports_the_open_circuit_once_and_finishes_its_batch(
     opened = [r for r in logged if str(r.get("message", "")).startswith("delivery_circuit_open")]
     assert len(opened) == 1 and "retry budget" in opened[0]["reason"]
     assert len(world.baseline.outbox.pending()) == OBJECTS
+
+
+def test_no_delivery_round_starts_with_less_time_left_than_one_may_take(world: World) -> None:
+    """With HEC down, a round may take the retry budget and the timeouts: started with 50 s
+    left of the invocation it could time out the whole batch (received again, toward the DLQ).
+    Under the reserve the function detects and stages only; the next invocation delivers."""
+    function = RealtimeFunction(
+        world.processor,
+        world.baseline,  # type: ignore[arg-type]  # the function only hands it to metrics
+        Logger(service="breaker-reserve-test"),
+        Metrics(namespace="CloudTrailAnomalyTest", service="breaker-reserve-test"),
+        clock=lambda: T0 + 600.0,
+    )
+    refs = [world.put(n) for n in range(3)]
+    event = sqs_event(refs)
+    with function.sqs_batch(event):
+        for raw in event["Records"]:
+            function.handle_message(SQSRecord(raw), remaining_ms=50_000)
+    assert world.spent() == 0 and world.hec.event_requests() == []
+    assert len(world.baseline.outbox.pending()) == 3

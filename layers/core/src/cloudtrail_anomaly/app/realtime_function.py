@@ -50,6 +50,12 @@ class RealtimeFunction:
     metrics: Metrics
     clock: Callable[[], float] = time.time  # only for the lag metric
     min_remaining_ms: int = 30_000
+    # A delivery round may take the sink's whole retry budget plus its timeouts (Splunk HEC's
+    # defaults: 30 s + 5 s to connect + 30 s to read). With less than that left, the invocation
+    # does not start one: it could time out mid-batch, and a batch that times out is received
+    # again, every message counting toward the dead-letter queue. The alerts wait in the outbox
+    # for the next invocation and the hourly run.
+    delivery_reserve_ms: int = 70_000
 
     @classmethod
     def build(
@@ -133,6 +139,12 @@ class RealtimeFunction:
             raise NotStarted(
                 f"not started, handed back to the queue: {remaining_ms / 1000:.1f} s left of the "
                 f"invocation, under MIN_REMAINING_SECONDS={self.min_remaining_ms / 1000:g}"
+            )
+        if remaining_ms is not None and remaining_ms < self.delivery_reserve_ms:
+            self.processor.deliverer.hold(
+                f"{remaining_ms / 1000:.0f} s left of the invocation, under the "
+                f"{self.delivery_reserve_ms / 1000:.0f} s a delivery round may take: the alerts "
+                "wait in the outbox for the next invocation"
             )
         self._handle(parse_sqs_record(record))
 

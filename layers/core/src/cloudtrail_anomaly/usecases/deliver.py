@@ -183,6 +183,12 @@ class Deliverer:
         """Close the circuit: the next `deliver_pending` calls the sink again."""
         self.circuit_open = self.config_error = ""
 
+    def hold(self, reason: str) -> None:
+        """Open the circuit without a round (too little time left for one, say): the alerts
+        wait in the outbox until `reset`."""
+        if not self.circuit_open:
+            self.circuit_open = reason
+
     def deliver_pending(self) -> DeliverySummary:
         summary = DeliverySummary()
         if self.circuit_open:
