@@ -5,8 +5,8 @@ DIR`; its history/ and live/ folders are read as one bucket).
 
 Athena reads whole gzipped objects (the JSON SerDe cannot skip inside one), so what a query
 scans is the gzipped size of the objects it reads. Which objects those are comes from the
-queries' own scopes (`athena_sql.QueryScope.covers`, checked against the SQL's WHERE clause by
-DuckDB in tests/test_athena_sql.py), for every hour of the live phase:
+queries' own scopes (`athena/queries.py`: `QueryScope.covers`, checked against the SQL's WHERE
+clause by DuckDB in tests/test_athena_sql.py), for every hour of the live phase:
 
 - default mode ("missed"): nothing when the hour is complete (no query at all); with k missed
   objects, those k objects (k drawn at random, seeded, among the hour's objects);
@@ -31,14 +31,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cloudtrail_anomaly.athena.sql import (
-    TrailLayout,
-    day_value,
-    history_scope,
-    missed_scopes,
-    window_scopes,
-)
+from cloudtrail_anomaly.athena.queries import history_scope, missed_scopes, window_scopes
 from cloudtrail_anomaly.trail.keys import KeyKind, classify_key
+from cloudtrail_anomaly.trail.layout import TrailLayout, day_value
 
 HOUR = 3600
 MIN_BILLED = 10 * 1024**2

@@ -4,7 +4,7 @@ DuckDB, which reads gzipped CloudTrail objects through a view shaped like the At
 `LocalAthena` is a `QueryRunner`. Its table is every log object under a folder laid out as the
 bucket is (`<root>/<key>`), with the partition columns (`account`, `region`, `day`) and
 `"$path"` (`s3://<bucket>/<key>`) that Athena derives from the object's location. The records
-are read with a schema rendered from `athena_sql.CLOUDTRAIL_COLUMNS`, the columns of the DDL, so
+are read with a schema rendered from `athena.schema.CLOUDTRAIL_COLUMNS`, the columns of the DDL, so
 a query naming a column the table does not have fails here as it would in Athena.
 
 DDL statements are parsed and recorded, not run (DuckDB has no Hive DDL). Bytes scanned are the
@@ -20,16 +20,10 @@ from typing import Any
 
 import duckdb
 import sqlglot
-from cloudtrail_anomaly.athena.sql import (
-    CLOUDTRAIL_COLUMNS,
-    Array,
-    MapOf,
-    Struct,
-    TableSpec,
-    day_value,
-)
+from cloudtrail_anomaly.athena.schema import CLOUDTRAIL_COLUMNS, Array, MapOf, Struct, TableSpec
 from cloudtrail_anomaly.ports import QueryResult
 from cloudtrail_anomaly.trail.keys import KeyKind, classify_key
+from cloudtrail_anomaly.trail.layout import day_value
 from sqlglot import exp
 
 _ids = itertools.count(1)

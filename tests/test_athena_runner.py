@@ -12,8 +12,8 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 from cloudtrail_anomaly.athena.runner import AthenaQueryRunner
-from cloudtrail_anomaly.athena.sql import SqlInputError
 from cloudtrail_anomaly.ports import QueryFailed
+from cloudtrail_anomaly.trail.layout import SqlInputError
 from moto import mock_aws
 from moto.moto_api import state_manager
 

@@ -15,27 +15,27 @@ import duckdb
 import orjson
 import pytest
 import sqlglot
-from cloudtrail_anomaly.athena.sql import (
+from cloudtrail_anomaly.athena.queries import (
     RESULT_COLUMNS,
     QueryScope,
-    SqlInputError,
-    TableSpec,
-    TrailLayout,
-    add_partitions_sql,
-    create_database_sql,
-    create_table_sql,
-    days_between,
     history_scope,
     missed_scopes,
     row_records,
-    set_projection_sql,
-    string_literal,
     tuples_sql,
     window_scopes,
+)
+from cloudtrail_anomaly.athena.schema import (
+    TableSpec,
+    add_partitions_sql,
+    create_database_sql,
+    create_table_sql,
+    set_projection_sql,
+    string_literal,
 )
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.policy import AlertPolicy
 from cloudtrail_anomaly.stores.memory import MemoryBaseline
+from cloudtrail_anomaly.trail.layout import SqlInputError, TrailLayout, days_between
 from sqlglot import exp
 from sqlglot.tokens import TokenType
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cloudtrail_anomaly.athena.sql import TableSpec
+from cloudtrail_anomaly.athena.schema import TableSpec
 from cloudtrail_anomaly.domain.detector import REGION_PREFIX, Detector
 from cloudtrail_anomaly.domain.model import DAY, PrincipalKey, TupleKey
 from cloudtrail_anomaly.domain.policy import AlertPolicy

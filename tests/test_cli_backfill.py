@@ -11,7 +11,8 @@ import orjson
 import pytest
 import requests
 from cloudtrail_anomaly.app.cli.main import main
-from cloudtrail_anomaly.athena.sql import RESULT_COLUMNS, TableSpec, history_scope, tuples_sql
+from cloudtrail_anomaly.athena.queries import RESULT_COLUMNS, history_scope, tuples_sql
+from cloudtrail_anomaly.athena.schema import TableSpec
 from cloudtrail_anomaly.domain.model import DAY
 from moto import mock_aws
 

@@ -111,7 +111,8 @@ def test_the_hourly_run_sends_missed_objects_and_pending_alerts_to_hec(
 def queue_missed_rows(stack: DeployedStack, disk: DiskBucket, missed: list[str]) -> None:
     """What Athena answers the reconciliation: DuckDB runs the query on the same objects."""
     import requests
-    from cloudtrail_anomaly.athena.sql import RESULT_COLUMNS, TableSpec, missed_scopes, tuples_sql
+    from cloudtrail_anomaly.athena.queries import RESULT_COLUMNS, missed_scopes, tuples_sql
+    from cloudtrail_anomaly.athena.schema import TableSpec
 
     spec = TableSpec("cloudtrail_anomaly", "cloudtrail", LAYOUT)
     (scope,) = missed_scopes(LAYOUT, missed)

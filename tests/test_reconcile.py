@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloudtrail_anomaly.athena.sql import TableSpec
+from cloudtrail_anomaly.athena.schema import TableSpec
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import DAY, TupleKey
 from cloudtrail_anomaly.domain.policy import AlertPolicy

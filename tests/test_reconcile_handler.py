@@ -22,13 +22,13 @@ import orjson
 import pytest
 import requests
 from cloudtrail_anomaly.app.reconcile_function import ReconcileFunctionSettings, ReconcileIncomplete
-from cloudtrail_anomaly.athena.sql import (
+from cloudtrail_anomaly.athena.queries import (
     RESULT_COLUMNS,
-    TableSpec,
     history_scope,
     missed_scopes,
     tuples_sql,
 )
+from cloudtrail_anomaly.athena.schema import TableSpec
 from cloudtrail_anomaly.aws.notifications import SettingsError
 from cloudtrail_anomaly.domain.model import DAY
 from cloudtrail_anomaly.stores.dynamodb.baseline import create_table

@@ -1,6 +1,6 @@
 """The names a deployment parameter and a function's settings both check (trail bucket and
 prefix, organization id, Glue names) are accepted by the package exactly when the functions
-accept them at cold start: infra/settings.js and athena_sql.py read one names.json."""
+accept them at cold start: infra/settings.js and trail/layout.py read one names.json."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cloudtrail_anomaly.athena.sql import BUCKET_RE, NAME_RE, ORG_ID_RE, PREFIX_RE
+from cloudtrail_anomaly.athena.schema import NAME_RE
+from cloudtrail_anomaly.trail.layout import BUCKET_RE, ORG_ID_RE, PREFIX_RE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,7 +71,7 @@ def test_the_package_and_the_cold_start_accept_the_same_names() -> None:
     [("my-trail\n", "", ""), ("my-trail", "cloudtrail\n", ""), ("my-trail", "", "o-abc123def4\n")],
 )
 def test_a_trailing_newline_is_refused(bucket: str, prefix: str, org_id: str) -> None:
-    from cloudtrail_anomaly.athena.sql import SqlInputError, TrailLayout
+    from cloudtrail_anomaly.trail.layout import SqlInputError, TrailLayout
 
     TrailLayout(bucket.strip(), prefix.strip(), org_id.strip())  # accepted without it
     with pytest.raises(SqlInputError):

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from cloudtrail_anomaly.athena.sql import TrailLayout
 from cloudtrail_anomaly.domain.model import iso
 from cloudtrail_anomaly.ports import (
     DeliveryReport,
@@ -27,6 +26,7 @@ from cloudtrail_anomaly.ports import (
     OpenedObject,
     PendingAlert,
 )
+from cloudtrail_anomaly.trail.layout import TrailLayout
 
 from tests.helpers import DIGESTS
 

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.exceptions import ClientError
 
 from ..ports import QueryFailed, QueryResult, Row
-from .sql import WORKGROUP_RE, checked, checked_output_location
+from ..trail.layout import checked
+from .schema import WORKGROUP_RE, checked_output_location
 
 if TYPE_CHECKING:
     from mypy_boto3_athena.client import AthenaClient

@@ -1,7 +1,7 @@
 """Backfill: a new deployment learns the baseline from history instead of starting blind.
 
-The history is read through Athena (`athena_sql.tuples_sql`): distinct (account, identity,
-action, region) with the first and last eventTime over the last N days. The rows go through the
+The history is read through Athena (`athena/queries.py`, `tuples_sql`): distinct (account,
+identity, action, region) with the first and last eventTime over the last N days. The rows go through the
 same detector as live records, in learning mode (`alerting=False`): each tuple is recorded with
 its first and last sighting, and each principal's first sighting is its first in the history,
 so learning periods and expiry (`forget_days`) count from what really happened. Nothing is
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..athena.sql import history_scope, row_records
+from ..athena.queries import history_scope, row_records
 from ..domain.detector import Detector
 from ..domain.model import DAY, PrincipalKey
 from ..ports import Row

@@ -34,21 +34,20 @@ from typing import Any, Literal
 
 import orjson
 
-from ..athena.sql import (
+from ..athena.queries import (
     PATH_COLUMN,
     QueryScope,
-    SqlInputError,
+    missed_scopes,
+    row_records,
+    tuples_sql,
+    window_scopes,
+)
+from ..athena.schema import (
     TableSpec,
-    TrailLayout,
     add_partitions_sql,
     create_database_sql,
     create_table_sql,
-    days_between,
-    missed_scopes,
-    row_records,
     set_projection_sql,
-    tuples_sql,
-    window_scopes,
 )
 from ..ports import (
     ListedObject,
@@ -61,6 +60,7 @@ from ..ports import (
     Row,
 )
 from ..trail.keys import ACCOUNT_RE, REGION_RE, KeyKind, classify_key, delivery_sort_key
+from ..trail.layout import SqlInputError, TrailLayout, days_between
 from ..trail.reader import ObjectError, read_bytes
 from .deliver import DeliverySummary
 from .ingest import ObjectOutcome, ObjectStatus, RealtimeProcessor
