@@ -235,7 +235,11 @@ def test_bad_objects_are_reported_and_the_rest_processed(
     (tmp_path / "notes.txt").write_text("not a log")
 
     code, alerts, err = run(capsys, "replay", tmp_path, "--learning-days", "0")
-    assert code == 0
+    assert code == 1  # the run completed, but objects failed
+    assert (
+        err.splitlines()[-1]
+        == "cloudtrail-anomaly: error: 2 object(s) could not be read (listed above)"
+    )
     assert {a["principal"]["type"] for a in alerts} == {"IAMUser", "FederatedUser"}
     assert {Path(a["source_objects"][0]).name for a in alerts} == {
         Path(STRATUS_LAMBDA).name,
@@ -253,7 +257,7 @@ def test_bad_objects_are_reported_and_the_rest_processed(
 def test_oversized_object_is_reported(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     shutil.copy(fixture_path(STRATUS_PASSWORD), tmp_path)
     code, alerts, err = run(capsys, "replay", tmp_path, "--max-object-bytes", "1000")
-    assert code == 0
+    assert code == 1
     assert alerts == []
     assert summary_count(err, "objects_failed.too_large") == 1
 
@@ -349,6 +353,7 @@ def test_random_bytes_named_gz_are_not_gzip(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     (tmp_path / "x.json.gz").write_bytes(bytes(range(7, 256)) * 40)
-    _, _, err = run(capsys, "replay", tmp_path)
+    code, _, err = run(capsys, "replay", tmp_path)
     assert summary_count(err, "objects_failed.not_gzip") == 1
     assert re.search(r"^error: .*x\.json\.gz: not gzip", err, re.MULTILINE)
+    assert code == 1

@@ -145,7 +145,7 @@ def test_an_outage_without_a_state_file_says_the_alerts_are_not_kept(
         ),
     ],
 )
-def test_a_sink_misconfigured_in_the_environment_exits_1_naming_the_variable(
+def test_a_sink_misconfigured_in_the_environment_exits_2_naming_the_variable(
     hec: HecServer,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -158,7 +158,7 @@ def test_a_sink_misconfigured_in_the_environment_exits_1_naming_the_variable(
     for command in (["replay", str(TRAIL)], ["deliver", "--state", str(tmp_path / "s.sqlite")]):
         if command[0] == "deliver":
             (tmp_path / "s.sqlite").touch()
-        assert main([*command, "--sink", "splunk"]) == 1
+        assert main([*command, "--sink", "splunk"]) == 2  # configuration: nothing was done
         out, err = capsys.readouterr()
         assert f"cloudtrail-anomaly: error: {message}" in err
         assert TOKEN not in err and out == ""

@@ -76,26 +76,50 @@ def _enable_wal(db: sqlite3.Connection, timeout_s: float) -> None:
             time.sleep(0.01)
 
 
+def _connect_read_only(path: str, timeout_s: float) -> sqlite3.Connection:
+    """Open for reading only. A WAL file needs its `-shm` beside it, which a reader who may not
+    write the folder cannot create: then it is read as immutable (what the last writer left)."""
+    uri = Path(path).absolute().as_uri()
+    db = sqlite3.connect(f"{uri}?mode=ro", timeout=timeout_s, isolation_level=None, uri=True)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        db.close()
+        db = sqlite3.connect(
+            f"{uri}?immutable=1", timeout=timeout_s, isolation_level=None, uri=True
+        )
+    return db
+
+
 class SqliteBaseline:
-    def __init__(self, path: str | Path, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, path: str | Path, timeout_s: float = 30.0, *, read_only: bool = False
+    ) -> None:
+        """Open (or create) the state file; `read_only` opens an existing one for reading
+        only (`explain`), so a file the user may not write can still be read."""
         self.path = str(path)
         try:
-            self._db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
-            _enable_wal(self._db, timeout_s)
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            if read_only:
+                self._db = _connect_read_only(self.path, timeout_s)
+            else:
+                self._db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+                _enable_wal(self._db, timeout_s)
+                self._db.execute("PRAGMA synchronous=NORMAL")
             tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
-            if tables and "meta" not in tables:
+            if (tables or read_only) and "meta" not in tables:
                 # Another program's database: do not add our tables to it, nor fail mid-run.
                 raise StateFileError(
                     f"{self.path}: an SQLite database, but not a cloudtrail-anomaly state file"
                 )
-            self._db.executescript(_SCHEMA)
+            if not read_only:
+                self._db.executescript(_SCHEMA)
             row = self._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
             if row is None:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
+                if not read_only:
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),),
+                    )
             elif row[0] != str(SCHEMA_VERSION):
                 raise StateFileError(
                     f"{self.path}: state schema version {row[0]}, this version reads {SCHEMA_VERSION}"
@@ -272,6 +296,15 @@ class SqliteBaseline:
         ]
 
     # Read-side helpers for the CLI (explain, summaries); not part of the Baseline protocol.
+    def note(self, name: str, value: str) -> None:
+        """Keep a fact about the runs that wrote this file (the learning period they used)."""
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
+
+    def noted(self, name: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
     def counts(self) -> tuple[int, int]:
         tuples = self._db.execute("SELECT count(*) FROM tuples").fetchone()[0]
         principals = self._db.execute("SELECT count(*) FROM principals").fetchone()[0]

@@ -9,6 +9,7 @@ chain; boto3 is imported only here, so the rest of the CLI runs without it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from datetime import datetime
@@ -21,9 +22,9 @@ from ...stores.sqlite import SqliteBaseline, StateFileError
 from ...usecases.backfill import DEFAULT_DAYS, backfill
 from ...usecases.reconcile import AthenaTable, discover_pairs
 from .. import wiring
-from ..settings import ConfigError, load_config
+from ..settings import Config, ConfigError, load_config
+from . import exits
 
-EXIT_USAGE = 2
 PRICE_PER_TB = 5.0  # Athena, US regions: what the bytes scanned cost
 
 
@@ -49,6 +50,9 @@ def add_parser(sub: Any) -> None:
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--state", type=Path, help="SQLite baseline file, created if absent")
     target.add_argument("--baseline-table", help="the deployment's DynamoDB baseline table")
+    p.add_argument(
+        "--region", help="AWS region of the trail bucket and Athena (default: $AWS_REGION)"
+    )
     p.add_argument("--config", type=Path, help="TOML config (default: $CLOUDTRAIL_ANOMALY_CONFIG)")
 
 
@@ -80,22 +84,55 @@ def run(args: argparse.Namespace) -> int:
             regions=regions,
         )
     except (ConfigError, SqlInputError, ValueError) as exc:
-        print(f"cloudtrail-anomaly: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        exits.error(str(exc))
+        return exits.USAGE
     try:
         import boto3
-
-        from ...athena.runner import AthenaQueryRunner
-        from ...aws import retry_config
-        from ...aws.s3_listing import S3ObjectLister
-        from ...stores.dynamodb.baseline import DynamoDbBaseline
+        from botocore.exceptions import BotoCoreError, ClientError
     except ImportError:
-        print(
-            "cloudtrail-anomaly: error: backfill needs boto3: pip install 'cloudtrail-anomaly[aws]'",
-            file=sys.stderr,
+        exits.error("backfill needs boto3: pip install 'cloudtrail-anomaly[aws]'")
+        return exits.USAGE
+    region = args.region or os.environ.get("AWS_REGION") or None  # else boto3's own chain
+    session = boto3.Session(region_name=region)
+    # Checked before anything is created (the state file): one line saying what is missing.
+    missing = _missing_aws_setup(session)
+    if missing:
+        exits.error(missing)
+        return exits.USAGE
+    try:
+        return _backfill(args, session, config, spec, layout, accounts, regions, now)
+    except (BotoCoreError, ClientError) as exc:
+        exits.error(f"AWS: {exc}")
+        return exits.INCOMPLETE
+
+
+def _missing_aws_setup(session: Any) -> str:
+    """What boto3 lacks to call AWS, as one line; "" when it has a region and credentials."""
+    if not session.region_name:
+        return "no AWS region: pass --region or set AWS_REGION (the trail bucket's region)"
+    if session.get_credentials() is None:
+        return (
+            "no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or run where a role provides them"
         )
-        return EXIT_USAGE
-    session = boto3.Session()
+    return ""
+
+
+def _backfill(
+    args: argparse.Namespace,
+    session: Any,
+    config: Config,
+    spec: TableSpec,
+    layout: TrailLayout,
+    accounts: tuple[str, ...],
+    regions: tuple[str, ...],
+    now: int,
+) -> int:
+    from ...athena.runner import AthenaQueryRunner
+    from ...aws import retry_config
+    from ...aws.s3_listing import S3ObjectLister
+    from ...stores.dynamodb.baseline import DynamoDbBaseline
+
     baseline: Baseline
     try:
         if args.state:
@@ -110,18 +147,18 @@ def run(args: argparse.Namespace) -> int:
             output_location=args.output_location,
         )
     except (StateFileError, SqlInputError) as exc:
-        print(f"cloudtrail-anomaly: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        exits.error(str(exc))
+        return exits.USAGE
     for warning in spec.warnings():
-        print(f"cloudtrail-anomaly: warning: {warning}", file=sys.stderr)
+        exits.warning(warning)
     lister = S3ObjectLister(session.client("s3", config=retry_config()))
     pairs = discover_pairs(lister, layout, accounts, regions)
     learner = wiring.detector(baseline, config, alerting=False)
     try:
         report = backfill(AthenaTable(spec, runner), learner, pairs, now, args.days)
     except QueryFailed as exc:
-        print(f"cloudtrail-anomaly: error: {exc}", file=sys.stderr)
-        return 1
+        exits.error(str(exc))
+        return exits.INCOMPLETE
     scanned = report.bytes_scanned
     print(
         f"backfill {report.label}: {len(pairs):,} account-region pair(s), "
@@ -130,4 +167,4 @@ def run(args: argparse.Namespace) -> int:
         f"(~${max(scanned, 10 * 1024**2) / 1024**4 * PRICE_PER_TB:.4f})",
         file=sys.stderr,
     )
-    return 0
+    return exits.OK

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -18,19 +19,19 @@ from ...domain.model import iso
 from ...domain.policy import AlertPolicy
 from ...domain.sensitive import expand_action
 from ...formats import FORMATS, formatter
-from ...ports import AlertSink, Baseline, Outbox
+from ...ports import AlertSink, Baseline, DeliveryReport, Outbox, PendingAlert
 from ...sinks.formatted import with_format
 from ...stores.memory import MemoryBaseline
 from ...stores.sqlite import SqliteBaseline, StateFileError
 from ...usecases.deliver import Deliverer, DeliverySummary, JsonLinesSink
-from ...usecases.replay import format_summary, replay
+from ...usecases.replay import ReplaySummary, format_summary, replay
 from .. import wiring
 from ..settings import Config, ConfigError, load_config
 from . import backfill as cli_backfill
+from . import exits
 from . import report as cli_report
 
-EXIT_USAGE = 2
-EXIT_UNDELIVERED = 1  # a sink configuration error, or alerts left pending
+LEARNING_DAYS_NOTE = "learning_days"  # the learning period the last replay of a state file used
 SINKS = ("jsonl", "splunk")
 FORMAT_HELP = (
     "what each alert is written as: alert (its own JSON, README 'Alert format'; the default) "
@@ -150,6 +151,32 @@ class SinkError(ValueError):
     """The sink cannot be built as configured; the message says what to set."""
 
 
+def _waiting_for_splunk(seconds: float) -> None:
+    """Splunk's backoff between retries, said on stderr: an outage is not silence."""
+    print(
+        f"cloudtrail-anomaly: Splunk HEC not answering; retrying in {seconds:.1f}s",
+        file=sys.stderr,
+        flush=True,
+    )
+    time.sleep(seconds)
+
+
+class _TimedSink:
+    """A sink that counts the wall-clock time spent in it (what an outage really cost)."""
+
+    def __init__(self, sink: AlertSink) -> None:
+        self.sink = sink
+        self.name = sink.name
+        self.seconds = 0.0
+
+    def deliver(self, alerts: Sequence[PendingAlert]) -> DeliveryReport:
+        started = time.monotonic()
+        try:
+            return self.sink.deliver(alerts)
+        finally:
+            self.seconds += time.monotonic() - started
+
+
 def _sink(name: str, out: IO[bytes]) -> AlertSink:
     """The sink `--sink` names. Splunk's settings come from the environment (the token itself,
     or the secret or parameter holding it, read with the default AWS credentials)."""
@@ -165,63 +192,103 @@ def _sink(name: str, out: IO[bytes]) -> AlertSink:
             "--sink splunk needs the aws extra: pip install 'cloudtrail-anomaly[aws]'"
         ) from None
     try:
-        return splunk_sink_from_env(os.environ, boto3_client=boto3.client)
+        return splunk_sink_from_env(
+            os.environ, boto3_client=boto3.client, sleep=_waiting_for_splunk
+        )
     except HecSettingsError as exc:
         raise SinkError(f"--sink splunk: {exc}") from None
 
 
-def _undelivered(done: DeliverySummary, state: Path | None) -> str:
+def _undelivered(done: DeliverySummary, state: Path | None, seconds: float = 0.0) -> str:
     """Why the alerts of a run did not all reach the sink, and where they are; "" if they did."""
     if not done.config_error and not done.still_pending:
         return ""
+    spent = f" after {seconds:.0f}s trying" if seconds >= 1 else ""
     where = (
         f"kept in {state}; `cloudtrail-anomaly deliver --state {state}` re-sends them"
         if state
         else "not kept: run with --state to keep them for `deliver`"
     )
     why = f"sink configuration error: {done.config_error}; " if done.config_error else ""
-    return f"{why}{done.still_pending:,} alert(s) not delivered ({where})"
+    return f"{why}{done.still_pending:,} alert(s) not delivered{spent} ({where})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        # A replay says more (_replay_or_deliver); anything else has nothing half done to show.
+        print("cloudtrail-anomaly: interrupted", file=sys.stderr)
+        return exits.INTERRUPTED
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "backfill":
         return cli_backfill.run(args)
     if args.command == "report":
         return cli_report.run(args)
     try:
         config = _settings(args)
-        if args.command in ("explain", "deliver") and not args.state.exists():
+        if args.command in ("explain", "deliver") and not _exists(args.state):
             raise StateFileError(f"{args.state}: no such state file")
+        if args.command == "explain":
+            # Read only: explaining must work on a copy or a file the user may not write.
+            return explain(
+                SqliteBaseline(args.state, read_only=True),
+                config,
+                args.principal,
+                args.action,
+                as_json=args.json,
+            )
         baseline: Baseline
         outbox: Outbox
         if args.state:
-            baseline = outbox = SqliteBaseline(args.state)
+            state = SqliteBaseline(args.state)
+            if args.command == "replay":
+                # What `explain` needs to say when this file's principals stop learning.
+                state.note(LEARNING_DAYS_NOTE, repr(config.policy.learning_days))
+            baseline = outbox = state
         else:
             memory = MemoryBaseline()
             baseline, outbox = memory, memory.outbox
     except (ConfigError, StateFileError) as exc:
-        print(f"cloudtrail-anomaly: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    policy = AlertPolicy(config.policy, config.ignore)
-    if args.command == "explain":
-        assert isinstance(baseline, SqliteBaseline)
-        return explain(baseline, policy, args.principal, args.action, as_json=args.json)
+        exits.error(str(exc))
+        return exits.USAGE
+    return _replay_or_deliver(args, config, baseline, outbox)
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError as exc:  # a folder the user may not enter
+        raise StateFileError(f"{path}: {exc.strerror or exc}") from None
+
+
+def _title(args: argparse.Namespace, interrupted: bool = False) -> str:
+    """The summary's first line: which command over what (the demo prints two summaries)."""
+    paths: list[Path] = args.paths
+    what = str(paths[0]) + (f" and {len(paths) - 1} more" if len(paths) > 1 else "")
+    done = "interrupted" if interrupted else "done"
+    if args.command == "baseline":
+        return f"baseline {what} ({done}; learned, alerts nothing):"
+    return f"replay {what} ({done}):"
+
+
+def _replay_or_deliver(
+    args: argparse.Namespace, config: Config, baseline: Baseline, outbox: Outbox
+) -> int:
     alerting = args.command == "replay"
     try:
         enricher = wiring.enricher(config) if alerting else None
     except ImportError:
-        print(
-            "cloudtrail-anomaly: error: [enrichment] needs boto3: "
-            "pip install 'cloudtrail-anomaly[aws]'",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+        exits.error("[enrichment] needs boto3: pip install 'cloudtrail-anomaly[aws]'")
+        return exits.USAGE
     detector = wiring.detector(baseline, config, enricher=enricher, alerting=alerting)
     sink_name = getattr(args, "sink", "jsonl")
     if sink_name != "jsonl" and getattr(args, "output", None):
-        print("cloudtrail-anomaly: error: --output is for --sink jsonl", file=sys.stderr)
-        return EXIT_USAGE
+        exits.error("--output is for --sink jsonl")
+        return exits.USAGE
     out: IO[bytes] = sys.stdout.buffer
     if getattr(args, "output", None):
         # Appended to, never truncated: what an earlier run (a killed replay) wrote there is
@@ -230,27 +297,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             out = args.output.open("ab")
         except OSError as exc:
-            print(
-                f"cloudtrail-anomaly: error: --output {args.output}: {exc.strerror or exc}",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
+            exits.error(f"--output {args.output}: {exc.strerror or exc}")
+            return exits.USAGE
     try:
-        sink = with_format(_sink(sink_name, out), getattr(args, "format", "alert"))
+        sink = _TimedSink(with_format(_sink(sink_name, out), getattr(args, "format", "alert")))
     except SinkError as exc:  # only splunk's, so `out` is stdout: nothing to close
-        print(f"cloudtrail-anomaly: error: {exc}", file=sys.stderr)
-        return EXIT_UNDELIVERED
+        exits.error(str(exc))
+        return exits.USAGE
     include_suppressed = getattr(args, "include_suppressed", False)
     # Alerts reach the output through the outbox, as in Lambda: staged with their claims,
     # written, then marked delivered; whatever a crash leaves pending, `deliver` re-sends.
     deliverer = Deliverer(outbox, sink)
+    dead_lettered = 0
 
     def emit(result: ObjectResult) -> None:
         # After a round that left alerts pending (an outage, a bad token) the deliverer's
         # circuit is open: the replay goes on staging alerts and tries once more at the end,
         # rather than at every object.
+        nonlocal dead_lettered
         if result.alerts and not deliverer.circuit_open:
-            deliverer.deliver_pending()
+            dead_lettered += deliverer.deliver_pending().dead_lettered
         if include_suppressed and result.suppressed:
             for alert in result.suppressed:
                 out.write(
@@ -259,6 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             out.flush()
 
+    summary = ReplaySummary()
     try:
         if args.command == "deliver":
             done = deliverer.deliver_pending()
@@ -268,8 +335,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 + (f"; sink configuration error: {done.config_error}" if done.config_error else ""),
                 file=sys.stderr,
             )
-            return EXIT_UNDELIVERED if done.config_error or done.still_pending else 0
-        summary = replay(args.paths, detector, emit, config.reader.max_object_bytes, sys.stderr)
+            # A sink refusing its settings at run time (a bad token) is still a run that left
+            # alerts undelivered: 1, like an outage; 2 is for what stops a command at the start.
+            if _undelivered(done, args.state) or done.dead_lettered:
+                return exits.INCOMPLETE
+            return exits.OK
+        replay(
+            args.paths,
+            detector,
+            emit,
+            config.reader.max_object_bytes,
+            sys.stderr,
+            summary,
+        )
         # One last round (not after a configuration error: it would only be refused again).
         if deliverer.config_error:
             last = deliverer.deliver_pending()  # the circuit is open: this only counts
@@ -278,22 +356,68 @@ def main(argv: Sequence[str] | None = None) -> int:
             deliverer.reset()
             last = deliverer.deliver_pending()
     except FileNotFoundError as exc:
-        print(f"cloudtrail-anomaly: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        exits.error(str(exc))
+        return exits.USAGE
+    except KeyboardInterrupt:
+        _interrupted(args, summary)
+        return exits.INTERRUPTED
     finally:
         if out is not sys.stdout.buffer:
             out.close()
-    format_summary(summary)
-    problem = _undelivered(last, args.state)
+    last.dead_lettered += dead_lettered
+    return _report(args, summary, last, sink.seconds)
+
+
+def _interrupted(args: argparse.Namespace, summary: ReplaySummary) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")  # end the progress line
+    if args.state:
+        where = (
+            f"{args.state} holds every object finished (claims and pending alerts are "
+            "written together); run again to go on"
+            + (
+                f", or `cloudtrail-anomaly deliver --state {args.state}` to send what is pending"
+                if args.command == "replay"
+                else ""
+            )
+        )
+    else:
+        where = "without --state nothing is kept"
+    print(f"cloudtrail-anomaly: interrupted: {where}", file=sys.stderr)
+    format_summary(summary, title=_title(args, interrupted=True))
+
+
+def _report(
+    args: argparse.Namespace, summary: ReplaySummary, last: DeliverySummary, seconds: float
+) -> int:
+    """The summary, then what the exit status stands for, one line each."""
+    s = summary.stats
+    found = (
+        s["objects"]
+        + sum(v for k, v in s.items() if k.startswith(("objects_skipped.", "objects_failed.")))
+        - s["objects_skipped.not_a_log_file"]
+    )
+    if not found:
+        exits.warning(
+            "no log objects found in "
+            + ", ".join(str(p) for p in args.paths)
+            + " (CloudTrail files end in .json.gz, .json or .gz)"
+        )
+    format_summary(summary, title=_title(args))
+    failed = sum(v for k, v in s.items() if k.startswith("objects_failed."))
+    problem = _undelivered(last, args.state, seconds)
     if problem:
-        print(f"cloudtrail-anomaly: error: {problem}", file=sys.stderr)
-        return EXIT_UNDELIVERED
-    return 0
+        exits.error(problem)
+    if last.dead_lettered:
+        exits.error(f"{last.dead_lettered:,} alert(s) refused by the sink (dead-lettered)")
+    if failed:
+        exits.error(f"{failed:,} object(s) could not be read (listed above)")
+    return exits.INCOMPLETE if problem or failed or last.dead_lettered else exits.OK
 
 
 def explain(
     baseline: SqliteBaseline,
-    policy: AlertPolicy,
+    config: Config,
     pattern: str,
     action: str | None,
     *,
@@ -302,24 +426,35 @@ def explain(
     """Print a principal's baseline: what an analyst asks first about an alert."""
     matches = baseline.principals_matching(pattern)
     if not matches:
-        print(
-            f"cloudtrail-anomaly: no principal matches {pattern!r} in {baseline.path}",
-            file=sys.stderr,
-        )
-        return 1
+        exits.error(f"no principal matches {pattern!r} in {baseline.path}")
+        return exits.USAGE
+    # The learning period is the one the last replay of this file used (--learning-days or its
+    # config), not whatever this command's config says.
+    noted = baseline.noted(LEARNING_DAYS_NOTE)
+    learning_days = float(noted) if noted is not None else config.policy.learning_days
+    learning_source = (
+        "as the last replay of this state used"
+        if noted is not None
+        else "this config's: the state does not say what its replays used"
+    )
+    policy = AlertPolicy(
+        dataclasses.replace(config.policy, learning_days=learning_days), config.ignore
+    )
     wanted = expand_action(action) if action else None
     docs: list[dict[str, Any]] = []
     for pkey, first_seen in matches:
         learn_until = policy.learning_until(first_seen)
         account_first = baseline.account_first_seen(pkey.account_id)
         window = baseline.window_of(pkey)
-        tuples = [(a, st) for a, st in baseline.tuples_of(pkey) if wanted is None or a == wanted]
+        every = baseline.tuples_of(pkey)
         docs.append(
             {
                 "account_id": pkey.account_id,
                 "principal": pkey.principal,
                 "first_seen": iso(first_seen),
                 "learning_until": iso(learn_until),
+                "learning_days": learning_days,
+                "learning_days_known": noted is not None,
                 "account_first_seen": iso(account_first) if account_first is not None else None,
                 "window": {
                     "count": len(window),
@@ -334,22 +469,24 @@ def explain(
                         "last_seen": iso(st.last_seen),
                         "forgotten_after": iso(st.expires_at),
                     }
-                    for a, st in tuples
-                    if not a.startswith(REGION_PREFIX)
+                    for a, st in every
+                    if not a.startswith(REGION_PREFIX) and (wanted is None or a == wanted)
                 ],
+                # Every region the principal was seen in, whatever action was asked about.
                 "regions": sorted(
-                    a[len(REGION_PREFIX) :] for a, _ in tuples if a.startswith(REGION_PREFIX)
+                    a[len(REGION_PREFIX) :] for a, _ in every if a.startswith(REGION_PREFIX)
                 ),
             }
         )
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(docs, option=orjson.OPT_INDENT_2) + b"\n")
-        return 0
+        return exits.OK
     for doc in docs:
         print(f"{doc['principal']}  (account {doc['account_id']})")
         print(
             f"  first seen {doc['first_seen']}; learning until {doc['learning_until']}"
-            f" (by event time); account first seen {doc['account_first_seen']}"
+            f" (by event time; learning_days {learning_days:g}, {learning_source});"
+            f" account first seen {doc['account_first_seen']}"
         )
         w = doc["window"]
         print(
@@ -364,7 +501,7 @@ def explain(
                 f"  {a['first_seen']}  {a['last_seen']}  {a['action']}"
                 f"  (forgotten after {a['forgotten_after']})"
             )
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":
