@@ -1,6 +1,9 @@
 """Splunk HEC delivery under faults: what was sent, retried, delivered, dead-lettered, duplicated.
 
-    python scripts/hec_faults.py [--alerts 40] [--markdown]
+    .venv/bin/python scripts/hec_faults.py [--alerts 40] [--markdown]
+
+Run it with the venv's Python (`make venv`): it imports cloudtrail_anomaly and the tests' HEC
+server, which a system `python` does not have.
 
 Each scenario starts the local HEC server of the tests (tests/hec_server.py: real HTTP on
 127.0.0.1) with one scripted fault, stages alerts in an outbox and delivers them with the real

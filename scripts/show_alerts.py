@@ -26,9 +26,13 @@ def main(path: str, limit: int = 15) -> int:
         )
         total = a.get("new_actions_total", len(a["new_actions"]))
         more = f" (+{total - 6} more)" if total > 6 else ""
+        # The detector tells a burst follow-up from the alert it follows (same principal, same
+        # severity); the last reason says why it is as loud as it is.
+        detector = "" if a.get("detector", "new_action") == "new_action" else f"  [{a['detector']}]"
+        reasons = a.get("reasons") or [""]
         print(
             f"  {a['severity']:<13} {a['first_event_time']}  {a['account_id']}  "
-            f"{a['principal']['arn']}\n      {actions}{more}"
+            f"{a['principal']['arn']}{detector}\n      {actions}{more}\n      why: {reasons[-1]}"
         )
     if len(alerts) > limit:
         print(f"  ... {len(alerts) - limit} more; every alert is a JSON line in {path}")
