@@ -260,3 +260,50 @@ def test_merge_window_is_bounded_in_entries_and_bytes() -> None:
     kept = merge_window([], huge, 3600)
     assert 0 < len(kept) < 500 and kept == huge[-len(kept) :]
     assert len(encode_window(kept)) <= MAX_WINDOW_BYTES
+
+
+def _mark(subject: str, kind: str = "lineage", t: int = T0, alert: str = "a" * 32) -> Any:
+    from cloudtrail_anomaly.domain.model import Mark, MarkKind, Severity
+
+    return Mark(
+        PrincipalKey("111111111111", subject),
+        MarkKind(kind),
+        A.principal,
+        "iam.amazonaws.com:CreateUser" if kind == "lineage" else "",
+        alert,
+        Severity.HIGH,
+        t,
+        t + FORGET,
+    )
+
+
+def test_marks_staged_with_a_claim_are_written_in_its_transaction(stores: Stores) -> None:
+    (db,) = stores(1)
+    made = _mark("user/backdoor")
+    alerted = _mark(A.principal, "alerted")
+
+    db.claim([claim(A, T0)], lambda pkey, won, window: Staged(marks=[alerted, made]))
+
+    (other,) = stores(1)  # another worker sees them
+    assert other.marks([made.key, alerted.key, _mark("user/nobody").key]) == {
+        made.key: made,
+        alerted.key: alerted,
+    }
+
+
+def test_a_claim_that_wins_nothing_writes_no_marks(stores: Stores) -> None:
+    (db,) = stores(1)
+    db.claim([claim(A, T0)])
+    made = _mark("user/backdoor")
+
+    db.claim([claim(A, T0)], lambda pkey, won, window: Staged(marks=[made]))
+
+    assert db.marks([made.key]) == {}
+
+
+def test_put_marks_replaces_the_stored_mark_of_its_key(stores: Stores) -> None:
+    (db,) = stores(1)
+    first, second = _mark("role/x", t=T0), _mark("role/x", t=T0 + 60, alert="b" * 32)
+    db.put_marks([first])
+    db.put_marks([second])
+    assert db.marks([first.key]) == {first.key: second}

@@ -586,14 +586,22 @@ def test_user_removed_sensitive_actions_short_or_glob(removed: tuple[str, ...]) 
 # -- 7. root ----------------------------------------------------------------------------------
 
 
-def test_new_action_by_root_is_high() -> None:
+def test_new_read_only_action_by_root_is_low_and_a_change_is_high() -> None:
+    # Rule 7 in tiers (tests/test_root.py has the rest): what root does sets the level.
     run = Run().history(root())
 
     run.obj([record("s3.amazonaws.com:ListBuckets", LIVE, root())])
+    run.obj([record("s3.amazonaws.com:CreateBucket", LIVE + MIN, root(), readOnly=False)])
 
-    alert = only(run.alerts)
-    assert alert.severity == "high"
-    assert "new action by the account's root user: raised to high" in alert.reasons
+    read, change = run.alerts
+    assert read.severity == "low"
+    assert "new read-only action(s) by the account's root user: s3:ListBuckets: raised to low" in (
+        read.reasons
+    )
+    assert change.severity == "high"
+    assert "new change(s) by the account's root user: s3:CreateBucket: raised to high" in (
+        change.reasons
+    )
 
 
 def test_root_does_not_learn_but_a_new_account_does() -> None:
@@ -601,8 +609,8 @@ def test_root_does_not_learn_but_a_new_account_does() -> None:
 
     run.obj([record("organizations.amazonaws.com:DescribeOrganization", LIVE, root())])
     alert = only(run.alerts)
-    assert alert.severity == "high"
-    assert "new action by the account's root user: raised to high" in alert.reasons
+    assert alert.severity == "low"
+    assert "by the account's root user" in reasons(alert)
 
     new_account = Run()
     new_account.obj([record("s3.amazonaws.com:ListBuckets", LIVE, root())])

@@ -15,7 +15,16 @@ from typing import Protocol, runtime_checkable
 import orjson
 
 from .domain.alerts import Alert
-from .domain.model import PrincipalKey, RoleInfo, TupleClaim, TupleKey, TupleState, WindowEntry
+from .domain.model import (
+    Mark,
+    MarkKind,
+    PrincipalKey,
+    RoleInfo,
+    TupleClaim,
+    TupleKey,
+    TupleState,
+    WindowEntry,
+)
 
 # -- the baseline: known tuples, claimed atomically ------------------------------------------------
 
@@ -27,6 +36,13 @@ class Staged:
     alerts: Sequence[PendingAlert] = ()
     window: Sequence[WindowEntry] | None = None  # its burst window from now on; None: unchanged
     window_expires_at: int = 0  # event time after which the store may drop that window
+    # Lineage marks (domain/lineage.py): this principal's alert, and the principals it made
+    # or empowered; at most MAX_STAGED_MARKS, each replacing the stored mark of its key.
+    marks: Sequence[Mark] = ()
+
+
+MAX_STAGED_MARKS = 8  # marks one claim's transaction carries (DynamoDB: items it reserves)
+MarkKey = tuple[PrincipalKey, MarkKind]
 
 
 # Called by `claim` once per principal with the keys it is about to win and the principal's
@@ -66,6 +82,15 @@ class Baseline(Protocol):
     def observe_principals(self, seen: Mapping[PrincipalKey, int]) -> dict[PrincipalKey, int]:
         """Merge each principal's earliest sighting into the store; return the stored first
         sighting (the minimum of what was known and what was seen now)."""
+        ...
+
+    def marks(self, keys: Collection[MarkKey]) -> dict[MarkKey, Mark]:
+        """The stored lineage marks of these keys (expired ones included)."""
+        ...
+
+    def put_marks(self, marks: Sequence[Mark]) -> None:
+        """Store marks outside a claim (each replaces the stored mark of its key): those that
+        follow from stored marks alone, so that a retry derives them again."""
         ...
 
 

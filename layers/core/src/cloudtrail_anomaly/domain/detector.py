@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET
 
-from ..ports import Baseline, Enricher, PendingAlert, Staged
+from ..ports import MAX_STAGED_MARKS, Baseline, Enricher, MarkKey, PendingAlert, Staged
 from ..stores.memory import NoEnrichment
 from .alerts import FIELD_LIMITS, Alert, clip
 from .events import (
@@ -36,10 +36,15 @@ from .events import (
     parse_event_time,
     principal_of,
     principal_of_identity,
+    target_of,
 )
+from .lineage import grants, lineage_subject
 from .model import (
     DAY,
     Event,
+    Grant,
+    Mark,
+    MarkKind,
     Principal,
     PrincipalKey,
     Severity,
@@ -79,6 +84,7 @@ class Extraction:
     observed: dict[TupleKey, TupleObservation] = field(default_factory=dict)
     principals: dict[PrincipalKey, tuple[Principal, int]] = field(default_factory=dict)
     stats: Counter[str] = field(default_factory=Counter)
+    grants: list[Grant] = field(default_factory=list)  # successful lineage-granting calls
 
 
 @dataclass(slots=True)
@@ -91,6 +97,7 @@ class _Outcome:
     stats: Counter[str] = field(default_factory=Counter)
     window: list[WindowEntry] | None = None  # the burst window to store; None: unchanged
     window_expires_at: int = 0
+    marks: list[Mark] = field(default_factory=list)  # lineage marks to store with the claim
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +108,7 @@ class _Prepared:
     ctx: PrincipalContext  # with the role's IAM answer when enrichment is on
     account_name: str = ""
     account_owner: str = ""
+    grants: tuple[Grant, ...] = ()  # the lineage-granting calls it made in this object
 
 
 @dataclass(slots=True)
@@ -252,6 +260,7 @@ class Detector:
         """
         stats: Counter[str] = Counter()
         sightings: dict[_SightingKey, _Sighting] = {}
+        found: list[Grant] = []
         if len(self._identities) > 100_000:
             self._identities.clear()
         identities = self._identities
@@ -272,6 +281,7 @@ class Detector:
                     stats[f"records_skipped.{skip.reason}"] += 1
                     continue
                 principal = event.principal
+                _grant(found, event)
                 key = (
                     event.account_id,
                     principal.key,
@@ -318,6 +328,19 @@ class Detector:
             region = raw.awsRegion
             if region.__class__ is not str or not region:
                 region = no_region
+            if grants(source, name) and not raw.errorCode:
+                target = target_of(raw.requestParameters)
+                if target:
+                    found.append(
+                        Grant(
+                            account,
+                            principal.key,
+                            normalize_action(source, name),
+                            target,
+                            t,
+                            raw.eventID if isinstance(raw.eventID, str) else "",
+                        )
+                    )
             key = (account, principal.key, source, name, region)
             seen = sightings.get(key)
             if seen is None:
@@ -333,6 +356,7 @@ class Detector:
         stats["records"] += index + 1
         ex = _fold(sightings)
         ex.stats = stats
+        ex.grants = sorted(found)
         return ex
 
     def _identity(
@@ -360,6 +384,7 @@ class Detector:
                 stats[f"records_skipped.{skip.reason}"] += 1
                 continue
             t = event.event_time
+            _grant(ex.grants, event)
             for key in (
                 event.tuple_key,
                 TupleKey(event.account_id, event.principal.key, REGION_PREFIX + event.region),
@@ -380,6 +405,7 @@ class Detector:
             if seen is None or t < seen[1]:
                 principals[pkey] = (event.principal, t)
         stats["records"] += n_records
+        ex.grants.sort()
         return ex
 
     def process(
@@ -392,8 +418,14 @@ class Detector:
         """Detect one object's records against the baseline: claim what is new, judge and
         stage its alerts, refresh what is known (inside a batch, `Baseline.hold_refreshes`, a
         store may write the refreshes when the batch ends)."""
+        return self.process_extracted(
+            self.extract(records, fallback_account, fallback_region), source
+        )
+
+    def process_extracted(self, ex: Extraction, source: str) -> ObjectResult:
+        """`process` of an object already extracted (by `extract`, here or in another process:
+        usecases/extract_pool.py): the baseline's and the policy's part, in delivery order."""
         result = ObjectResult(source)
-        ex = self.extract(records, fallback_account, fallback_region)
         stats, observed, principals = result.stats, ex.observed, ex.principals
         stats.update(ex.stats)
         action_obs = [o for k, o in observed.items() if not k.action.startswith(REGION_PREFIX)]
@@ -427,17 +459,106 @@ class Detector:
         if refreshes:
             self.baseline.refresh(refreshes)
             stats["tuples_refreshed"] += len(refreshes)
-        if not claims:
-            return result
         if not self.alerting:
-            claimed = self.baseline.claim(claims)
-            self._count_claims(stats, claims, claimed)
+            if claims:
+                self._count_claims(stats, claims, self.baseline.claim(claims))
+            return result
+        # Lineage passed by a known grant (a maker that alerted lately) is stored even when
+        # nothing in the object is new.
+        lineage, made_here = self._lineage(claims, principals, ex.grants)
+        if not claims:
             return result
         # Each principal is judged inside its claim (`stage`), so that its alerts and burst
         # window are written in the same transaction as its tuples. Judging is pure: what it
         # needs from enrichment is fetched first, since a store may judge more than once.
-        prepared = self._prepare(claims, observed, principals, first_seen)
+        # A principal made by another in this very object is claimed after its maker, so that
+        # the maker's alert (and the lineage it passes on) is known when it is judged.
+        later = [c for c in claims if c.key.principal_key in made_here]
+        first = [c for c in claims if c.key.principal_key not in made_here] if later else claims
         outcomes: dict[PrincipalKey, _Outcome] = {}
+        claimed: set[TupleKey] = set()
+        for part in (first, later):
+            if not part:
+                continue
+            if part is later:
+                for outcome in outcomes.values():
+                    for mark in outcome.marks:
+                        if mark.kind is MarkKind.LINEAGE and outcome.won & claimed:
+                            lineage.setdefault(mark.subject, mark)
+            claimed |= self._claim_judged(
+                result, part, observed, principals, first_seen, lineage, ex.grants, outcomes
+            )
+        self._count_claims(stats, claims, claimed)
+        overflow: list[Mark] = []
+        for pkey in sorted(outcomes):
+            outcome = outcomes[pkey]
+            if not outcome.won & claimed:
+                continue  # the principal's transaction failed: nothing of it happened
+            result.alerts += outcome.alerts
+            result.suppressed += outcome.suppressed
+            stats.update(outcome.stats)
+            overflow += outcome.marks[MAX_STAGED_MARKS:]
+        if overflow:  # more principals made at once than one transaction carries marks for
+            self.baseline.put_marks(overflow)
+        return result
+
+    def _lineage(
+        self,
+        claims: list[TupleClaim],
+        principals: dict[PrincipalKey, tuple[Principal, int]],
+        found: list[Grant],
+    ) -> tuple[dict[PrincipalKey, Mark], set[PrincipalKey]]:
+        """The stored lineage of each claiming principal (by its lineage subject), with the
+        lineage that this object's grants pass on from makers with a recent alert (stored
+        now: it follows from stored marks, so a retry derives it again); and the claiming
+        principals that a claiming principal of this object makes."""
+        s = self.policy.settings
+        if not s.lineage:
+            return {}, set()
+        subjects: dict[PrincipalKey, PrincipalKey] = {}
+        for pkey in {c.key.principal_key for c in claims}:
+            subject = lineage_subject(principals[pkey][0])
+            if subject:
+                subjects[pkey] = PrincipalKey(pkey.account_id, subject)
+        makers = {PrincipalKey(g.account_id, g.creator) for g in found}
+        keys: list[MarkKey] = [(v, MarkKind.LINEAGE) for v in subjects.values()]
+        keys += [(m, MarkKind.ALERTED) for m in makers]
+        stored = self.baseline.marks(keys) if keys else {}
+        forget = int(self.settings.forget_days * DAY)
+        passed: list[Mark] = []
+        for g in found:
+            hot = stored.get((PrincipalKey(g.account_id, g.creator), MarkKind.ALERTED))
+            if hot is not None and hot.event_time <= g.event_time < hot.expires_at:
+                passed.append(_lineage_mark(g, hot.alert_id, hot.severity, forget))
+        if passed:
+            self.baseline.put_marks(passed)
+        lineage: dict[PrincipalKey, Mark] = {}
+        for mark in passed:
+            lineage.setdefault(mark.subject, mark)
+        for (marked, kind), mark in stored.items():
+            if kind is MarkKind.LINEAGE:
+                lineage[marked] = mark
+        claiming = {c.key.principal_key for c in claims}
+        targets = {
+            PrincipalKey(g.account_id, g.target)
+            for g in found
+            if PrincipalKey(g.account_id, g.creator) in claiming
+        }
+        made_here = {p for p, subject in subjects.items() if subject in targets}
+        return lineage, made_here
+
+    def _claim_judged(
+        self,
+        result: ObjectResult,
+        claims: list[TupleClaim],
+        observed: dict[TupleKey, TupleObservation],
+        principals: dict[PrincipalKey, tuple[Principal, int]],
+        first_seen: dict[PrincipalKey, int],
+        lineage: dict[PrincipalKey, Mark],
+        found: list[Grant],
+        outcomes: dict[PrincipalKey, _Outcome],
+    ) -> set[TupleKey]:
+        prepared = self._prepare(claims, observed, principals, first_seen, lineage, found)
 
         def stage(
             pkey: PrincipalKey, won: frozenset[TupleKey], window: Sequence[WindowEntry]
@@ -448,18 +569,10 @@ class Detector:
                 [PendingAlert.of(a) for a in outcome.alerts],
                 outcome.window,
                 outcome.window_expires_at,
+                outcome.marks[:MAX_STAGED_MARKS],
             )
 
-        claimed = self.baseline.claim(claims, stage)
-        self._count_claims(stats, claims, claimed)
-        for pkey in sorted(outcomes):
-            outcome = outcomes[pkey]
-            if not outcome.won & claimed:
-                continue  # the principal's transaction failed: nothing of it happened
-            result.alerts += outcome.alerts
-            result.suppressed += outcome.suppressed
-            stats.update(outcome.stats)
-        return result
+        return self.baseline.claim(claims, stage)
 
     @staticmethod
     def _count_claims(
@@ -476,6 +589,8 @@ class Detector:
         observed: dict[TupleKey, TupleObservation],
         principals: dict[PrincipalKey, tuple[Principal, int]],
         first_seen_of: dict[PrincipalKey, int],
+        lineage: dict[PrincipalKey, Mark],
+        found: list[Grant],
     ) -> dict[PrincipalKey, _Prepared]:
         """Each claiming principal's context, with what enrichment says, asked only about
         principals that may alert or are still learning (screened over all the tuples they
@@ -487,13 +602,21 @@ class Detector:
                 obs.append(observed[c.key])
         accounts: dict[str, tuple[str, str]] = {}
         prepared: dict[PrincipalKey, _Prepared] = {}
+        made: dict[PrincipalKey, list[Grant]] = {}
+        for g in found:
+            made.setdefault(PrincipalKey(g.account_id, g.creator), []).append(g)
         for pkey, obs in new.items():
             principal = principals[pkey][0]
+            subject = lineage_subject(principal)
+            mark = lineage.get(PrincipalKey(pkey.account_id, subject)) if subject else None
+            if mark is not None and obs and mark.expires_at <= min(o.first_seen for o in obs):
+                mark = None  # forgotten, as a tuple is
             ctx = PrincipalContext(
                 principal,
                 pkey.account_id,
                 first_seen_of[pkey],
                 first_seen_of.get(PrincipalKey(pkey.account_id, ACCOUNT_PRINCIPAL)),
+                lineage=mark,
             )
             screened = self.policy.screen(ctx, obs) if obs else Screened()
             may_learn = screened.alerted or "learning" in screened.suppressed
@@ -504,8 +627,9 @@ class Detector:
                 if role is not None:
                     ctx = replace(ctx, role=role)
                     screened = self.policy.screen(ctx, obs)
+            grants_made = tuple(made.get(pkey, ()))
             if not screened.alerted:  # a suppressed alert is for tuning: it costs no lookup
-                prepared[pkey] = _Prepared(ctx)
+                prepared[pkey] = _Prepared(ctx, grants=grants_made)
                 continue
             names = accounts.get(pkey.account_id)
             if names is None:
@@ -513,7 +637,7 @@ class Detector:
                     self.enricher.account_name(pkey.account_id) or "",
                     self.enricher.account_owner(pkey.account_id) or "",
                 )
-            prepared[pkey] = _Prepared(ctx, *names)
+            prepared[pkey] = _Prepared(ctx, *names, grants=grants_made)
         return prepared
 
     def _judge(
@@ -542,8 +666,10 @@ class Detector:
         screened = self.policy.screen(ctx, new)
         for reason, tuples in screened.suppressed.items():
             out.stats[f"suppressed_tuples.{reason}"] += len(tuples)
+            # With the severity and reasons it would have had: tuning sees what it hides.
+            would = self.policy.grade(ctx, tuples)
             out.suppressed.append(
-                self._alert(source, ctx, tuples, Severity.INFORMATIONAL, [], reason)
+                self._alert(source, ctx, tuples, would.severity, would.reasons, reason)
             )
         if not screened.alerted:
             return out
@@ -554,10 +680,10 @@ class Detector:
         out.window, out.window_expires_at = after, after[-1].event_time + window_s
         ctx = replace(ctx, window=tuple(after))
         grade = self.policy.grade(ctx, screened.alerted)
-        self._emit(
-            out,
-            self._alert(source, ctx, screened.alerted, grade.severity, grade.reasons, prep=prep),
-        )
+        grade.reasons += self.policy.learning_note(ctx, screened)
+        alert = self._alert(source, ctx, screened.alerted, grade.severity, grade.reasons, prep=prep)
+        self._emit(out, alert)
+        self._mark(out, prep, alert)
 
         threshold = self.policy.settings.escalate_at
         after_set = set(after)
@@ -579,6 +705,36 @@ class Detector:
             )
             self._emit(out, alert)
         return out
+
+    def _mark(self, out: _Outcome, prep: _Prepared, alert: Alert) -> None:
+        """Lineage marks of an alert at or above the lineage threshold: the principal's own
+        (what it grants in the next hours inherits it) and one per principal it made or
+        empowered in this object."""
+        s = self.policy.settings
+        if not s.lineage or alert.severity.rank < Severity(s.lineage_min_severity).rank:
+            return
+        ctx = prep.ctx
+        pkey = PrincipalKey(ctx.account_id, ctx.principal.key)
+        t = alert.first_event_time
+        out.marks.append(
+            Mark(
+                pkey,
+                MarkKind.ALERTED,
+                ctx.principal.key,
+                "",
+                alert.alert_id,
+                alert.severity,
+                t,
+                t + int(s.lineage_hours * 3600),
+            )
+        )
+        forget = int(self.settings.forget_days * DAY)
+        seen: set[PrincipalKey] = set()
+        for g in prep.grants:
+            mark = _lineage_mark(g, alert.alert_id, alert.severity, forget)
+            if mark.subject not in seen:
+                seen.add(mark.subject)
+                out.marks.append(mark)
 
     def _sensitive(self, actions: Iterable[str]) -> frozenset[str]:
         return frozenset(a for a in actions if self.policy.sensitive(a) is not None)
@@ -616,6 +772,33 @@ class Detector:
             role_created=ctx.role.created if ctx.role else None,
             listed_first=self._sensitive(e.action for e in actions),
         )
+
+
+def _grant(found: list[Grant], event: Event) -> None:
+    if event.target and not event.error_code and grants(event.event_source, event.event_name):
+        found.append(
+            Grant(
+                event.account_id,
+                event.principal.key,
+                event.action,
+                event.target,
+                event.event_time,
+                event.event_id,
+            )
+        )
+
+
+def _lineage_mark(g: Grant, alert_id: str, severity: Severity, forget: int) -> Mark:
+    return Mark(
+        PrincipalKey(g.account_id, g.target),
+        MarkKind.LINEAGE,
+        g.creator,
+        g.action,
+        alert_id,
+        severity,
+        g.event_time,
+        g.event_time + forget,
+    )
 
 
 def _window_entry(event: Event) -> WindowEntry:

@@ -285,6 +285,9 @@ def normalize(record: Any, fallback_account: str = "", fallback_region: str = ""
         event_type=event_type,
         event_category=_str(record.get("eventCategory")),
         read_only=_read_only(record.get("readOnly")),
+        mfa_used=_mfa_used(record.get("additionalEventData")),
+        login_failed=_login_failed(record.get("responseElements")),
+        target=target_of(record.get("requestParameters")),
     )
 
 
@@ -321,6 +324,46 @@ class _SessionContext(msgspec.Struct, frozen=True, gc=False):
 class _OnBehalfOf(msgspec.Struct, frozen=True, gc=False):
     userId: _Field = None
     identityStoreArn: _Field = None
+
+
+class _RequestParameters(msgspec.Struct, frozen=True, gc=False):
+    userName: _Field = None
+    roleName: _Field = None
+
+
+class _AdditionalEventData(msgspec.Struct, frozen=True, gc=False):
+    MFAUsed: _Field = None
+
+
+class _ResponseElements(msgspec.Struct, frozen=True, gc=False):
+    ConsoleLogin: _Field = None
+
+
+def _sub(value: Any, name: str) -> Any:
+    """`value.name` of a decoded struct or `value[name]` of a dict; None for anything else."""
+    if isinstance(value, dict):
+        return value.get(name)
+    if isinstance(value, msgspec.Struct):
+        return getattr(value, name, None)
+    return None
+
+
+def target_of(request_parameters: Any) -> str:
+    """The IAM user or role a request names: "user/<name>", "role/<name>", or ""."""
+    user = _str(_sub(request_parameters, "userName"))
+    if user:
+        return "user/" + user
+    role = _str(_sub(request_parameters, "roleName"))
+    return "role/" + role if role else ""
+
+
+def _mfa_used(additional: Any) -> bool | None:
+    value = _str(_sub(additional, "MFAUsed")).lower()
+    return True if value == "yes" else False if value == "no" else None
+
+
+def _login_failed(response: Any) -> bool:
+    return _str(_sub(response, "ConsoleLogin")) == "Failure"
 
 
 class CompactIdentity(msgspec.Struct, frozen=True, gc=False):
@@ -365,6 +408,11 @@ class CompactRecord(msgspec.Struct, gc=False):
     userAgent: _Field = None
     eventCategory: _Field = None
     readOnly: _Field = None
+    # The few nested fields the policy reads (sign-in MFA and outcome, who an IAM call names):
+    # a struct each, or a scalar read as absent. Their other keys are skipped, not built.
+    requestParameters: _RequestParameters | str | float | bool | None = None
+    additionalEventData: _AdditionalEventData | str | float | bool | None = None
+    responseElements: _ResponseElements | str | float | bool | None = None
 
 
 def compact_event(
@@ -389,4 +437,7 @@ def compact_event(
         event_type=_str(record.eventType),
         event_category=_str(record.eventCategory),
         read_only=_read_only(record.readOnly),
+        mfa_used=_mfa_used(record.additionalEventData),
+        login_failed=_login_failed(record.responseElements),
+        target=target_of(record.requestParameters),
     )

@@ -69,6 +69,13 @@ class Event:
     event_type: str = ""
     event_category: str = ""
     read_only: bool | None = None
+    # Sign-ins: additionalEventData.MFAUsed (None when the record does not say), and whether
+    # responseElements.ConsoleLogin said "Failure".
+    mfa_used: bool | None = None
+    login_failed: bool = False
+    # The IAM user or role the request names (requestParameters.userName / roleName), as
+    # "user/<name>" or "role/<name>": who a lineage-granting action creates or empowers.
+    target: str = ""
 
     @property
     def tuple_key(self) -> TupleKey:
@@ -129,6 +136,45 @@ _RANK = {s: i for i, s in enumerate(_ORDER)}
 
 def max_severity(*levels: Severity) -> Severity:
     return max(levels, key=lambda s: s.rank)
+
+
+class Grant(NamedTuple):
+    """A call that created an IAM user or role, or gave one credentials, permissions or trust
+    (domain/lineage.py lists them): lineage passes from `creator` to `target`."""
+
+    account_id: str
+    creator: str  # the caller's baseline key
+    action: str
+    target: str  # "user/<name>" or "role/<name>"
+    event_time: int
+    event_id: str
+
+
+class MarkKind(StrEnum):
+    ALERTED = "alerted"  # the principal's latest alert at or above the lineage threshold
+    LINEAGE = "lineage"  # the principal was created or empowered by an alerting one
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """What the baseline remembers of a principal besides its tuples, for lineage.
+
+    `subject` is the principal it is about: for ALERTED the principal's own key, for LINEAGE
+    the account and "user/<name>" or "role/<name>" (a request names the user or role, not its
+    ARN). Stored with the claim that gave rise to it, in the same transaction."""
+
+    subject: PrincipalKey
+    kind: MarkKind
+    creator: str  # the principal key that alerted
+    action: str  # LINEAGE: the granting action; ALERTED: ""
+    alert_id: str
+    severity: Severity
+    event_time: int
+    expires_at: int  # event time after which the mark no longer counts (and may be dropped)
+
+    @property
+    def key(self) -> tuple[PrincipalKey, MarkKind]:
+        return (self.subject, self.kind)
 
 
 class WindowEntry(NamedTuple):

@@ -14,8 +14,11 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
+from .lineage import GRANTING_ACTIONS
 from .model import (
     DAY,
+    Event,
+    Mark,
     Principal,
     RoleInfo,
     Severity,
@@ -47,7 +50,18 @@ class PolicySettings:
     burst_window_minutes: int = 60  # new actions accumulate across objects in this window
     denied_escalate_at: int = 3  # this many new denied actions in the window → at least medium
     new_region_bump: bool = True  # a new action in a region new for the principal: one step up
-    root_severity: str = "high"
+    # Learning holds back ordinary novelty only: a sensitive action alerts at its severity.
+    sensitive_during_learning: bool = True
+    # Root in tiers (rule 7): what root does, not that it is root, sets the level.
+    root_read_severity: str = "low"  # a read-only/list action
+    root_signin_severity: str = "medium"  # a console sign-in with MFA, first try
+    root_risky_signin_severity: str = "high"  # ... without MFA, or after a failed attempt
+    root_severity: str = "high"  # a mutating action
+    root_sensitive_severity: str = "critical"  # a sensitive one on logs, detection, org, creds
+    # Lineage (rule 13): what an alerting principal creates or empowers inherits its alert.
+    lineage: bool = True
+    lineage_hours: float = 24.0  # a principal's alert taints what it grants for this long
+    lineage_min_severity: str = "medium"  # alerts at or above this pass lineage on
     sensitive_actions_add: tuple[str, ...] = ()  # extra sensitive actions (at least high)
     sensitive_actions_remove: tuple[str, ...] = ()  # curated ones to drop
     service_trusted_role_severity: str = "high"  # role assumable by an AWS service (yogisec)
@@ -70,12 +84,16 @@ class PrincipalContext:
     role: RoleInfo | None = None
     new_regions: frozenset[str] = frozenset()
     window: tuple[WindowEntry, ...] = ()  # the burst window, this object's entries included
+    lineage: Mark | None = None  # made or empowered by an alerting principal (rule 13)
 
 
 @dataclass(slots=True)
 class Screened:
     alerted: list[TupleObservation] = field(default_factory=list)
     suppressed: dict[str, list[TupleObservation]] = field(default_factory=dict)  # reason → tuples
+    # Sensitive tuples alerted although their principal or account is learning, and why
+    # learning would have held them ("learning" or "account_learning").
+    unlearned: dict[str, list[TupleObservation]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -94,6 +112,21 @@ class Grade:
 
 
 _DENIED_MARKERS = ("accessdenied", "unauthorized", "forbidden", "notauthorized")
+SIGNIN = "signin.amazonaws.com:ConsoleLogin"
+_READ_PREFIXES = ("Get", "List", "Describe", "Head", "Lookup", "Search", "BatchGet", "Query")
+# Root's sensitive actions that are critical (rule 7): logging and detection (defense-evasion),
+# secrets and credentials, the organization.
+_ROOT_CRITICAL_TACTICS = frozenset({"defense-evasion", "credential-access"})
+_CREDENTIAL_GRANTS = frozenset(
+    f"iam.amazonaws.com:{name}" for name, what in GRANTING_ACTIONS.items() if "given" in what
+)
+
+
+def is_read_only(event_name: str, read_only: bool | None) -> bool:
+    """CloudTrail's readOnly when the record says, else what the name says."""
+    if read_only is not None:
+        return read_only
+    return event_name.startswith(_READ_PREFIXES)
 
 
 def is_denied(error_code: str) -> bool:
@@ -171,15 +204,26 @@ class AlertPolicy:
             return out
         learn = int(self.settings.learning_days * DAY)
         # The root user has no habits to learn: its first sighting is news (rule 7), so only
-        # account learning (a newly seen account) can hold its actions back.
-        principal_until = 0 if principal.type == "Root" else self.learning_start(ctx) + learn
+        # account learning (a newly seen account) can hold its actions back. A principal an
+        # alerting one made (rule 13) has no habits either: it is part of that alert's story.
+        made = ctx.lineage is not None
+        principal_until = (
+            0 if principal.type == "Root" or made else self.learning_start(ctx) + learn
+        )
         account_until = (
             ctx.account_first_seen + learn
-            if self.settings.account_learning and ctx.account_first_seen is not None
+            if self.settings.account_learning and ctx.account_first_seen is not None and not made
             else None
         )
         for obs in new:
             reason = self._tuple_reason(obs, principal_until, account_until)
+            if (
+                reason in ("learning", "account_learning")
+                and self.settings.sensitive_during_learning
+                and self.sensitive(obs.first_event.action) is not None
+            ):
+                out.unlearned.setdefault(reason, []).append(obs)
+                reason = ""
             if reason:
                 out.suppressed.setdefault(reason, []).append(obs)
             else:
@@ -223,7 +267,7 @@ class AlertPolicy:
                 Severity.MEDIUM, [f"{n} new actions at once (threshold {s.escalate_at}): medium"]
             )
         actions = [o.first_event.action for o in alerted]
-        self._weigh(g, ctx, actions, "new action by the account's root user")
+        self._weigh(g, ctx, actions, [o.first_event for o in alerted])
         denied_now = [o for o in alerted if is_denied(o.first_event.error_code)]
         if denied_now:
             names = _names(_short(o.first_event.action) for o in denied_now)
@@ -242,20 +286,100 @@ class AlertPolicy:
         return g
 
     def _weigh(
-        self, g: Grade, ctx: PrincipalContext, actions: Iterable[str], root_why: str
+        self,
+        g: Grade,
+        ctx: PrincipalContext,
+        actions: Iterable[str],
+        events: Sequence[Event] = (),
     ) -> None:
-        """The rules an alert and a burst share: sensitive actions, root, the trust policy."""
+        """The rules an alert and a burst share: sensitive actions, root, the trust policy,
+        lineage. `events`: the first events of the actions, when known (not for a burst)."""
+        s = self.settings
+        root = ctx.principal.type == "Root"
         hits = [(a, hit) for a in actions if (hit := self.sensitive(a)) is not None]
         for action, hit in hits[:MAX_SENSITIVE_LINES]:
-            g.at_least(hit.severity, f"sensitive action {_short(action)} ({hit.tactic})")
+            why = f"sensitive action {_short(action)} ({hit.tactic})"
+            if root and _root_critical(action, hit.tactic):
+                g.at_least(
+                    max_severity(Severity(hit.severity), Severity(s.root_sensitive_severity)),
+                    f"{why} by the account's root user (logging, detection, organization or "
+                    "credentials)",
+                )
+            else:
+                g.at_least(hit.severity, why)
         rest = hits[MAX_SENSITIVE_LINES:]
         if rest:  # one line for the rest, so that the reasons after them stay in a bounded alert
             level = max_severity(*(Severity(hit.severity) for _, hit in rest))
             names = _names(_short(a) for a, _ in rest)
             g.at_least(level, f"{len(rest)} more sensitive actions: {names}")
-        if ctx.principal.type == "Root":
-            g.at_least(self.settings.root_severity, root_why)
+        if root:
+            self._grade_root(g, actions, events)
         self._grade_trust(ctx, g)
+        self._grade_lineage(ctx, g)
+
+    def _grade_root(self, g: Grade, actions: Iterable[str], events: Sequence[Event]) -> None:
+        """Rule 7, root in tiers: a sign-in is medium (high without MFA or after a failed
+        attempt), a read low, a change high; its sensitive actions are weighed above."""
+        s = self.settings
+        by_action = {e.action: e for e in events}
+        names = list(dict.fromkeys(actions))
+        signin = by_action.get(SIGNIN)
+        if SIGNIN in names:
+            risks = []
+            if signin is not None and signin.mfa_used is False:
+                risks.append("without MFA")
+            if signin is not None and signin.login_failed:
+                risks.append("after a failed attempt")
+            if risks:
+                g.at_least(
+                    s.root_risky_signin_severity, f"root user console sign-in {' and '.join(risks)}"
+                )
+            else:
+                how = " with MFA" if signin is not None and signin.mfa_used else ""
+                g.at_least(s.root_signin_severity, f"root user console sign-in{how}")
+        others = [a for a in names if a != SIGNIN]
+        changes = [
+            a
+            for a in others
+            if not is_read_only(
+                a.rpartition(":")[2], by_action[a].read_only if a in by_action else None
+            )
+        ]
+        if changes:
+            g.at_least(
+                s.root_severity,
+                f"new change(s) by the account's root user: {_names(_short(a) for a in changes)}",
+            )
+        elif others:
+            g.at_least(
+                s.root_read_severity,
+                f"new read-only action(s) by the account's root user: "
+                f"{_names(_short(a) for a in others)}",
+            )
+
+    def _grade_lineage(self, ctx: PrincipalContext, g: Grade) -> None:
+        mark = ctx.lineage
+        if mark is None:
+            return
+        what = GRANTING_ACTIONS.get(mark.action.rpartition(":")[2], "empowered")
+        g.at_least(
+            mark.severity,
+            f"{mark.subject.principal} was {what} by {mark.creator} ({_short(mark.action)}, "
+            f"{iso(mark.event_time)}) whose alert {mark.alert_id} was {mark.severity}: no "
+            "learning, and at least that severity",
+        )
+
+    def learning_note(self, ctx: PrincipalContext, screened: Screened) -> list[str]:
+        """Reasons for sensitive actions that alerted although learning (rule 2)."""
+        notes = []
+        for reason, tuples in screened.unlearned.items():
+            whose = "the account" if reason == "account_learning" else "the principal"
+            names = _names(_short(o.first_event.action) for o in tuples)
+            notes.append(
+                f"{whose} is still learning, which holds back ordinary novelty, not sensitive "
+                f"actions: {names}"
+            )
+        return notes
 
     def _weigh_denied_window(self, g: Grade, denied_actions: Collection[str]) -> None:
         s = self.settings
@@ -314,12 +438,7 @@ class AlertPolicy:
                 f"threshold {s.escalate_at}): medium"
             ],
         )
-        self._weigh(
-            g,
-            ctx,
-            dict.fromkeys(e.action for e in window),
-            "new actions by the account's root user",
-        )
+        self._weigh(g, ctx, dict.fromkeys(e.action for e in window))
         denied = list(dict.fromkeys(e.action for e in window if is_denied(e.error_code)))
         if denied:
             g.reasons.append(
@@ -328,6 +447,14 @@ class AlertPolicy:
             )
         self._weigh_denied_window(g, denied)
         return g
+
+
+def _root_critical(action: str, tactic: str) -> bool:
+    return (
+        tactic in _ROOT_CRITICAL_TACTICS
+        or action in _CREDENTIAL_GRANTS
+        or action.startswith("organizations.amazonaws.com:")
+    )
 
 
 def _is_glob(pattern: str) -> bool:

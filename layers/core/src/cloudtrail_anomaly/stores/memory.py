@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
-from ..domain.model import PrincipalKey, RoleInfo, TupleClaim, TupleKey, TupleState, WindowEntry
-from ..ports import ObjectId, PendingAlert, ProcessedObject, Stage
+from ..domain.model import (
+    Mark,
+    PrincipalKey,
+    RoleInfo,
+    TupleClaim,
+    TupleKey,
+    TupleState,
+    WindowEntry,
+)
+from ..ports import MarkKey, ObjectId, PendingAlert, ProcessedObject, Stage
 from .claims import claimable, group_by_principal
 
 
@@ -21,6 +29,7 @@ class MemoryBaseline:
         self.tuples: dict[TupleKey, TupleState] = {}
         self.principals: dict[PrincipalKey, int] = {}
         self.windows: dict[PrincipalKey, list[WindowEntry]] = {}
+        self.stored_marks: dict[MarkKey, Mark] = {}
         self.requests = 0
 
     def lookup(self, keys: Collection[TupleKey]) -> dict[TupleKey, TupleState]:
@@ -40,6 +49,8 @@ class MemoryBaseline:
                 self.outbox.stage(staged.alerts)  # first: if it fails, nothing else is written
                 if staged.window is not None:
                     self.windows[pkey] = list(staged.window)
+                for mark in staged.marks:
+                    self.stored_marks[mark.key] = mark
             for c in won:
                 self.tuples[c.key] = TupleState(c.first_seen, c.last_seen, c.expires_at)
                 claimed.add(c.key)
@@ -63,6 +74,15 @@ class MemoryBaseline:
             if old is None or first < old:
                 self.principals[key] = first
         return {key: self.principals[key] for key in seen}
+
+    def marks(self, keys: Collection[MarkKey]) -> dict[MarkKey, Mark]:
+        self.requests += 1
+        return {k: self.stored_marks[k] for k in keys if k in self.stored_marks}
+
+    def put_marks(self, marks: Sequence[Mark]) -> None:
+        self.requests += 1
+        for mark in marks:
+            self.stored_marks[mark.key] = mark
 
 
 class MemoryOutbox:

@@ -14,9 +14,18 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState, WindowEntry
+from ..domain.model import (
+    Mark,
+    MarkKind,
+    PrincipalKey,
+    Severity,
+    TupleClaim,
+    TupleKey,
+    TupleState,
+    WindowEntry,
+)
 from ..domain.window import decode_window, encode_window
-from ..ports import PendingAlert, Stage
+from ..ports import MarkKey, PendingAlert, Stage
 from .claims import group_by_principal
 
 SCHEMA_VERSION = 1
@@ -48,6 +57,18 @@ CREATE TABLE IF NOT EXISTS outbox (
     lease_until REAL NOT NULL DEFAULT 0  -- wall clock: who may send it now
 );
 CREATE INDEX IF NOT EXISTS outbox_by_status ON outbox (status, first_event_time);
+CREATE TABLE IF NOT EXISTS marks (  -- lineage (domain/lineage.py); added without a version bump
+    account_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    kind TEXT NOT NULL,  -- alerted | lineage
+    creator TEXT NOT NULL,
+    action TEXT NOT NULL,
+    alert_id TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    event_time INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (account_id, subject, kind)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS principals (
     account_id TEXT NOT NULL,
     principal TEXT NOT NULL,
@@ -183,6 +204,7 @@ class SqliteBaseline:
                 if won and stage is not None:
                     staged = stage(pkey, frozenset(won), self._window(db, pkey))
                     self._stage(db, staged.alerts)
+                    self._put_marks(db, staged.marks)
                     if staged.window is not None:
                         db.execute(
                             "INSERT INTO windows VALUES (?,?,?) ON CONFLICT (account_id, principal) "
@@ -221,6 +243,47 @@ class SqliteBaseline:
                 ).fetchone()
                 result[key] = row[0]
         return result
+
+    def marks(self, keys: Collection[MarkKey]) -> dict[MarkKey, Mark]:
+        self.requests += 1
+        found: dict[MarkKey, Mark] = {}
+        for subject, kind in keys:
+            row = self._db.execute(
+                "SELECT creator, action, alert_id, severity, event_time, expires_at FROM marks "
+                "WHERE account_id=? AND subject=? AND kind=?",
+                (*subject, str(kind)),
+            ).fetchone()
+            if row is not None:
+                creator, action, alert_id, severity, t, exp = row
+                found[(subject, kind)] = Mark(
+                    subject, MarkKind(kind), creator, action, alert_id, Severity(severity), t, exp
+                )
+        return found
+
+    def put_marks(self, marks: Sequence[Mark]) -> None:
+        self.requests += 1
+        if marks:
+            with self._write() as db:
+                self._put_marks(db, marks)
+
+    @staticmethod
+    def _put_marks(db: sqlite3.Connection, marks: Sequence[Mark]) -> None:
+        db.executemany(
+            "INSERT OR REPLACE INTO marks VALUES (?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    *m.subject,
+                    str(m.kind),
+                    m.creator,
+                    m.action,
+                    m.alert_id,
+                    str(m.severity),
+                    m.event_time,
+                    m.expires_at,
+                )
+                for m in marks
+            ],
+        )
 
     @staticmethod
     def _window(db: sqlite3.Connection, key: PrincipalKey) -> list[WindowEntry]:

@@ -5,6 +5,8 @@ Key schema (string `pk`, string `sk`; TTL attribute `expires_at`, a Number of ep
     pk = "P#<account>#<principal>"   sk = "A#<action>"    first_seen, last_seen, expires_at
     pk = "P#<account>#<principal>"   sk = "#first_seen"   first_seen
     pk = "P#<account>#<principal>"   sk = "#window"       entries (JSON), version, expires_at
+    pk = "P#<account>#<subject>"     sk = "#mark#<kind>"  creator, via, alert_id, severity,
+                                                          event_time, expires_at (lineage)
     pk = "OUTBOX"                    sk = "P#<alert_id>"  pending alerts (see dynamodb_outbox.py)
 
 A principal's tuples, first sighting and burst window share its partition, so one Query shows
@@ -44,9 +46,18 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ...domain.model import PrincipalKey, TupleClaim, TupleKey, TupleState, WindowEntry
+from ...domain.model import (
+    Mark,
+    MarkKind,
+    PrincipalKey,
+    Severity,
+    TupleClaim,
+    TupleKey,
+    TupleState,
+    WindowEntry,
+)
 from ...domain.window import decode_window, encode_window
-from ...ports import Stage, Staged
+from ...ports import MAX_STAGED_MARKS, MarkKey, Stage, Staged
 from ..claims import claimable, group_by_principal
 from .batch import backoff_seconds, batch_get
 from .outbox import pending_put
@@ -60,7 +71,9 @@ TTL_ATTRIBUTE = "expires_at"
 FIRST_SEEN_SK = "#first_seen"
 WINDOW_SK = "#window"
 TRANSACT_LIMIT = 100  # DynamoDB's maximum items per TransactWriteItems
-STAGE_RESERVE = 4  # transaction items kept free for a principal's alerts and burst window
+# Transaction items kept free for a principal's alerts and burst window, and its lineage marks.
+STAGE_RESERVE = 4 + MAX_STAGED_MARKS
+MARK_SK = "#mark#"
 _PK_LIMIT, _SK_LIMIT = 2048, 1024  # DynamoDB's key size limits, in bytes
 _PROJECTION = "pk, sk, first_seen, last_seen, expires_at"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -351,6 +364,8 @@ class DynamoDbBaseline:
             writes += [{"Put": pending_put(self.table, a)} for a in staged.alerts]
             if staged.window is not None and window is not None:
                 writes.append({"Put": self._window_put(window, staged)})
+            # Unconditional: a mark replaces the stored one (and never fails the claim).
+            writes += [{"Put": self._mark_put(m)} for m in staged.marks[:MAX_STAGED_MARKS]]
             return writes
 
         def moved(reason: Any) -> None:
@@ -396,6 +411,61 @@ class DynamoDbBaseline:
         for item in self._batch_get(by_key, consistent=True, projection="pk, sk, entries, version"):
             by_key[(item["pk"]["S"], item["sk"]["S"])].load(item)
         return windows
+
+    def _mark_put(self, mark: Mark) -> Any:
+        return {
+            "TableName": self.table,
+            "Item": {
+                "pk": {"S": partition_key(mark.subject.account_id, mark.subject.principal)},
+                "sk": {"S": MARK_SK + mark.kind},
+                "creator": {"S": mark.creator},
+                "via": {"S": mark.action},  # "action" is a reserved word in expressions
+                "alert_id": {"S": mark.alert_id},
+                "severity": {"S": str(mark.severity)},
+                "event_time": _n(mark.event_time),
+                TTL_ATTRIBUTE: _n(mark.expires_at),
+            },
+        }
+
+    def marks(self, keys: Collection[MarkKey]) -> dict[MarkKey, Mark]:
+        wanted = {
+            (partition_key(subject.account_id, subject.principal), MARK_SK + kind): (subject, kind)
+            for subject, kind in keys
+        }
+        if not wanted:
+            return {}
+        result = batch_get(
+            self.client,
+            self.table,
+            [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in wanted],
+            consistent=False,
+            max_attempts=self.max_batch_attempts,
+            sleep=self._sleep,
+            on_call=lambda: self._count("BatchGetItem"),
+        )
+        if result.unprocessed:
+            raise BaselineUnavailable(f"BatchGetItem on {self.table}: marks unprocessed")
+        found: dict[MarkKey, Mark] = {}
+        for item in result.items:
+            subject, kind = wanted[(item["pk"]["S"], item["sk"]["S"])]
+            found[(subject, kind)] = Mark(
+                subject,
+                MarkKind(kind),
+                item["creator"]["S"],
+                item["via"]["S"],
+                item["alert_id"]["S"],
+                Severity(item["severity"]["S"]),
+                int(item["event_time"]["N"]),
+                int(item[TTL_ATTRIBUTE]["N"]),
+            )
+        return found
+
+    def put_marks(self, marks: Sequence[Mark]) -> None:
+        def put(mark: Mark) -> None:
+            self._count("PutItem")
+            self.client.put_item(**self._mark_put(mark))
+
+        self._each(put, list(marks))
 
     def _window_put(self, window: _Window, staged: Staged) -> Any:
         assert staged.window is not None
