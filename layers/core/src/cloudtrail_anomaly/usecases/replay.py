@@ -16,12 +16,15 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from ..domain.detector import Detector, ObjectResult
 from ..domain.model import PrincipalKey, Severity
 from ..trail.keys import KeyKind, classify_local_path, delivery_sort_key
 from ..trail.reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, read_compact
+from .extract_pool import ObjectRead, extract_in_workers
+
+T = TypeVar("T")
 
 _LOG_SUFFIXES = (".json", ".json.gz", ".gz")
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -89,29 +92,58 @@ def replay(
     max_bytes: int = DEFAULT_MAX_BYTES,
     progress: TextIO | None = None,
     summary: ReplaySummary | None = None,
+    jobs: int = 1,
 ) -> ReplaySummary:
     """Replay the files; `summary`, if given, is filled as it goes (what an interrupted run
-    had done)."""
+    had done). With `jobs` > 1, files are read and extracted by that many worker processes
+    (usecases/extract_pool.py) while this one claims and judges them in delivery order: the
+    same alerts as with one."""
     summary = summary if summary is not None else ReplaySummary()
     files = discover(paths, summary.stats)
-    for done, path in enumerate(_with_progress(files, progress), 1):
-        del done
-        result = process_file(path, detector, summary, max_bytes)
-        if result is not None:
-            summary.add(result)
-            on_result(result)
+    reads: Iterator[ObjectRead]
+    if jobs > 1 and len(files) > 1:
+        reads = extract_in_workers(files, detector.settings, max_bytes, jobs)
+    else:
+        reads = (read_and_extract(path, detector, max_bytes) for path in files)
+    try:
+        for read in _with_progress(reads, len(files), progress):
+            result = take(read, detector, summary)
+            if result is not None:
+                summary.add(result)
+                on_result(result)
+    finally:
+        close = getattr(reads, "close", None)
+        if close is not None:
+            close()  # stops the workers now, also on Ctrl-C
     return summary
 
 
 def process_file(
     path: Path, detector: Detector, summary: ReplaySummary, max_bytes: int
 ) -> ObjectResult | None:
+    return take(read_and_extract(path, detector, max_bytes), detector, summary)
+
+
+def take(read: ObjectRead, detector: Detector, summary: ReplaySummary) -> ObjectResult | None:
+    """The claiming process's part of one file: its counters, then detection proper."""
+    summary.stats.update(read.stats)
+    if read.error:
+        summary.errors.append(read.error)
+    if read.extraction is None:
+        return None
+    return detector.process_extracted(read.extraction, read.name)
+
+
+def read_and_extract(path: Path, detector: Detector, max_bytes: int) -> ObjectRead:
+    """Classify, read and extract one file: the part of detection that a worker process can
+    do (it touches no baseline)."""
     name = path.as_posix()
-    stats = summary.stats
+    stats: Counter[str] = Counter()
+    read = ObjectRead(name, stats)
     classified = classify_local_path(name)
     if classified.kind is KeyKind.SKIP:
         stats[f"objects_skipped.{classified.reason}"] += 1
-        return None
+        return read
     account = region = ""
     if classified.log_key is not None:
         account, region = classified.log_key.account_id, classified.log_key.region
@@ -123,19 +155,20 @@ def process_file(
             records = read_compact(fh, max_bytes)
     except EmptyObject:
         stats["objects_skipped.empty_object"] += 1
-        return None
+        return read
     except ObjectError as exc:
         if name.endswith(".gz") and exc.reason != "read_error" and not _starts_gzip(path):
             exc = ObjectError("not_gzip", "not gzip: named .gz but without a gzip header")
         stats[f"objects_failed.{exc.reason}"] += 1
-        summary.errors.append(f"{name}: {exc}")
-        return None
+        read.error = f"{name}: {exc}"
+        return read
     except OSError as exc:
         stats["objects_failed.read_error"] += 1
-        summary.errors.append(f"{name}: cannot read: {exc.strerror}")
-        return None
+        read.error = f"{name}: cannot read: {exc.strerror}"
+        return read
     stats["objects"] += 1
-    return detector.process(records, name, account, region)
+    read.extraction = detector.extract(records, account, region)
+    return read
 
 
 def _starts_gzip(path: Path) -> bool:
@@ -146,17 +179,16 @@ def _starts_gzip(path: Path) -> bool:
         return True  # unknown: keep the reader's own reason
 
 
-def _with_progress(files: list[Path], out: TextIO | None) -> Iterator[Path]:
+def _with_progress(items: Iterator[T], total: int, out: TextIO | None) -> Iterator[T]:
     if out is None or not out.isatty():
-        yield from files
+        yield from items
         return
-    total = len(files)
     step = max(1, total // 200)
-    for i, path in enumerate(files, 1):
+    for i, item in enumerate(items, 1):
         if i % step == 0 or i == total:
             out.write(f"\r  replaying {i:,}/{total:,} objects ({100 * i // max(total, 1)}%)")
             out.flush()
-        yield path
+        yield item
     out.write("\n")
 
 

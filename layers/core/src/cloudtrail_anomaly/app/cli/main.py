@@ -24,6 +24,7 @@ from ...sinks.formatted import with_format
 from ...stores.memory import MemoryBaseline
 from ...stores.sqlite import SqliteBaseline, StateFileError
 from ...usecases.deliver import Deliverer, DeliverySummary, JsonLinesSink
+from ...usecases.extract_pool import usable_cpus
 from ...usecases.replay import ReplaySummary, format_summary, replay
 from .. import wiring
 from ..settings import Config, ConfigError, load_config
@@ -78,6 +79,14 @@ def _parser() -> argparse.ArgumentParser:
             type=int,
             metavar="N",
             help="fail objects that inflate beyond N bytes (default 1 GiB)",
+        )
+        p.add_argument(
+            "--jobs",
+            type=int,
+            metavar="N",
+            default=usable_cpus(),
+            help="processes reading and extracting files (default: the CPUs usable, "
+            f"{usable_cpus()} here); alerts are the same with any N",
         )
 
     rp = sub.add_parser(
@@ -347,6 +356,7 @@ def _replay_or_deliver(
             config.reader.max_object_bytes,
             sys.stderr,
             summary,
+            jobs=max(1, args.jobs),
         )
         # One last round (not after a configuration error: it would only be refused again).
         if deliverer.config_error:

@@ -1,0 +1,159 @@
+"""`replay`/`baseline --jobs N`: files read and extracted in worker processes, claimed and judged
+in one, in delivery order; the alerts, the baseline and the summary are those of `--jobs 1`."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cloudtrail_anomaly.app.cli.main import main
+from cloudtrail_anomaly.domain.detector import DetectionSettings, Detector
+from cloudtrail_anomaly.domain.policy import AlertPolicy
+from cloudtrail_anomaly.stores.memory import MemoryBaseline
+from cloudtrail_anomaly.usecases import extract_pool
+from cloudtrail_anomaly.usecases.extract_pool import extract_in_workers
+from cloudtrail_anomaly.usecases.replay import read_and_extract
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "cloudtrail"
+CLI = [sys.executable, "-m", "cloudtrail_anomaly.app.cli.main"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    where = tmp_path_factory.mktemp("demo")
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "generate_sample.py"),
+            "--out",
+            str(where),
+            "--scale",
+            "0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return where
+
+
+def _tuples(state: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(state) as db:
+        return db.execute("SELECT * FROM tuples ORDER BY 1, 2, 3").fetchall()
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, bytes, str]:
+    capsys.readouterr()
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out.encode(), captured.err
+
+
+def test_demo_trail_gives_the_same_baseline_and_alerts_with_workers(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs = {}
+    for jobs in ("1", "2", "3"):
+        state = tmp_path / f"state{jobs}.sqlite"
+        _run(["baseline", str(demo / "history"), "--state", str(state), "--jobs", jobs], capsys)
+        out = tmp_path / f"alerts{jobs}.jsonl"
+        code, _, summary = _run(
+            [
+                "replay",
+                str(demo / "live"),
+                "--state",
+                str(state),
+                "--output",
+                str(out),
+                "--jobs",
+                jobs,
+            ],
+            capsys,
+        )
+        assert code == 0
+        outputs[jobs] = (_tuples(state), out.read_bytes(), summary)
+    assert outputs["1"][1].count(b"\n") > 10
+    assert outputs["2"] == outputs["1"]
+    assert outputs["3"] == outputs["1"]
+
+
+def test_fixtures_and_failing_objects_give_the_same_output_with_workers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trail = tmp_path / "trail"
+    shutil.copytree(FIXTURES, trail)
+    bad = trail / "AWSLogs" / "111122223333" / "CloudTrail" / "us-east-1" / "2024" / "01" / "02"
+    bad.mkdir(parents=True)
+    stamp = "111122223333_CloudTrail_us-east-1_20240102T0000Z_"
+    (bad / f"{stamp}notgzip.json.gz").write_bytes(b"not gzip at all")
+    (bad / f"{stamp}truncated.json.gz").write_bytes(gzip.compress(b'{"Records": [{"a"' * 50)[:40])
+    (bad / f"{stamp}empty.json.gz").write_bytes(b"")
+    (bad / f"{stamp}notjson.json.gz").write_bytes(gzip.compress(b"<html>"))
+    (bad / "readme.txt").write_text("not a log")
+    argv = ["replay", str(trail), "--learning-days", "0", "--include-suppressed"]
+    one = _run([*argv, "--jobs", "1"], capsys)
+    two = _run([*argv, "--jobs", "2"], capsys)
+    assert b'"alert_id"' in one[1]
+    assert "objects_failed.not_gzip: 1" in one[2] and "error:" in one[2]
+    assert two == one
+
+
+def test_workers_return_each_file_in_the_order_given(demo: Path) -> None:
+    files = sorted((demo / "live").rglob("*.json.gz"))[:300]
+    files.insert(5, demo / "missing.json.gz")
+    settings = DetectionSettings()
+    local = Detector(MemoryBaseline(), AlertPolicy(), settings)
+    expected = [read_and_extract(f, local, 1 << 30) for f in files]
+    got = list(extract_in_workers(files, settings, 1 << 30, 2))
+    assert [r.name for r in got] == [f.as_posix() for f in files]
+    assert got == expected
+    assert got[5].stats["objects_failed.read_error"] == 1 and got[5].extraction is None
+
+
+def test_a_stopped_iteration_leaves_no_worker_behind(demo: Path) -> None:
+    files = sorted((demo / "history").rglob("*.json.gz"))
+    reads = extract_in_workers(files, DetectionSettings(), 1 << 30, 2)
+    next(reads)
+    reads.close()
+    assert not _children_of(os.getpid())
+
+
+def test_ctrl_c_stops_the_workers_cleanly(demo: Path, tmp_path: Path) -> None:
+    # As a terminal does: SIGINT to the whole foreground process group.
+    proc = subprocess.Popen(
+        [*CLI, "baseline", str(demo), "--state", str(tmp_path / "s.sqlite"), "--jobs", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while len(_children_of(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(_children_of(proc.pid)) >= 2, "the workers never started"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)  # nothing of the group is left
+    assert err.count(b"Traceback") <= 1  # at most the parent's, never one per worker
+
+
+def test_the_default_is_the_usable_cpu_count() -> None:
+    assert extract_pool.usable_cpus() == len(os.sched_getaffinity(0))
+
+
+def _children_of(pid: int) -> list[int]:
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        children += [int(c) for c in text]
+    return children
