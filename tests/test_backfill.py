@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 from cloudtrail_anomaly.athena.schema import TableSpec
+from cloudtrail_anomaly.athena.table import AthenaTable
 from cloudtrail_anomaly.domain.detector import REGION_PREFIX, Detector
 from cloudtrail_anomaly.domain.model import DAY, PrincipalKey, TupleKey
 from cloudtrail_anomaly.domain.policy import AlertPolicy
 from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from cloudtrail_anomaly.usecases.backfill import backfill
-from cloudtrail_anomaly.usecases.reconcile import AthenaTable
 
 from tests.athena_local import LocalAthena
 from tests.helpers import DeferringBaseline

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from cloudtrail_anomaly.athena.schema import TableSpec
+from cloudtrail_anomaly.athena.table import AthenaTable
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import DAY, TupleKey
 from cloudtrail_anomaly.domain.policy import AlertPolicy
@@ -16,7 +17,6 @@ from cloudtrail_anomaly.ports import ObjectRef, PendingAlert
 from cloudtrail_anomaly.stores.memory import MemoryBaseline, MemoryLedger
 from cloudtrail_anomaly.usecases.ingest import RealtimeProcessor
 from cloudtrail_anomaly.usecases.reconcile import (
-    AthenaTable,
     Reconciler,
     ReconcileSettings,
     Window,

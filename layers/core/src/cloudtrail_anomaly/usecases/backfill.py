@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..athena.queries import history_scope, row_records
+from ..athena.table import AthenaTable
 from ..domain.detector import Detector
 from ..domain.model import DAY, PrincipalKey
 from ..ports import Row
-from .reconcile import AthenaTable
 
 DEFAULT_DAYS = 90
 CHUNK_ROWS = 20_000

@@ -5,7 +5,8 @@ and SQS messages can run out of retries. Once an hour, for the window ending `la
 before the scheduled time (`now`, the only clock here, and a parameter):
 
 1. Ground truth: CloudTrail's digest files (`CloudTrail-Digest/`, hourly per account, region and
-   trail, written even for empty hours) list every log object delivered (`logFiles[].s3Object`).
+   trail, written even for empty hours; trail/digests.py) list every log object delivered
+   (`logFiles[].s3Object`).
    Each digest delivered in the window is read and its objects are looked up in the ledger.
    A trail whose digests stop (one in the previous window, none in this one) is reported: a
    warning and a metric (log file validation turned off, or the trail stopped logging).
@@ -25,30 +26,17 @@ the baseline's atomic claims make an alert happen once whoever detects it first.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-import orjson
+from ..athena.queries import PATH_COLUMN, missed_scopes, row_records, window_scopes
 
-from ..athena.queries import (
-    PATH_COLUMN,
-    QueryScope,
-    missed_scopes,
-    row_records,
-    tuples_sql,
-    window_scopes,
-)
-from ..athena.schema import (
-    TableSpec,
-    add_partitions_sql,
-    create_database_sql,
-    create_table_sql,
-    set_projection_sql,
-)
+# Re-exported (`as`) for app/cli/backfill.py and app/reconcile_function.py, which import it from
+# here: drop the alias once they import athena.table.
+from ..athena.table import AthenaTable as AthenaTable
 from ..ports import (
     ListedObject,
     ObjectGone,
@@ -56,9 +44,9 @@ from ..ports import (
     ObjectRef,
     ProcessedObject,
     QueryFailed,
-    QueryRunner,
     Row,
 )
+from ..trail.digests import DIGEST_MAX_BYTES, Digest, digest_name, parse_digest
 from ..trail.keys import ACCOUNT_RE, REGION_RE, KeyKind, classify_key, delivery_sort_key
 from ..trail.layout import SqlInputError, TrailLayout, days_between
 from ..trail.reader import ObjectError, read_bytes
@@ -66,12 +54,6 @@ from .deliver import DeliverySummary
 from .ingest import ObjectOutcome, ObjectStatus, RealtimeProcessor
 
 MINUTE = 60
-DIGEST_MAX_BYTES = 64 << 20  # a digest lists an hour of objects: a few hundred KB at most
-
-_DIGEST_NAME = re.compile(
-    r"^(?P<account>[0-9]{12})_CloudTrail-Digest_(?P<region>[a-z0-9-]+)_(?P<trail>[A-Za-z0-9._-]+)_"
-    r"(?P=region)_(?P<stamp>[0-9]{8}T[0-9]{6}Z)\.json(?:\.gz)?\Z"
-)
 
 AthenaMode = Literal["missed", "full", "off"]
 
@@ -109,40 +91,6 @@ class ReconcileSettings:
     digest_lookback_minutes: float = 60.0
     athena: AthenaMode = "missed"
     max_paths_per_query: int = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class Digest:
-    """One digest file: which trail, account and region, and the log objects it lists."""
-
-    key: str
-    account: str
-    region: str
-    trail: str
-    delivered_at: int  # the time in its name: the end of the hour it covers
-    log_files: tuple[tuple[str, str], ...] = ()  # (bucket, key)
-
-
-def digest_name(key: str) -> re.Match[str] | None:
-    return _DIGEST_NAME.match(key.rsplit("/", 1)[-1])
-
-
-def parse_digest(data: bytes, key: str) -> tuple[tuple[str, str], ...]:
-    """The (bucket, key) of each log object a digest lists; `ObjectError` if it is not one."""
-    try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise ObjectError("invalid_json", f"digest {key}: invalid JSON: {exc}") from exc
-    files = doc.get("logFiles") if isinstance(doc, dict) else None
-    if not isinstance(files, list):
-        raise ObjectError("not_a_digest", f"digest {key}: no logFiles list")
-    out: list[tuple[str, str]] = []
-    for entry in files:
-        if isinstance(entry, dict):
-            bucket, obj = entry.get("s3Bucket"), entry.get("s3Object")
-            if isinstance(bucket, str) and isinstance(obj, str):
-                out.append((bucket, obj))
-    return tuple(out)
 
 
 @dataclass(slots=True)
@@ -195,49 +143,6 @@ def discover_pairs(
                         stats["folders_ignored"] += 1
         pairs.update((account, r) for r in names)
     return sorted(pairs)
-
-
-class AthenaTable:
-    """The CloudTrail table and the queries on it, through a `QueryRunner`."""
-
-    def __init__(self, spec: TableSpec, runner: QueryRunner) -> None:
-        self.spec = spec
-        self.runner = runner
-        self.bytes_scanned = 0
-        self.queries = 0
-        self._ready = False
-
-    def _run(self, sql: str) -> list[Row]:
-        result = self.runner.run(sql)
-        self.queries += 1
-        self.bytes_scanned += result.bytes_scanned
-        return list(result.rows)
-
-    def ensure(self) -> list[str]:
-        """Create the database and the table if absent and bring the projection up to date,
-        once per instance (a container). Returns the definition's warnings for the operator,
-        the first time."""
-        if self._ready:
-            return []
-        self._run(create_database_sql(self.spec))
-        self._run(create_table_sql(self.spec))
-        update = set_projection_sql(self.spec)
-        if update:
-            self._run(update)
-        self._ready = True
-        return self.spec.warnings()
-
-    def add_partitions(self, pairs: Iterable[tuple[str, str]], days: Iterable[date]) -> None:
-        """Explicit partitions (when the table has no projection), idempotently."""
-        if self.spec.partitioning == "explicit":
-            for sql in add_partitions_sql(self.spec, pairs, days):
-                self._run(sql)
-
-    def tuples(self, scope: QueryScope, *, with_path: bool) -> Iterator[Row]:
-        result = self.runner.run(tuples_sql(self.spec, scope, with_path=with_path))
-        self.queries += 1
-        self.bytes_scanned += result.bytes_scanned
-        yield from result.rows
 
 
 class Reconciler:
