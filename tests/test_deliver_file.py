@@ -16,10 +16,10 @@ from cloudtrail_anomaly.app.cli.main import main
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.ports import PendingAlert
-from cloudtrail_anomaly.sinks.jsonl import JsonLinesFileSink
+from cloudtrail_anomaly.sinks.jsonl import JsonLinesSink
 from cloudtrail_anomaly.stores.memory import MemoryOutbox
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
-from cloudtrail_anomaly.usecases.deliver import Deliverer, JsonLinesSink
+from cloudtrail_anomaly.usecases.deliver import Deliverer
 
 from tests.helpers import ACCOUNT, T0, gz, record, user
 
@@ -136,7 +136,7 @@ class RecordingOutbox(MemoryOutbox):
         super().mark_delivered(alert_ids)
 
 
-@pytest.mark.parametrize("form", ["path", "file_sink", "open_stream"])
+@pytest.mark.parametrize("form", ["path", "open_stream"])
 def test_a_file_is_fsynced_before_delivered_and_appended_to(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, form: str
 ) -> None:
@@ -156,7 +156,6 @@ def test_a_file_is_fsynced_before_delivered_and_appended_to(
     with path.open("ab") as stream:
         sink = {
             "path": lambda: JsonLinesSink(path),
-            "file_sink": lambda: JsonLinesFileSink(path),
             "open_stream": lambda: JsonLinesSink(stream),
         }[form]()
         assert isinstance(sink, JsonLinesSink)  # one implementation

@@ -13,9 +13,11 @@ from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import Severity
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.ports import DeliveryReport, PendingAlert
+from cloudtrail_anomaly.sinks import MinSeverity
+from cloudtrail_anomaly.sinks.jsonl import JsonLinesSink
 from cloudtrail_anomaly.stores.memory import MemoryOutbox
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
-from cloudtrail_anomaly.usecases.deliver import Deliverer, JsonLinesSink, MinSeverity
+from cloudtrail_anomaly.usecases.deliver import Deliverer
 
 T0 = 1_700_000_000
 

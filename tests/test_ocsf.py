@@ -17,7 +17,7 @@ from cloudtrail_anomaly.formats.ocsf import epoch_ms, to_ocsf
 from cloudtrail_anomaly.ports import PendingAlert
 from cloudtrail_anomaly.sinks import as_pending
 from cloudtrail_anomaly.sinks.formatted import Formatted, with_format
-from cloudtrail_anomaly.usecases.deliver import JsonLinesSink
+from cloudtrail_anomaly.sinks.jsonl import JsonLinesSink
 from py_ocsf_models.events.findings.detection_finding import DetectionFinding
 
 from tests import alert_samples

@@ -24,9 +24,10 @@ from cloudtrail_anomaly.aws.secrets import (
 )
 from cloudtrail_anomaly.domain.model import Severity
 from cloudtrail_anomaly.ports import PendingAlert
+from cloudtrail_anomaly.sinks import MinSeverity
 from cloudtrail_anomaly.sinks.splunk_hec import HecSettingsError, SplunkHecSink
 from cloudtrail_anomaly.stores.memory import MemoryOutbox
-from cloudtrail_anomaly.usecases.deliver import Deliverer, MinSeverity
+from cloudtrail_anomaly.usecases.deliver import Deliverer
 from moto import mock_aws
 
 from tests.hec_server import HecServer

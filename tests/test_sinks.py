@@ -13,17 +13,17 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from cloudtrail_anomaly.domain.model import Severity
 from cloudtrail_anomaly.ports import DeliveryReport, PendingAlert
-from cloudtrail_anomaly.sinks import as_pending, with_min_severity
+from cloudtrail_anomaly.sinks import MinSeverity, as_pending, with_min_severity
 from cloudtrail_anomaly.sinks.dead_letters import (
     DeadLetter,
     JsonLinesDeadLetters,
     MemoryDeadLetters,
     WithDeadLetters,
 )
-from cloudtrail_anomaly.sinks.jsonl import JsonLinesFileSink
+from cloudtrail_anomaly.sinks.jsonl import JsonLinesSink
 from cloudtrail_anomaly.sinks.sns import MAX_SUBJECT_CHARS, SnsSink, subject
 from cloudtrail_anomaly.stores.memory import MemoryOutbox
-from cloudtrail_anomaly.usecases.deliver import Deliverer, MinSeverity
+from cloudtrail_anomaly.usecases.deliver import Deliverer
 from moto import mock_aws
 
 from tests.test_splunk_hec import make_alert
@@ -40,7 +40,7 @@ def pending(n: int, severity: Severity = Severity.HIGH) -> list[PendingAlert]:
 
 def test_jsonl_file_appends_documents_verbatim(tmp_path: Path) -> None:
     path = tmp_path / "alerts.jsonl"
-    sink = JsonLinesFileSink(path)
+    sink = JsonLinesSink(path)
     first, second = pending(2), pending(3)[2:]
     assert sink.deliver(first).delivered == [a.alert_id for a in first]
     sink.deliver(second)
@@ -53,7 +53,7 @@ def test_jsonl_file_appends_documents_verbatim(tmp_path: Path) -> None:
 
 def test_jsonl_file_that_cannot_be_opened_is_a_configuration_error(tmp_path: Path) -> None:
     alerts = pending(2)
-    report = JsonLinesFileSink(tmp_path / "missing" / "alerts.jsonl").deliver(alerts)
+    report = JsonLinesSink(tmp_path / "missing" / "alerts.jsonl").deliver(alerts)
     assert "cannot open" in report.config_error
     assert set(report.pending) == {a.alert_id for a in alerts} and not report.delivered
 
@@ -62,7 +62,7 @@ def test_jsonl_file_through_the_deliverer_sends_each_alert_once(tmp_path: Path) 
     path = tmp_path / "alerts.jsonl"
     outbox = MemoryOutbox()
     outbox.stage(pending(4))
-    sink = JsonLinesFileSink(path, fsync=False)
+    sink = JsonLinesSink(path, fsync=False)
     assert Deliverer(outbox, sink).deliver_pending().delivered == 4
     assert Deliverer(outbox, sink).deliver_pending().delivered == 0
     assert len(path.read_bytes().splitlines()) == 4
@@ -200,10 +200,10 @@ def test_min_severity_applies_to_any_sink_and_leaves_nothing_pending() -> None:
 
 
 def test_with_min_severity_without_a_floor_is_the_sink_itself(tmp_path: Path) -> None:
-    sink = JsonLinesFileSink(tmp_path / "a.jsonl")
+    sink = JsonLinesSink(tmp_path / "a.jsonl")
     assert with_min_severity(sink, None) is sink and with_min_severity(sink, "") is sink
     floored = with_min_severity(sink, Severity.MEDIUM)
-    assert isinstance(floored, MinSeverity) and floored.name == "jsonl_file"
+    assert isinstance(floored, MinSeverity) and floored.name == "jsonl"
     with pytest.raises(ValueError):
         with_min_severity(sink, "loud")
 

@@ -1,7 +1,7 @@
 """Where alerts go: the sinks behind the `AlertSink` protocol, and what they share.
 
-The protocol and its report live in `delivery.py`, beside the `Deliverer` that drives them: a
-sink receives a batch of outbox entries (`PendingAlert`: id, first event time, severity and the
+The protocol and its report live in `ports.py`, and the `Deliverer` (usecases/deliver.py) drives
+them: a sink receives a batch of outbox entries (`PendingAlert`: id, first event time, severity and the
 alert's JSON exactly as it will be delivered) and answers with a `DeliveryReport` that puts every
 alert of the batch in exactly one of `delivered`, `dead_lettered` (id → reason: the sink will
 never accept it) or `pending` (id → reason: try again later), plus `config_error` (the sink cannot
@@ -15,7 +15,7 @@ rejected where a person can read it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,6 @@ import orjson
 from ..domain.alerts import Alert
 from ..domain.model import Severity
 from ..ports import AlertSink, DeliveryReport, PendingAlert
-from ..usecases.deliver import MinSeverity
 
 __all__ = [
     "AlertSink",
@@ -57,6 +56,24 @@ def _of_document(doc: Mapping[str, Any]) -> PendingAlert:
     except (KeyError, ValueError) as exc:
         raise ValueError(f"not an alert document (Alert.to_dict): {exc}") from None
     return PendingAlert(alert_id, int(first.timestamp()), severity, orjson.dumps(doc))
+
+
+class MinSeverity:
+    """A sink that only receives alerts at or above a severity; lower ones count as delivered
+    (to this sink there is nothing to send), so they do not stay pending forever."""
+
+    def __init__(self, sink: AlertSink, min_severity: Severity) -> None:
+        self.sink = sink
+        self.name = sink.name
+        self.min_severity = min_severity
+
+    def deliver(self, alerts: Sequence[PendingAlert]) -> DeliveryReport:
+        wanted = [a for a in alerts if Severity(a.severity).rank >= self.min_severity.rank]
+        report = self.sink.deliver(wanted) if wanted else DeliveryReport()
+        skipped = [a.alert_id for a in alerts if a not in wanted]
+        report.delivered += skipped
+        report.counters["below_min_severity"] += len(skipped)
+        return report
 
 
 def with_min_severity(sink: AlertSink, min_severity: Severity | str | None) -> AlertSink:

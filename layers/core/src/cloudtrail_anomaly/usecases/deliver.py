@@ -17,116 +17,18 @@ The alerts stay pending in the outbox for the next invocation and the hourly rec
 from __future__ import annotations
 
 import logging
-import os
-import stat
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO
 
-from ..domain.model import Severity
-from ..ports import AlertSink, DeliveryReport, Outbox, PendingAlert
+from ..ports import AlertSink, Outbox
+
+# Re-exported (`as`) for app/wiring.py and app/cli/main.py, which import it from here: drop the
+# alias once they import sinks.jsonl.
+from ..sinks.jsonl import JsonLinesSink as JsonLinesSink
 
 log = logging.getLogger(__name__)
-
-
-class JsonLinesSink:
-    """Alerts as JSON Lines: on a binary stream (stdout, the Lambda log, a file the caller
-    opened), or appended to a file by path. The one JSON Lines sink (`sinks/jsonl.py` names its
-    file form).
-
-    Nothing is reported delivered before it is on disk: when the output is a regular file, it is
-    flushed and fsynced first (`fsync=False` skips that, for tests). A path is opened in append
-    mode at every batch, never truncated, so alerts written by an earlier run stay; a file
-    rotated or removed between batches is created again. A path that cannot be opened is a
-    configuration error; a failed write (a full disk) keeps the batch pending, and may leave a
-    partial line (readers dedup on alert_id)."""
-
-    name = "jsonl"
-
-    def __init__(self, target: IO[bytes] | Path | str, *, fsync: bool = True) -> None:
-        self.path: Path | None = None
-        self.stream: IO[bytes] | None = None
-        if isinstance(target, (Path, str)):
-            self.path = Path(target)
-        else:
-            self.stream = target
-        self.fsync = fsync
-
-    def __repr__(self) -> str:
-        where = str(self.path) if self.path is not None else getattr(self.stream, "name", "stream")
-        return f"{type(self).__name__}({where!r})"
-
-    def deliver(self, alerts: Sequence[PendingAlert]) -> DeliveryReport:
-        report = DeliveryReport()
-        if not alerts:
-            return report
-        ids = [a.alert_id for a in alerts]
-        data = b"".join(a.document + b"\n" for a in alerts)
-        if self.stream is not None:
-            problem = self._write(self.stream, data)
-        else:
-            assert self.path is not None
-            try:
-                f = self.path.open("ab")
-            except OSError as exc:
-                # Missing folder, permissions: nothing works until someone fixes the path.
-                reason = f"cannot open {self.path}: {exc.strerror or exc}"
-                report.pending = dict.fromkeys(ids, reason)
-                report.config_error = reason
-                return report
-            with f:
-                problem = self._write(f, data)
-        if problem:
-            report.pending = dict.fromkeys(ids, problem)
-            return report
-        report.delivered = ids
-        report.counters["events_sent"] += len(ids)
-        return report
-
-    def _write(self, out: IO[bytes], data: bytes) -> str:
-        """Write, flush and (for a regular file) fsync; the reason it failed, or ""."""
-        try:
-            out.write(data)
-            out.flush()
-            if self.fsync:
-                fd = _regular_file_fd(out)
-                if fd is not None:
-                    os.fsync(fd)
-        except OSError as exc:
-            where = str(self.path) if self.path else str(getattr(out, "name", "the output"))
-            return f"cannot write {where}: {exc.strerror or exc}"
-        return ""
-
-
-def _regular_file_fd(out: IO[bytes]) -> int | None:
-    """The descriptor of `out` when it is a regular file (fsync means something there; on a
-    pipe or a terminal it fails), else None."""
-    try:
-        fd = out.fileno()
-        return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
-    except (AttributeError, ValueError, OSError):  # io.UnsupportedOperation is an OSError
-        return None
-
-
-class MinSeverity:
-    """A sink that only receives alerts at or above a severity; lower ones count as delivered
-    (to this sink there is nothing to send), so they do not stay pending forever."""
-
-    def __init__(self, sink: AlertSink, min_severity: Severity) -> None:
-        self.sink = sink
-        self.name = sink.name
-        self.min_severity = min_severity
-
-    def deliver(self, alerts: Sequence[PendingAlert]) -> DeliveryReport:
-        wanted = [a for a in alerts if Severity(a.severity).rank >= self.min_severity.rank]
-        report = self.sink.deliver(wanted) if wanted else DeliveryReport()
-        skipped = [a.alert_id for a in alerts if a not in wanted]
-        report.delivered += skipped
-        report.counters["below_min_severity"] += len(skipped)
-        return report
 
 
 @dataclass(slots=True)
