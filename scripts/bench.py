@@ -5,6 +5,7 @@
     python scripts/bench.py --scale 100000,1000000 [--scale-dir DIR]
     python scripts/bench.py --dynamodb [--files 2000]
     python scripts/bench.py --lookups 1000,20000,200000
+    python scripts/bench.py --parallel 1,2,3 [--file F.json.gz] [--sample DIR] [--runs 3]
 
 Throughput (the default): one ~80 MB (uncompressed) delivery object, generated with
 scripts/generate_sample.py --single-file unless --file is given. Each method runs --runs times,
@@ -33,6 +34,11 @@ warm container), then p50/p95 per object over the demo trail's objects in a warm
 
 --dynamodb: runs scripts/bench_dynamodb.py (requests per 1,000 records, cold and warm).
 
+--parallel J,J: `replay --jobs J` of four copies of the 80 MB object (--learning-days 0, in
+memory) beside `zcat` of the same four files, and with --sample `baseline --jobs J` of the demo
+trail's history on a new SQLite file; runs interleaved (J=1, J=2, ..., zcat, then again), the
+median of --runs, and the peak RSS of the whole process tree (the workers' included), sampled.
+
 --lookups: the SQLite baseline's lookup (one an object) with N tuples stored: its cost must not
 grow with N (each key a primary-key search).
 """
@@ -43,6 +49,7 @@ import argparse
 import gzip
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -437,6 +444,102 @@ def scale(args: argparse.Namespace, tmp: Path) -> None:
         state.unlink(missing_ok=True)
 
 
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of a process and its descendants, now."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/statm") as fh:
+                total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo += [int(c) for c in fh.read().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def _timed_tree(cmd: list[str] | str) -> tuple[float, int]:
+    """Wall seconds and the sampled peak RSS of the process tree of one command."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, shell=isinstance(cmd, str), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss(proc.pid))
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - start
+    if proc.returncode not in (0, 1):  # 1: alerts left pending never happens with /dev/null
+        raise SystemExit(
+            f"benchmark command failed: {cmd}: {proc.stderr.read() if proc.stderr else ''}"
+        )
+    return elapsed, peak
+
+
+def parallel(args: argparse.Namespace, big: Path, tmp: Path) -> None:
+    """`replay`/`baseline --jobs J` beside zcat, interleaved; medians."""
+    cli = str(Path(sys.executable).with_name("cloudtrail-anomaly"))
+    jobs = [int(j) for j in args.parallel.split(",")]
+    four = tmp / "AWSLogs/111122223333/CloudTrail/us-east-1/2026/12/01"
+    four.mkdir(parents=True)
+    for i in range(4):
+        name = f"111122223333_CloudTrail_us-east-1_20261201T00{i}0Z_bench{i}.json.gz"
+        shutil.copyfile(big, four / name)
+    files = sorted(str(f) for f in four.iterdir())
+    mb = 4 * uncompressed_size(big) / 1e6
+    cases: dict[str, list[str] | str] = {"zcat": "zcat " + " ".join(files) + " > /dev/null"}
+    for j in jobs:
+        cases[f"four/jobs {j}"] = [
+            cli,
+            "replay",
+            str(tmp / "AWSLogs"),
+            "--learning-days",
+            "0",
+            "--output",
+            os.devnull,
+            "--jobs",
+            str(j),
+        ]
+    if args.sample:
+        for j in jobs:
+            state = tmp / f"demo-{j}.sqlite"
+            cases[f"demo/jobs {j}"] = (
+                f"rm -f {state}* && {cli} baseline {args.sample / 'history'} --state {state} "
+                f"--jobs {j}"
+            )
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    peaks: dict[str, int] = dict.fromkeys(cases, 0)
+    for _ in range(args.runs):
+        for name, cmd in cases.items():
+            elapsed, peak = _timed_tree(cmd)
+            times[name].append(elapsed)
+            peaks[name] = max(peaks[name], peak)
+    zcat = statistics.median(times["zcat"])
+    one = {k.split("/")[0]: statistics.median(v) for k, v in times.items() if k.endswith("jobs 1")}
+    print(f"machine: {machine()}; medians of {args.runs} interleaved runs")
+    print(
+        f"{'case':<14} {'median s':>9} {'runs s':>24} {'vs zcat':>8} {'vs jobs 1':>9} {'tree RSS MB':>11}"
+    )
+    result = {}
+    for name, runs in times.items():
+        med = statistics.median(runs)
+        group = name.split("/")[0]
+        vs_zcat = f"{zcat / med:.2f}x" if group in ("four", "zcat") else ""
+        vs_one = f"{one[group] / med:.2f}x" if group in one else ""
+        spread = ", ".join(f"{r:.2f}" for r in runs)
+        print(
+            f"{name:<14} {med:>9.2f} {spread:>24} {vs_zcat:>8} {vs_one:>9} {peaks[name] / 1e6:>11.0f}"
+        )
+        result[name] = {"median_s": med, "runs_s": runs, "tree_peak_rss": peaks[name]}
+    print(f"four objects: {mb:.0f} MB uncompressed")
+    if args.json:
+        args.json.write_text(
+            json.dumps({"machine": machine(), "uncompressed_mb": mb, **result}, indent=1)
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -456,6 +559,8 @@ def main() -> int:
     parser.add_argument("--scale", metavar="N,N", help="replay trails of about N records")
     parser.add_argument("--scale-dir", type=Path, help="keep/reuse the --scale trails here")
     parser.add_argument("--dynamodb", action="store_true", help="run scripts/bench_dynamodb.py")
+    parser.add_argument("--parallel", metavar="J,J", help="replay/baseline --jobs J vs zcat")
+    parser.add_argument("--json", type=Path, help="--parallel: also write the figures here")
     parser.add_argument(
         "--lookups", metavar="N,N", help="SQLite baseline lookups with N tuples stored"
     )
@@ -482,7 +587,9 @@ def main() -> int:
         if path is None:
             path = tmp / "bench.json.gz"
             generate_single(path, args.target_mb)
-        if args.handler:
+        if args.parallel:
+            parallel(args, path, tmp)
+        elif args.handler:
             handler(args, path, tmp)
         else:
             throughput(args, path, tmp)

@@ -2,6 +2,7 @@
 
     python scripts/bench_dynamodb.py [--sample DIR] [--files 2000] [--warm-files N]
                                      [--batch-size 100] [--refresh-days D] [--big-mb 0]
+                                     [--records-per-object N]
 
 Replays generated CloudTrail objects, in delivery order, through the real-time use case on the
 DynamoDB baseline and ledger (moto, in process). Without --sample, the demo's trail is generated
@@ -14,6 +15,10 @@ source mapping sends them (the ledger is asked once a batch). Three phases:
              --files, about a month of the demo, so that `last_seen` refreshes, due once every
              refresh_after_days per tuple, are in it as in the long run)
   new-cont.  a new container (empty cache) on the populated table, on the last --files objects
+
+With --records-per-object N the trail's records are first repacked, in delivery order, into
+objects of N records each (per account and region, named after the object that completes
+them), to see how the requests per 1,000 records fall as objects grow (docs/cost.md).
 
 Then the handler itself (functions/realtime/handler.py, S3 and SQS on moto too) is timed on the
 demo's largest object, in a cold and a warm container; with --big-mb N also on one generated
@@ -111,6 +116,25 @@ class Phase:
 def sample_files(sample: Path) -> list[str]:
     files = [p.relative_to(sample).as_posix() for p in sample.rglob("*.json.gz")]
     return sorted(files, key=delivery_sort_key)
+
+
+def repack(sample: Path, out: Path, per_object: int) -> Path:
+    """The trail's records in objects of `per_object` records, in delivery order."""
+    held: dict[tuple[str, str], list[Any]] = {}
+    for n, rel in enumerate(sample_files(sample)):
+        parts = rel.split("/")
+        account, region = parts[parts.index("AWSLogs") + 1], parts[parts.index("CloudTrail") + 2]
+        group = held.setdefault((account, region), [])
+        group += orjson.loads(gzip.decompress((sample / rel).read_bytes()))["Records"]
+        while len(group) >= per_object:
+            chunk, group[:] = group[:per_object], group[per_object:]
+            # the key grammar's 16-character id, unique per chunk
+            stem = Path(rel).name.rsplit("_", 1)[0]
+            name = f"{stem}_{n:010d}{len(group):06d}.json.gz"
+            target = out / Path(rel).parent / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(gzip.compress(orjson.dumps({"Records": chunk}), 6))
+    return out
 
 
 def generate(out: Path) -> Path | None:
@@ -251,6 +275,7 @@ def main() -> int:
         default=DetectionSettings().refresh_after_days,
         help="[detection] refresh_after_days (default 0: forget_days / 12)",
     )
+    ap.add_argument("--records-per-object", type=int, help="repack the trail's records first")
     args = ap.parse_args()
     for name, value in {
         "AWS_ACCESS_KEY_ID": "bench",
@@ -269,6 +294,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = args.sample or generate(Path(tmp) / "sample") or stratus_as_trail(Path(tmp))
+        if args.records_per_object:
+            root = repack(root, Path(tmp) / "repacked", args.records_per_object)
         files = sample_files(root)
         n = args.files
         warm_end = len(files) - n if args.warm_files is None else n + args.warm_files
