@@ -23,6 +23,7 @@ from cloudtrail_anomaly.ports import (
 from cloudtrail_anomaly.stores.memory import MemoryBaseline, MemoryLedger
 from cloudtrail_anomaly.usecases.ingest import RealtimeProcessor
 
+from tests.fakes import ListSink
 from tests.helpers import DeferringBaseline
 
 ACCOUNT = "123456789012"
@@ -60,19 +61,6 @@ class MemorySource:
         etag, data = self.objects[(bucket, key)]
         self.bodies.append(io.BytesIO(data))
         return OpenedObject(f'"{etag}"', self.bodies[-1])
-
-
-class ListSink:
-    """Receives alert documents, as a real sink would."""
-
-    name = "list"
-
-    def __init__(self) -> None:
-        self.alerts: list[dict[str, Any]] = []
-
-    def deliver(self, alerts: Sequence[PendingAlert]) -> DeliveryReport:
-        self.alerts.extend(orjson.loads(a.document) for a in alerts)
-        return DeliveryReport(delivered=[a.alert_id for a in alerts])
 
 
 @pytest.fixture

@@ -33,6 +33,8 @@ from cloudtrail_anomaly.ports import DeliveryReport, ObjectRef, PendingAlert, Pr
 from cloudtrail_anomaly.stores.dynamodb.baseline import create_table
 from moto import mock_aws
 
+from tests.fakes import ListSink
+
 HANDLER = Path(__file__).parents[1] / "functions" / "realtime" / "handler.py"
 FIXTURES = Path(__file__).parent / "fixtures" / "realtime"
 ADMIN_USER = FIXTURES / "aws.persistence.iam-create-admin-user.json.gz"
@@ -40,19 +42,6 @@ SECRETS = FIXTURES / "aws.credential-access.secretsmanager-retrieve-secrets.json
 BUCKET, QUEUE, TABLE, LEDGER = "trail-logs", "trail-objects", "baseline", "ledger"
 REGION = "us-east-1"
 _modules = itertools.count()
-
-
-class ListSink:
-    """Receives alert documents, as a real sink would."""
-
-    name = "list"
-
-    def __init__(self) -> None:
-        self.alerts: list[dict[str, Any]] = []
-
-    def deliver(self, alerts: Sequence[PendingAlert]) -> DeliveryReport:
-        self.alerts.extend(orjson.loads(a.document) for a in alerts)
-        return DeliveryReport(delivered=[a.alert_id for a in alerts])
 
 
 @dataclass

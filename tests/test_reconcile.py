@@ -24,6 +24,7 @@ from cloudtrail_anomaly.usecases.reconcile import (
 )
 
 from tests.athena_local import LocalAthena
+from tests.fakes import ListSink
 from tests.helpers import DeferringBaseline
 from tests.trail import (
     ACCOUNT,
@@ -31,7 +32,6 @@ from tests.trail import (
     LAYOUT,
     REGION,
     DiskBucket,
-    ListSink,
     at,
     digest_document,
     digest_key,

@@ -35,7 +35,8 @@ from cloudtrail_anomaly.stores.dynamodb.baseline import create_table
 from moto import mock_aws
 
 from tests.athena_local import LocalAthena, athena_result_rows
-from tests.trail import BUCKET, LAYOUT, ORG, DiskBucket, ListSink, at, twenty_files
+from tests.fakes import ListSink
+from tests.trail import BUCKET, LAYOUT, ORG, DiskBucket, at, twenty_files
 
 ROOT = Path(__file__).parents[1] / "functions"
 REGION = "us-east-1"

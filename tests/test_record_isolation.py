@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gzip
 import io
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -21,12 +20,13 @@ import pytest
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.events import InvalidRecord, RecordSkipped, normalize
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
-from cloudtrail_anomaly.ports import DeliveryReport, ObjectRef, OpenedObject, PendingAlert
+from cloudtrail_anomaly.ports import ObjectRef, OpenedObject
 from cloudtrail_anomaly.stores.memory import MemoryBaseline, MemoryLedger
 from cloudtrail_anomaly.trail import reader
 from cloudtrail_anomaly.trail.reader import ObjectError, read_compact, read_records
 from cloudtrail_anomaly.usecases.ingest import RealtimeProcessor
 
+from tests.fakes import ListSink
 from tests.helpers import ACCOUNT, record, user
 
 MARK = b'"@@BAD@@"'
@@ -200,17 +200,6 @@ class OneObject:
 
     def open(self, bucket: str, key: str) -> OpenedObject:
         return OpenedObject('"etag"', io.BytesIO(self.data))
-
-
-class ListSink:
-    name = "list"
-
-    def __init__(self) -> None:
-        self.alerts: list[dict[str, Any]] = []
-
-    def deliver(self, alerts: Sequence[PendingAlert]) -> DeliveryReport:
-        self.alerts.extend(orjson.loads(a.document) for a in alerts)
-        return DeliveryReport(delivered=[a.alert_id for a in alerts])
 
 
 def test_the_other_principals_of_the_object_are_analysed_and_alerted() -> None:

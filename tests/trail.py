@@ -20,11 +20,9 @@ from typing import Any
 import orjson
 from cloudtrail_anomaly.domain.model import iso
 from cloudtrail_anomaly.ports import (
-    DeliveryReport,
     ListedObject,
     ObjectGone,
     OpenedObject,
-    PendingAlert,
 )
 from cloudtrail_anomaly.trail.layout import TrailLayout
 
@@ -178,22 +176,6 @@ def digest_document(
         ],
     )
     return gzip.compress(orjson.dumps(doc, option=orjson.OPT_INDENT_2), mtime=0)
-
-
-class ListSink:
-    """Receives alert documents, as a real sink would; `down` makes it refuse everything."""
-
-    name = "list"
-
-    def __init__(self) -> None:
-        self.alerts: list[dict[str, Any]] = []
-        self.down = False
-
-    def deliver(self, alerts: Sequence[PendingAlert]) -> DeliveryReport:
-        if self.down:
-            return DeliveryReport(pending={a.alert_id: "sink down" for a in alerts})
-        self.alerts.extend(orjson.loads(a.document) for a in alerts)
-        return DeliveryReport(delivered=[a.alert_id for a in alerts])
 
 
 def twenty_files(bucket: DiskBucket) -> list[tuple[str, bytes, list[dict[str, Any]]]]:
