@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from moto import mock_aws
 
 from tests.deployed import Packaged, packaged_stack
 from tests.trail import BUCKET, ORG
@@ -24,3 +26,21 @@ HARNESS_PARAMS = {
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> Packaged:
     """scripts/build_layers.py's zips and the template osls packages from them (once a run)."""
     return packaged_stack(Path(tmp_path_factory.mktemp("packaged")), HARNESS_PARAMS)
+
+
+# What every moto test runs under: fake credentials (never a real account's) and a region.
+AWS_REGION = "us-east-1"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every AWS call of the test goes to moto, with fake credentials, in us-east-1."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": AWS_REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        yield

@@ -24,7 +24,6 @@ from cloudtrail_anomaly.aws.enrichment import (
     trust_principals,
 )
 from cloudtrail_anomaly.ports import Enricher
-from moto import mock_aws
 
 from tests.helpers import T0, gz, record, user
 
@@ -44,16 +43,9 @@ class Clock:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield boto3.Session(region_name=REGION)
+def aws(aws: None) -> Iterator[boto3.Session]:
+    """The conftest's moto environment, handed to the tests as a boto3 session."""
+    yield boto3.Session(region_name=REGION)
 
 
 def trust(*statements: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ detail is an OCSF finding. Through the outbox and the Deliverer like every sink.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import boto3
@@ -28,7 +28,6 @@ from cloudtrail_anomaly.sinks.eventbridge import (
 from cloudtrail_anomaly.sinks.formatted import Formatted
 from cloudtrail_anomaly.stores.memory import MemoryOutbox
 from cloudtrail_anomaly.usecases.deliver import Deliverer
-from moto import mock_aws
 
 from tests import alert_samples
 
@@ -36,19 +35,6 @@ REGION = "us-east-1"
 BUS = "security-alerts"
 demo_alerts_file = alert_samples.demo_alerts_file
 emitted_alerts = alert_samples.emitted_alerts
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield
 
 
 def bus_to_queue(pattern: Mapping[str, Any] | None = None) -> tuple[Any, Any, str]:

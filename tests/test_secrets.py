@@ -28,7 +28,6 @@ from cloudtrail_anomaly.sinks import MinSeverity
 from cloudtrail_anomaly.sinks.splunk_hec import HecSettingsError, SplunkHecSink
 from cloudtrail_anomaly.stores.memory import MemoryOutbox
 from cloudtrail_anomaly.usecases.deliver import Deliverer
-from moto import mock_aws
 
 from tests.hec_server import HecServer
 from tests.test_splunk_hec import TOKEN, FakeTime, make_alert
@@ -37,19 +36,6 @@ REGION = "us-east-1"
 SECRET = "cloudtrail-anomaly/splunk-hec-token"
 PARAMETER = "/cloudtrail-anomaly/splunk-hec-token"
 URL = "https://splunk.example.com:8088/services/collector/event"
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield
 
 
 class CountingClients:

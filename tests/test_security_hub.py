@@ -22,7 +22,6 @@ from cloudtrail_anomaly.sinks.security_hub import (
 )
 from cloudtrail_anomaly.stores.memory import MemoryOutbox
 from cloudtrail_anomaly.usecases.deliver import Deliverer
-from moto import mock_aws
 
 from tests import alert_samples
 
@@ -33,18 +32,10 @@ emitted_alerts = alert_samples.emitted_alerts
 
 
 @pytest.fixture
-def securityhub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        client = boto3.client("securityhub", region_name=REGION)
-        client.enable_security_hub()
-        yield client
+def securityhub(aws: None) -> Iterator[Any]:
+    client = boto3.client("securityhub", region_name=REGION)
+    client.enable_security_hub()
+    yield client
 
 
 def findings_in(client: Any) -> dict[str, dict[str, Any]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ from cloudtrail_anomaly.sinks.jsonl import JsonLinesSink
 from cloudtrail_anomaly.sinks.sns import MAX_SUBJECT_CHARS, SnsSink, subject
 from cloudtrail_anomaly.stores.memory import MemoryOutbox
 from cloudtrail_anomaly.usecases.deliver import Deliverer
-from moto import mock_aws
 
 from tests.test_splunk_hec import make_alert
 
@@ -69,19 +68,6 @@ def test_jsonl_file_through_the_deliverer_sends_each_alert_once(tmp_path: Path) 
 
 
 # -- SNS ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield
 
 
 def topic_with_queue() -> tuple[Any, str, Any, str]:
