@@ -250,13 +250,43 @@ def test_no_delivery_round_starts_with_less_time_left_than_one_may_take(world: W
         world.processor,
         world.baseline,  # type: ignore[arg-type]  # the function only hands it to metrics
         Logger(service="breaker-reserve-test"),
-        Metrics(namespace="CloudTrailAnomalyTest", service="breaker-reserve-test"),
+        metrics := Metrics(namespace="CloudTrailAnomalyTest", service="breaker-reserve-test"),
         clock=lambda: T0 + 600.0,
     )
     refs = [world.put(n) for n in range(3)]
     event = sqs_event(refs)
-    with function.sqs_batch(event):
-        for raw in event["Records"]:
-            function.handle_message(SQSRecord(raw), remaining_ms=50_000)
+    # S3's test event first, with the invocation's 170 s ahead; the objects come late.
+    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": refs[0].bucket}
+    event["Records"].insert(
+        0, {"messageId": "t", "receiptHandle": "t", "body": json.dumps(test_event)}
+    )
+    try:
+        with function.sqs_batch(event):
+            first, *rest = event["Records"]
+            function.handle_message(SQSRecord(first), remaining_ms=170_000)
+            for raw in rest:
+                function.handle_message(SQSRecord(raw), remaining_ms=50_000)
+    finally:
+        metrics.clear_metrics()  # powertools shares the metric set between instances
     assert world.spent() == 0 and world.hec.event_requests() == []
     assert len(world.baseline.outbox.pending()) == 3
+
+
+def test_a_short_function_timeout_still_delivers(world: World) -> None:
+    """A function whose first message had 60 s keeps half of that, not 70 s: it delivers."""
+    world.hec.faults.busy_first = 0  # HEC answers
+    function = RealtimeFunction(
+        world.processor,
+        world.baseline,  # type: ignore[arg-type]  # the function only hands it to metrics
+        Logger(service="breaker-short-test"),
+        metrics := Metrics(namespace="CloudTrailAnomalyTest", service="breaker-short-test"),
+        clock=lambda: T0 + 600.0,
+    )
+    event = sqs_event([world.put(n) for n in range(2)])
+    try:
+        with function.sqs_batch(event):
+            for raw in event["Records"]:
+                function.handle_message(SQSRecord(raw), remaining_ms=60_000)
+    finally:
+        metrics.clear_metrics()  # powertools shares the metric set between instances
+    assert world.baseline.outbox.pending() == []

@@ -54,8 +54,11 @@ class RealtimeFunction:
     # defaults: 30 s + 5 s to connect + 30 s to read). With less than that left, the invocation
     # does not start one: it could time out mid-batch, and a batch that times out is received
     # again, every message counting toward the dead-letter queue. The alerts wait in the outbox
-    # for the next invocation and the hourly run.
+    # for the next invocation and the hourly run. A function whose timeout is shorter than
+    # twice that keeps half of what its first message had left instead, or it would never
+    # deliver at all.
     delivery_reserve_ms: int = 70_000
+    _first_remaining_ms: int | None = None  # what the batch's first message had left
 
     @classmethod
     def build(
@@ -114,6 +117,7 @@ class RealtimeFunction:
 
     @contextmanager
     def _ledger_batch(self, refs: list[ObjectRef]) -> Iterator[None]:
+        self._first_remaining_ms = None
         self.processor.begin_batch(refs)
         try:
             yield
@@ -140,12 +144,16 @@ class RealtimeFunction:
                 f"not started, handed back to the queue: {remaining_ms / 1000:.1f} s left of the "
                 f"invocation, under MIN_REMAINING_SECONDS={self.min_remaining_ms / 1000:g}"
             )
-        if remaining_ms is not None and remaining_ms < self.delivery_reserve_ms:
-            self.processor.deliverer.hold(
-                f"{remaining_ms / 1000:.0f} s left of the invocation, under the "
-                f"{self.delivery_reserve_ms / 1000:.0f} s a delivery round may take: the alerts "
-                "wait in the outbox for the next invocation"
-            )
+        if remaining_ms is not None:
+            if self._first_remaining_ms is None:
+                self._first_remaining_ms = remaining_ms
+            reserve = min(self.delivery_reserve_ms, self._first_remaining_ms // 2)
+            if remaining_ms < reserve:
+                self.processor.deliverer.hold(
+                    f"{remaining_ms / 1000:.0f} s left of the invocation, under the "
+                    f"{reserve / 1000:.0f} s a delivery round may take: the alerts wait in the "
+                    "outbox for the next invocation"
+                )
         self._handle(parse_sqs_record(record))
 
     def handle_event(self, event: Mapping[str, Any]) -> None:
