@@ -1002,7 +1002,9 @@ def test_explain_shows_first_last_seen_learning_and_window(
 
     assert cli_main(["explain", "--state", str(state), "*:user/alice", "iam:CreateUser"]) == 0
     assert b"iam.amazonaws.com:CreateUser: never seen" in capsysbinary.readouterr().out
-    assert cli_main(["explain", "--state", str(state), "*:user/nobody"]) == 1
+    assert (
+        cli_main(["explain", "--state", str(state), "*:user/nobody"]) == 2
+    )  # no match: a usage error (exit table)
 
 
 # -- enrichment on the alert -----------------------------------------------------------------
