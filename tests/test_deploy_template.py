@@ -746,7 +746,11 @@ def lambda_environment(
     Lambda itself sets."""
     props = deployment.templates["default"]["Resources"][f"{function}LambdaFunction"]
     variables = props["Properties"]["Environment"]["Variables"]
-    refs = {"BaselineTable": "cloudtrail-anomaly-BaselineTable-1", "AthenaWorkGroup": "wg"}
+    refs = {
+        "BaselineTable": "cloudtrail-anomaly-BaselineTable-1",
+        "AthenaWorkGroup": "wg",
+        "AWS::AccountId": "123456789012",
+    }
     env = {
         name: refs[value["Ref"]] if isinstance(value, dict) else str(value)
         for name, value in variables.items()
