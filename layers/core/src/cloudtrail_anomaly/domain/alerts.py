@@ -21,6 +21,7 @@ import orjson
 
 from ..formats.cim import cim_fields
 from .model import Event, Principal, Severity, iso
+from .sensitive import curated_sensitive_actions, mitre_of
 
 MAX_LISTED_ACTIONS = 100
 # Byte budgets of the JSON of the parts that grow with the input. With the field limits below,
@@ -146,6 +147,14 @@ class Alert:
                 lambda n: f"{n} more reason(s){TRUNCATED}",
             ),
         }
+        # ATT&CK of the sensitive actions (those listed first), from the curated list.
+        doc["mitre"] = [
+            m._asdict()
+            for m in mitre_of(
+                sorted(self.listed_first & {e.action for e in self.new_actions}),
+                curated_sensitive_actions(),
+            )
+        ]
         if self.suppressed_reason:
             doc["suppressed"] = True
             doc["suppressed_reason"] = self.suppressed_reason

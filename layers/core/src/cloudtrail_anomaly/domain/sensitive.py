@@ -15,12 +15,16 @@ severity is the least an alert containing the action gets.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from functools import cache
+from types import MappingProxyType
 from typing import NamedTuple
 
 
 class SensitiveAction(NamedTuple):
-    tactic: str
+    tactic: str  # the ATT&CK tactic's short name ("defense-evasion"), or "user-defined"
     severity: str
+    technique_id: str = ""  # ATT&CK technique, where one is clear ("T1562.008")
 
 
 _P, _PE, _DE, _CA, _EX, _IA = (
@@ -163,6 +167,86 @@ _CRITICAL: dict[str, tuple[str, ...]] = {
 }
 
 
+# MITRE ATT&CK (Enterprise, cloud) techniques of the sensitive actions whose technique is clear
+# (a test checks that each names a listed action). Short names as above.
+_TECHNIQUES: dict[str, tuple[str, ...]] = {
+    "T1098.001": ("iam:CreateAccessKey", "iam:UpdateAccessKey"),  # Additional Cloud Credentials
+    "T1098": ("iam:CreateLoginProfile", "iam:UpdateLoginProfile", "iam:UpdateAssumeRolePolicy"),
+    "T1098.003": (  # Additional Cloud Roles
+        "iam:AttachUserPolicy",
+        "iam:AttachRolePolicy",
+        "iam:AttachGroupPolicy",
+        "iam:PutUserPolicy",
+        "iam:PutRolePolicy",
+        "iam:PutGroupPolicy",
+        "iam:CreatePolicyVersion",
+        "iam:SetDefaultPolicyVersion",
+        "iam:AddUserToGroup",
+    ),
+    "T1098.004": ("ec2-instance-connect:SendSSHPublicKey",),  # SSH Authorized Keys
+    "T1136.003": ("iam:CreateUser", "sso-directory:CreateUser"),  # Create Account: Cloud Account
+    "T1484.002": (  # Trust Modification
+        "iam:CreateSAMLProvider",
+        "iam:UpdateSAMLProvider",
+        "iam:CreateOpenIDConnectProvider",
+    ),
+    "T1562.008": (  # Disable or Modify Cloud Logs
+        "cloudtrail:StopLogging",
+        "cloudtrail:DeleteTrail",
+        "cloudtrail:UpdateTrail",
+        "cloudtrail:PutEventSelectors",
+        "ec2:DeleteFlowLogs",
+        "logs:DeleteLogGroup",
+        "logs:DeleteLogStream",
+        "route53resolver:DeleteResolverQueryLogConfig",
+    ),
+    "T1562.001": (  # Disable or Modify Tools
+        "guardduty:DeleteDetector",
+        "guardduty:UpdateDetector",
+        "guardduty:DisassociateFromMasterAccount",
+        "guardduty:DisassociateFromAdministratorAccount",
+        "config:StopConfigurationRecorder",
+        "config:DeleteConfigurationRecorder",
+        "securityhub:DisableSecurityHub",
+        "macie2:DisableMacie",
+        "access-analyzer:DeleteAnalyzer",
+    ),
+    "T1562.007": ("ec2:AuthorizeSecurityGroupIngress",),  # Disable or Modify Cloud Firewall
+    "T1556.006": ("iam:DeactivateMFADevice", "iam:DeleteVirtualMFADevice"),  # MFA
+    "T1537": (  # Transfer Data to Cloud Account
+        "ec2:ModifySnapshotAttribute",
+        "ec2:ModifyImageAttribute",
+        "rds:ModifyDBSnapshotAttribute",
+        "rds:ModifyDBClusterSnapshotAttribute",
+    ),
+    "T1555.006": (  # Cloud Secrets Management Stores
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:BatchGetSecretValue",
+        "ssm:GetParameters",
+    ),
+    "T1651": ("ssm:SendCommand", "ssm:StartSession"),  # Cloud Administration Command
+    "T1666": ("organizations:LeaveOrganization",),  # Modify Cloud Resource Hierarchy
+}
+
+
+TECHNIQUE_NAMES = {
+    "T1098": "Account Manipulation",
+    "T1098.001": "Account Manipulation: Additional Cloud Credentials",
+    "T1098.003": "Account Manipulation: Additional Cloud Roles",
+    "T1098.004": "Account Manipulation: SSH Authorized Keys",
+    "T1136.003": "Create Account: Cloud Account",
+    "T1484.002": "Domain or Tenant Policy Modification: Trust Modification",
+    "T1537": "Transfer Data to Cloud Account",
+    "T1555.006": "Credentials from Password Stores: Cloud Secrets Management Stores",
+    "T1556.006": "Modify Authentication Process: Multi-Factor Authentication",
+    "T1562.001": "Impair Defenses: Disable or Modify Tools",
+    "T1562.007": "Impair Defenses: Disable or Modify Cloud Firewall",
+    "T1562.008": "Impair Defenses: Disable or Modify Cloud Logs",
+    "T1651": "Cloud Administration Command",
+    "T1666": "Modify Cloud Resource Hierarchy",
+}
+
+
 def expand_action(name: str) -> str:
     """`iam:CreateUser` → `iam.amazonaws.com:CreateUser`; full names are returned unchanged."""
     source, sep, event = name.partition(":")
@@ -178,4 +262,36 @@ def default_sensitive_actions() -> dict[str, SensitiveAction]:
         for tactic, names in groups.items():
             for name in names:
                 table[expand_action(name)] = SensitiveAction(tactic, severity)
+    for technique, actions in _TECHNIQUES.items():
+        for name in actions:
+            full = expand_action(name)
+            table[full] = table[full]._replace(technique_id=technique)
     return table
+
+
+@cache
+def curated_sensitive_actions() -> Mapping[str, SensitiveAction]:
+    """`default_sensitive_actions()`, built once, read-only (for the alert's `mitre` list)."""
+    return MappingProxyType(default_sensitive_actions())
+
+
+class Mitre(NamedTuple):
+    """One ATT&CK entry of an alert (its `mitre` list)."""
+
+    tactic: str
+    technique_id: str | None
+    technique: str | None
+
+
+def mitre_of(actions: Iterable[str], table: Mapping[str, SensitiveAction]) -> list[Mitre]:
+    """The ATT&CK entries of the curated sensitive actions among `actions`, once each, sorted:
+    a tactic with its technique where one is clear, else the tactic alone. User-defined
+    sensitive actions have no curated tactic and give none."""
+    found: set[Mitre] = set()
+    for action in actions:
+        hit = table.get(action)
+        if hit is None or hit.tactic == "user-defined":
+            continue
+        tid = hit.technique_id or None
+        found.add(Mitre(hit.tactic, tid, TECHNIQUE_NAMES[tid] if tid else None))
+    return sorted(found, key=lambda m: (m.tactic, m.technique_id or ""))

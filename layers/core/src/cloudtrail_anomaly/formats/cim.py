@@ -16,7 +16,9 @@ from typing import Any
 
 import orjson
 
-from ..domain.sensitive import expand_action
+from ..domain.sensitive import TECHNIQUE_NAMES, default_sensitive_actions
+
+__all__ = ["MITRE_TECHNIQUES", "TECHNIQUE_NAMES", "cim_fields", "with_cim_fields"]
 
 APP = "cloudtrail-anomaly"
 ALERT_TYPE = "alert"  # CIM Alerts `type`: alarm, alert, event, task or warning
@@ -31,91 +33,14 @@ SIGNATURES = {
 DESCRIPTION_BYTES = 1024
 DESCRIPTION_ACTIONS = 10
 
-# MITRE ATT&CK (Enterprise, cloud) techniques of the sensitive actions whose technique is clear;
-# an alert's `mitre_technique_id` lists those of its listed new actions (the sensitive ones are
-# always listed first). Short names as in domain/sensitive.py.
-_TECHNIQUES: dict[str, tuple[str, ...]] = {
-    "T1098.001": ("iam:CreateAccessKey", "iam:UpdateAccessKey"),  # Additional Cloud Credentials
-    "T1098": ("iam:CreateLoginProfile", "iam:UpdateLoginProfile", "iam:UpdateAssumeRolePolicy"),
-    "T1098.003": (  # Additional Cloud Roles
-        "iam:AttachUserPolicy",
-        "iam:AttachRolePolicy",
-        "iam:AttachGroupPolicy",
-        "iam:PutUserPolicy",
-        "iam:PutRolePolicy",
-        "iam:PutGroupPolicy",
-        "iam:CreatePolicyVersion",
-        "iam:SetDefaultPolicyVersion",
-        "iam:AddUserToGroup",
-    ),
-    "T1098.004": ("ec2-instance-connect:SendSSHPublicKey",),  # SSH Authorized Keys
-    "T1136.003": ("iam:CreateUser", "sso-directory:CreateUser"),  # Create Account: Cloud Account
-    "T1484.002": (  # Trust Modification
-        "iam:CreateSAMLProvider",
-        "iam:UpdateSAMLProvider",
-        "iam:CreateOpenIDConnectProvider",
-    ),
-    "T1562.008": (  # Disable or Modify Cloud Logs
-        "cloudtrail:StopLogging",
-        "cloudtrail:DeleteTrail",
-        "cloudtrail:UpdateTrail",
-        "cloudtrail:PutEventSelectors",
-        "ec2:DeleteFlowLogs",
-        "logs:DeleteLogGroup",
-        "logs:DeleteLogStream",
-        "route53resolver:DeleteResolverQueryLogConfig",
-    ),
-    "T1562.001": (  # Disable or Modify Tools
-        "guardduty:DeleteDetector",
-        "guardduty:UpdateDetector",
-        "guardduty:DisassociateFromMasterAccount",
-        "guardduty:DisassociateFromAdministratorAccount",
-        "config:StopConfigurationRecorder",
-        "config:DeleteConfigurationRecorder",
-        "securityhub:DisableSecurityHub",
-        "macie2:DisableMacie",
-        "access-analyzer:DeleteAnalyzer",
-    ),
-    "T1562.007": ("ec2:AuthorizeSecurityGroupIngress",),  # Disable or Modify Cloud Firewall
-    "T1556.006": ("iam:DeactivateMFADevice", "iam:DeleteVirtualMFADevice"),  # MFA
-    "T1537": (  # Transfer Data to Cloud Account
-        "ec2:ModifySnapshotAttribute",
-        "ec2:ModifyImageAttribute",
-        "rds:ModifyDBSnapshotAttribute",
-        "rds:ModifyDBClusterSnapshotAttribute",
-    ),
-    "T1555.006": (  # Cloud Secrets Management Stores
-        "secretsmanager:GetSecretValue",
-        "secretsmanager:BatchGetSecretValue",
-        "ssm:GetParameters",
-    ),
-    "T1651": ("ssm:SendCommand", "ssm:StartSession"),  # Cloud Administration Command
-    "T1666": ("organizations:LeaveOrganization",),  # Modify Cloud Resource Hierarchy
-}
-
-
-TECHNIQUE_NAMES = {
-    "T1098": "Account Manipulation",
-    "T1098.001": "Account Manipulation: Additional Cloud Credentials",
-    "T1098.003": "Account Manipulation: Additional Cloud Roles",
-    "T1098.004": "Account Manipulation: SSH Authorized Keys",
-    "T1136.003": "Create Account: Cloud Account",
-    "T1484.002": "Domain or Tenant Policy Modification: Trust Modification",
-    "T1537": "Transfer Data to Cloud Account",
-    "T1555.006": "Credentials from Password Stores: Cloud Secrets Management Stores",
-    "T1556.006": "Modify Authentication Process: Multi-Factor Authentication",
-    "T1562.001": "Impair Defenses: Disable or Modify Tools",
-    "T1562.007": "Impair Defenses: Disable or Modify Cloud Firewall",
-    "T1562.008": "Impair Defenses: Disable or Modify Cloud Logs",
-    "T1651": "Cloud Administration Command",
-    "T1666": "Modify Cloud Resource Hierarchy",
-}
-
+# The ATT&CK techniques live with the sensitive actions they describe (domain/sensitive.py, one
+# table); an alert's `mitre_technique_id` lists those of its listed new actions.
 MITRE_TECHNIQUES: dict[str, str] = {
-    expand_action(action): technique
-    for technique, actions in _TECHNIQUES.items()
-    for action in actions
+    action: hit.technique_id
+    for action, hit in default_sensitive_actions().items()
+    if hit.technique_id
 }
+
 
 # Field → what it holds; the add-on's promise (props/tags) and docs/splunk.md's table.
 CIM_FIELDS: dict[str, str] = {

@@ -48,6 +48,16 @@ class ActionDocument(Struct, forbid_unknown_fields=True):
     event_id: str
 
 
+class MitreDocument(Struct, forbid_unknown_fields=True):
+    """One MITRE ATT&CK entry of a sensitive new action (domain/sensitive.py's curated list)."""
+
+    tactic: Annotated[str, Meta(description="the ATT&CK tactic's short name, e.g. defense-evasion")]
+    technique_id: (
+        Annotated[str, Meta(pattern=r"^T\d{4}(\.\d{3})?$", description="e.g. T1562.008")] | None
+    )  # null: the tactic only
+    technique: Annotated[str | None, Meta(description="the technique's name, or null")]
+
+
 class AlertDocument(Struct, forbid_unknown_fields=True, kw_only=True):
     """One cloudtrail-anomaly alert (README, "Alert format")."""
 
@@ -66,6 +76,10 @@ class AlertDocument(Struct, forbid_unknown_fields=True, kw_only=True):
     last_event_time: IsoTime
     source_objects: list[str]
     reasons: list[str]
+    mitre: Annotated[
+        list[MitreDocument],
+        Meta(description="ATT&CK entries of the alert's sensitive new actions (may be empty)"),
+    ]
     suppressed: bool | UnsetType = UNSET
     suppressed_reason: str | UnsetType = UNSET
     # The CIM Alerts fields (formats/cim.py, docs/splunk.md).
