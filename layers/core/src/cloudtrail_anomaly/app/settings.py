@@ -64,6 +64,9 @@ _POSITIVE = {
     "burst_window_minutes",
     "denied_escalate_at",
     "cache_minutes",
+    "slow_novelty_actions",
+    "slow_novelty_days",
+    "slow_novelty_min_days",
 }
 _SEVERITIES = {s.value for s in Severity}
 # [0-9] and [A-Za-z0-9_], not \d and \w (which take other scripts' digits and letters), and

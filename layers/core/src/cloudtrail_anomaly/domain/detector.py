@@ -24,6 +24,7 @@ from msgspec import UNSET
 from ..ports import MAX_STAGED_MARKS, Baseline, Enricher, MarkKey, PendingAlert, Staged
 from ..stores.memory import NoEnrichment
 from .alerts import FIELD_LIMITS, Alert, clip
+from .context import AGENT_PREFIX, NET_PREFIX, agent_family, network_of
 from .events import (
     CompactIdentity,
     CompactRecord,
@@ -57,6 +58,7 @@ from .policy import AlertPolicy, PrincipalContext, Screened
 from .window import merge_window
 
 REGION_PREFIX = "@region:"
+PSEUDO = "@"  # pseudo-tuples (regions, networks, client families) start with it; actions never
 ACCOUNT_PRINCIPAL = "*"  # the principals-table row that holds an account's first sighting
 
 
@@ -435,6 +437,8 @@ class Detector:
         if not observed:
             return result
         result.newest_event_time = max(o.last_seen for o in action_obs)
+        if self.policy.settings.slow_novelty:
+            observed = _with_context(observed, action_obs)
 
         sightings = {k: v[1] for k, v in principals.items()}
         for pkey, t in list(sightings.items()):
@@ -578,9 +582,9 @@ class Detector:
     def _count_claims(
         stats: Counter[str], claims: list[TupleClaim], claimed: set[TupleKey]
     ) -> None:
-        new_actions = [k for k in claimed if not k.action.startswith(REGION_PREFIX)]
+        new_actions = [k for k in claimed if not k.action.startswith(PSEUDO)]
         stats["new_tuples"] += len(new_actions)
-        stats["new_regions"] += len(claimed) - len(new_actions)
+        stats["new_regions"] += sum(1 for k in claimed if k.action.startswith(REGION_PREFIX))
         stats["claims_lost"] += len(claims) - len(claimed)
 
     def _prepare(
@@ -598,7 +602,7 @@ class Detector:
         new: dict[PrincipalKey, list[TupleObservation]] = {}
         for c in claims:
             obs = new.setdefault(c.key.principal_key, [])
-            if not c.key.action.startswith(REGION_PREFIX):
+            if not c.key.action.startswith(PSEUDO):
                 obs.append(observed[c.key])
         accounts: dict[str, tuple[str, str]] = {}
         prepared: dict[PrincipalKey, _Prepared] = {}
@@ -654,12 +658,16 @@ class Detector:
         ctx = prep.ctx
         new: list[TupleObservation] = []
         regions: set[str] = set()
+        contexts: set[str] = set()  # "@net:..." / "@agent:..." new to a principal with history
         for key in sorted(won):
-            if not key.action.startswith(REGION_PREFIX):
+            if not key.action.startswith(PSEUDO):
                 new.append(observed[key])
-            elif observed[key].first_seen > ctx.first_seen:
-                # Only a principal with history can be somewhere new.
+            elif observed[key].first_seen <= ctx.first_seen:
+                continue  # only a principal with history can be somewhere new
+            elif key.action.startswith(REGION_PREFIX):
                 regions.add(key.action[len(REGION_PREFIX) :])
+            else:
+                contexts.add(key.action)
         if not new:
             return out
         ctx = replace(ctx, new_regions=frozenset(regions))
@@ -673,24 +681,44 @@ class Detector:
             )
         if not screened.alerted:
             return out
-        entries = [_window_entry(o.first_event) for o in screened.alerted]
-        window_s = self.policy.settings.burst_window_minutes * 60
+        s = self.policy.settings
+        window_s = s.burst_window_minutes * 60
+        # The window keeps the slow rule's history too; the burst rule reads its last hour.
+        keep_s = window_s
+        if s.slow_novelty:
+            keep_s = max(keep_s, int((s.slow_novelty_days + s.slow_novelty_history_days) * DAY))
         before = list(window)
-        after = merge_window(before, entries, window_s)
-        out.window, out.window_expires_at = after, after[-1].event_time + window_s
-        ctx = replace(ctx, window=tuple(after))
+
+        def burst_part(entries: list[WindowEntry]) -> list[WindowEntry]:
+            if not entries:
+                return entries
+            return [e for e in entries if e.event_time >= entries[-1].event_time - window_s]
+
+        draft = merge_window(
+            before, [_window_entry(o.first_event) for o in screened.alerted], keep_s
+        )
+        ctx = replace(ctx, window=tuple(burst_part(draft)))
         grade = self.policy.grade(ctx, screened.alerted)
         grade.reasons += self.policy.learning_note(ctx, screened)
         alert = self._alert(source, ctx, screened.alerted, grade.severity, grade.reasons, prep=prep)
         self._emit(out, alert)
         self._mark(out, prep, alert)
+        # Each entry remembers how loud its alert was, and a new network or client it came with.
+        entries = [
+            _window_entry(o.first_event, grade.severity, _context_of(o.first_event, contexts))
+            for o in screened.alerted
+        ]
+        after = merge_window(before, entries, keep_s)
+        out.window, out.window_expires_at = after, after[-1].event_time + keep_s
+        recent = burst_part(after)
+        ctx = replace(ctx, window=tuple(recent))
 
-        threshold = self.policy.settings.escalate_at
-        after_set = set(after)
-        still_in = [e for e in before if e in after_set]
-        if len(still_in) < threshold <= len(after) and len(screened.alerted) < threshold:
-            burst = self.policy.grade_burst(ctx, after)
-            events = [_window_event(e, ctx.principal, ctx.account_id) for e in after]
+        threshold = s.escalate_at
+        recent_set = set(recent)
+        still_in = [e for e in before if e in recent_set]
+        if len(still_in) < threshold <= len(recent) and len(screened.alerted) < threshold:
+            burst = self.policy.grade_burst(ctx, recent)
+            events = [_window_event(e, ctx.principal, ctx.account_id) for e in recent]
             alert = Alert(
                 account_id=ctx.account_id,
                 principal=ctx.principal,
@@ -701,7 +729,22 @@ class Detector:
                 detector="new_action_burst",
                 account_name=prep.account_name,
                 account_owner=prep.account_owner,
-                listed_first=self._sensitive(e.action for e in after),
+                listed_first=self._sensitive(e.action for e in recent),
+            )
+            self._emit(out, alert)
+        slow = self.policy.grade_slow(ctx, before, after) if s.slow_novelty else None
+        if slow is not None:
+            grade, span = slow
+            alert = Alert(
+                account_id=ctx.account_id,
+                principal=ctx.principal,
+                new_actions=[_window_event(e, ctx.principal, ctx.account_id) for e in span],
+                severity=grade.severity,
+                reasons=grade.reasons,
+                source_objects=[source],
+                detector="new_action_slow",
+                account_name=prep.account_name,
+                account_owner=prep.account_owner,
             )
             self._emit(out, alert)
         return out
@@ -801,7 +844,7 @@ def _lineage_mark(g: Grant, alert_id: str, severity: Severity, forget: int) -> M
     )
 
 
-def _window_entry(event: Event) -> WindowEntry:
+def _window_entry(event: Event, severity: Severity | None = None, context: str = "") -> WindowEntry:
     """A new action in the burst window, its strings cut as the alert cuts them (the window is
     stored as one item)."""
     return WindowEntry(
@@ -810,7 +853,48 @@ def _window_entry(event: Event) -> WindowEntry:
         clip(event.region, FIELD_LIMITS["region"]),
         clip(event.event_id, FIELD_LIMITS["event_id"]),
         clip(event.error_code, FIELD_LIMITS["error_code"]),
+        str(severity) if severity is not None else "",
+        context,
     )
+
+
+def _context_of(event: Event, new_contexts: set[str]) -> str:
+    """The network and client family of `event` that are new to its principal, as a phrase."""
+    found = []
+    net = network_of(event.source_ip)
+    if net and NET_PREFIX + net in new_contexts:
+        found.append(f"network {net}")
+    family = agent_family(event.user_agent)
+    if family and AGENT_PREFIX + family in new_contexts:
+        found.append(f"client {family}")
+    return clip(", ".join(found), FIELD_LIMITS["source_ip"])
+
+
+def _with_context(
+    observed: dict[TupleKey, TupleObservation], action_obs: list[TupleObservation]
+) -> dict[TupleKey, TupleObservation]:
+    """`observed` with each principal's networks and client families as pseudo-tuples, from
+    the first event of each of its actions in the object (context.py)."""
+    out = dict(observed)
+    for obs in action_obs:
+        e = obs.first_event
+        if e.principal.is_service:
+            continue  # AWS services call from AWS: no place to learn
+        for pseudo in (
+            NET_PREFIX + network_of(e.source_ip),
+            AGENT_PREFIX + agent_family(e.user_agent),
+        ):
+            if pseudo.endswith(":"):
+                continue
+            key = TupleKey(e.account_id, e.principal.key, pseudo)
+            known = out.get(key)
+            if known is None:
+                out[key] = TupleObservation(e, obs.first_seen, obs.last_seen)
+            else:
+                if obs.first_seen < known.first_seen:
+                    known.first_seen, known.first_event = obs.first_seen, e
+                known.last_seen = max(known.last_seen, obs.last_seen)
+    return out
 
 
 def _window_event(entry: WindowEntry, principal: Principal, account_id: str) -> Event:

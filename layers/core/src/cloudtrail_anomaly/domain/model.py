@@ -178,13 +178,15 @@ class Mark:
 
 
 class WindowEntry(NamedTuple):
-    """A new (alerted) action in a principal's burst window."""
+    """A new (alerted) action in a principal's window (burst, and slow novelty's history)."""
 
     event_time: int
     action: str
     region: str
     event_id: str
     error_code: str
+    severity: str = ""  # of the alert it came in ("": stored before this was kept)
+    context: str = ""  # a network or client family new to the principal ("network 198.51.0.0/16")
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,16 @@ class PolicySettings:
     lineage: bool = True
     lineage_hours: float = 24.0  # a principal's alert taints what it grants for this long
     lineage_min_severity: str = "medium"  # alerts at or above this pass lineage on
+    # Slow novelty (rule 14): quiet new actions that add up over days give one follow-up.
+    slow_novelty: bool = True
+    slow_novelty_actions: int = 4  # this many new actions, none alerted above informational,
+    slow_novelty_days: float = 7.0  # within this many days (event time),
+    slow_novelty_min_days: int = 2  # on at least this many distinct (UTC) days
+    # A principal with that many new actions in these days before the span gains them by
+    # routine (a deploy role with every release): no slow alert.
+    slow_novelty_history_days: float = 21.0
+    slow_novelty_severity: str = "low"  # the follow-up's severity
+    slow_novelty_context_severity: str = "medium"  # ... from a network or client new to it
     sensitive_actions_add: tuple[str, ...] = ()  # extra sensitive actions (at least high)
     sensitive_actions_remove: tuple[str, ...] = ()  # curated ones to drop
     service_trusted_role_severity: str = "high"  # role assumable by an AWS service (yogisec)
@@ -424,6 +434,53 @@ class AlertPolicy:
                 f"role is assumable from other account(s) {_names(foreign)}",
             )
 
+    def grade_slow(
+        self,
+        ctx: PrincipalContext,
+        before: Sequence[WindowEntry],
+        after: Sequence[WindowEntry],
+    ) -> tuple[Grade, list[WindowEntry]] | None:
+        """Rule 14, slow novelty: the follow-up when new actions that each alerted at most
+        informational reach `slow_novelty_actions` within `slow_novelty_days`, on at least
+        `slow_novelty_min_days` days, with this object's entries (`after`) and not without
+        them (`before`). None for a principal whose history before the span already holds
+        that many new actions: novelty is its routine. Returns the grade and the span."""
+        s = self.settings
+        if not after:
+            return None
+        newest = after[-1].event_time
+        span_s = int(s.slow_novelty_days * DAY)
+        k, min_days = s.slow_novelty_actions, s.slow_novelty_min_days
+        span = _quiet_span(after, newest, span_s)
+        if len(span) < k or _days(span) < min_days:
+            return None
+        was = _quiet_span(before, newest, span_s)
+        if len(was) >= k and _days(was) >= min_days:
+            return None  # already reached (and alerted) before this object
+        start = span[0].event_time
+        since = newest - span_s - int(s.slow_novelty_history_days * DAY)
+        history = [e for e in after if since <= e.event_time < newest - span_s]
+        if len(history) >= k:
+            return None
+        g = Grade(
+            Severity(s.slow_novelty_severity),
+            [
+                f"{len(span)} new actions on {_days(span)} days within "
+                f"{s.slow_novelty_days:g} days ({iso(start)} to {iso(newest)}), none alerted "
+                f"above informational (threshold {k} on at least {min_days} days): "
+                f"{s.slow_novelty_severity}",
+                f"{len(history)} new action(s) in the {s.slow_novelty_history_days:g} days before "
+                f"them (fewer than {k}): novelty is not this principal's routine",
+            ],
+        )
+        contexts = list(dict.fromkeys(e.context for e in span if e.context))
+        if contexts:
+            g.at_least(
+                s.slow_novelty_context_severity,
+                f"they came from a network or client new to the principal: {_names(contexts)}",
+            )
+        return g, span
+
     def grade_burst(self, ctx: PrincipalContext, window: Sequence[WindowEntry]) -> Grade:
         """The follow-up alert when a principal's new actions, spread over several objects,
         reach the threshold within the window (the seeds' "5 or more new actions"). It weighs
@@ -447,6 +504,19 @@ class AlertPolicy:
             )
         self._weigh_denied_window(g, denied)
         return g
+
+
+def _quiet_span(entries: Sequence[WindowEntry], newest: int, span_s: int) -> list[WindowEntry]:
+    """The entries within `span_s` of `newest` whose alert was informational."""
+    return [
+        e
+        for e in entries
+        if newest - span_s <= e.event_time <= newest and e.severity == Severity.INFORMATIONAL
+    ]
+
+
+def _days(entries: Iterable[WindowEntry]) -> int:
+    return len({e.event_time // DAY for e in entries})
 
 
 def _root_critical(action: str, tactic: str) -> bool:

@@ -27,6 +27,7 @@ SEVERITY_IDS = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical"
 SIGNATURES = {
     "new_action": "Principal performed AWS actions it had never performed before",
     "new_action_burst": "Burst of never-seen AWS actions by one principal",
+    "new_action_slow": "Never-seen AWS actions by one principal adding up over days",
 }
 # Of JSON: the other fields copy strings the alert already bounds; an alert's size budget
 # (domain/alerts.py) counts these fields too.
@@ -47,7 +48,7 @@ CIM_FIELDS: dict[str, str] = {
     "app": f"always `{APP}`",
     "id": "the alert's `alert_id`",
     "signature": "what was detected, one text per detector",
-    "signature_id": "the detector (`new_action`, `new_action_burst`)",
+    "signature_id": "the detector (`new_action`, `new_action_burst`, `new_action_slow`)",
     "severity": "the alert's severity (CIM's own values)",
     "severity_id": "1 informational, 2 low, 3 medium, 4 high, 5 critical (as OCSF)",
     "type": f"always `{ALERT_TYPE}`",

@@ -15,7 +15,7 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 Severity = Literal["informational", "low", "medium", "high", "critical"]
-Detector = Literal["new_action", "new_action_burst"]
+Detector = Literal["new_action", "new_action_burst", "new_action_slow"]
 IsoTime = Annotated[
     str, Meta(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$", description="ISO 8601, UTC")
 ]

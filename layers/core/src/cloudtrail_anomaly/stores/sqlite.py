@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..domain.context import AGENT_PREFIX, NET_PREFIX
 from ..domain.model import (
     Mark,
     MarkKind,
@@ -389,13 +390,21 @@ class SqliteBaseline:
         ).fetchone()
         return None if row is None else int(row[0])
 
-    def tuples_of(self, key: PrincipalKey) -> list[tuple[str, TupleState]]:
+    def tuples_of(
+        self, key: PrincipalKey, *, contexts: bool = False
+    ) -> list[tuple[str, TupleState]]:
+        """The principal's actions and `@region:` pseudo-tuples (`explain`); with `contexts`,
+        its `@net:` / `@agent:` ones too (domain/context.py)."""
         rows = self._db.execute(
             "SELECT action, first_seen, last_seen, expires_at FROM tuples "
             "WHERE account_id=? AND principal=? ORDER BY action",
             key,
         ).fetchall()
-        return [(a, TupleState(int(f), int(last), int(e))) for a, f, last, e in rows]
+        return [
+            (a, TupleState(int(f), int(last), int(e)))
+            for a, f, last, e in rows
+            if contexts or not a.startswith((NET_PREFIX, AGENT_PREFIX))
+        ]
 
     def window_of(self, key: PrincipalKey) -> list[WindowEntry]:
         return self._window(self._db, key)
