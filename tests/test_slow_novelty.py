@@ -44,10 +44,14 @@ def test_a_key_used_from_a_new_network_for_slow_recon_is_medium() -> None:
     text = " | ".join(slow.reasons)
     assert "4 new actions on 4 days within 7 days" in text
     assert "network 185.220.0.0/16" in text and "client sdk-python" in text
-    # each day's own alert stayed informational: the follow-up is what an analyst sees
-    assert {a.severity for a in run.alerts if a.detector == "new_action"} == {
-        Severity.INFORMATIONAL
-    }
+    # each day's own alert stayed below medium (the first one low: a new network, rule 15):
+    # the follow-up is what an analyst sees
+    assert [a.severity for a in run.alerts if a.detector == "new_action"] == [
+        Severity.LOW,
+        Severity.INFORMATIONAL,
+        Severity.INFORMATIONAL,
+        Severity.INFORMATIONAL,
+    ]
     assert slow.to_dict()["detector"] == "new_action_slow"
 
 
@@ -112,6 +116,44 @@ def test_a_deploy_role_gaining_actions_with_every_release_does_not_page() -> Non
     assert all(a.severity.rank < Severity.MEDIUM.rank for a in run.alerts)
     assert len(slow) == 1
     assert slow[0].severity is Severity.LOW
+
+
+# -- rule 15: context novelty -----------------------------------------------------------------
+
+
+def test_a_new_action_from_a_new_network_is_one_step_louder() -> None:
+    run = Run().history(user())
+    (alert,) = run.obj([record(READS[0], LIVE, user(), sourceIPAddress="185.220.101.4")]).alerts
+    assert alert.severity is Severity.LOW
+    assert "network(s) 185.220.0.0/16 new to the principal (0 new networks lately)" in (
+        " | ".join(alert.reasons)
+    )
+
+
+def test_a_new_action_from_the_usual_network_and_client_is_not_raised() -> None:
+    run = Run().history(user())
+    (alert,) = run.obj([record(READS[0], LIVE, user())]).alerts
+    assert alert.severity is Severity.INFORMATIONAL
+    assert "new to the principal" not in " | ".join(alert.reasons)
+
+
+def test_a_principal_whose_networks_are_always_new_learns_that_it_is_ordinary() -> None:
+    ci = assumed_role("runner", "i-0abc")
+    run = Run().history(ci)
+    for i in range(3):  # known work from a new NAT address each day: remembered, no alert
+        run.obj([record(KNOWN, LIVE + i * DAY, ci, sourceIPAddress=f"52.{10 + i}.1.1")])
+    assert run.alerts == []
+    (alert,) = run.obj([record(READS[0], LIVE + 4 * DAY, ci, sourceIPAddress="52.99.1.1")]).alerts
+    assert alert.severity is Severity.INFORMATIONAL
+    assert "ordinary for it (3 new networks lately, threshold 3): not raised" in (
+        " | ".join(alert.reasons)
+    )
+
+
+def test_context_novelty_can_be_switched_off() -> None:
+    run = Run(context_novelty=False).history(user())
+    (alert,) = run.obj([record(READS[0], LIVE, user(), sourceIPAddress="185.220.101.4")]).alerts
+    assert alert.severity is Severity.INFORMATIONAL
 
 
 def test_the_rule_can_be_switched_off() -> None:

@@ -437,7 +437,7 @@ class Detector:
         if not observed:
             return result
         result.newest_event_time = max(o.last_seen for o in action_obs)
-        if self.policy.settings.slow_novelty:
+        if self.policy.settings.slow_novelty or self.policy.settings.context_novelty:
             observed = _with_context(observed, action_obs)
 
         sightings = {k: v[1] for k, v in principals.items()}
@@ -668,10 +668,39 @@ class Detector:
                 regions.add(key.action[len(REGION_PREFIX) :])
             else:
                 contexts.add(key.action)
-        if not new:
-            return out
-        ctx = replace(ctx, new_regions=frozenset(regions))
-        screened = self.policy.screen(ctx, new)
+        s = self.policy.settings
+        window_s = s.burst_window_minutes * 60
+        # The window keeps the slow rule's history and the contexts met; the burst rule reads
+        # its last hour of actions.
+        keep_s = window_s
+        if s.slow_novelty or s.context_novelty:
+            keep_s = max(keep_s, int((s.slow_novelty_days + s.slow_novelty_history_days) * DAY))
+        before = list(window)
+        # Each new network or client family is remembered in the window, so that rule 15 knows
+        # how often the principal meets new ones (learning included: that is how CI runners
+        # teach it that a new network is ordinary).
+        met = (
+            [
+                WindowEntry(
+                    observed[TupleKey(ctx.account_id, ctx.principal.key, c)].first_seen,
+                    c,
+                    "",
+                    "",
+                    "",
+                )
+                for c in sorted(contexts)
+            ]
+            if s.context_novelty
+            else []
+        )
+        ctx = replace(
+            ctx,
+            new_regions=frozenset(regions),
+            new_contexts=frozenset(contexts),
+            networks_met=sum(1 for e in before if e.action.startswith(NET_PREFIX)),
+            clients_met=sum(1 for e in before if e.action.startswith(AGENT_PREFIX)),
+        )
+        screened = self.policy.screen(ctx, new) if new else Screened()
         for reason, tuples in screened.suppressed.items():
             out.stats[f"suppressed_tuples.{reason}"] += len(tuples)
             # With the severity and reasons it would have had: tuning sees what it hides.
@@ -680,19 +709,16 @@ class Detector:
                 self._alert(source, ctx, tuples, would.severity, would.reasons, reason)
             )
         if not screened.alerted:
+            if met:
+                out.window = merge_window(before, met, keep_s)
+                out.window_expires_at = out.window[-1].event_time + keep_s
             return out
-        s = self.policy.settings
-        window_s = s.burst_window_minutes * 60
-        # The window keeps the slow rule's history too; the burst rule reads its last hour.
-        keep_s = window_s
-        if s.slow_novelty:
-            keep_s = max(keep_s, int((s.slow_novelty_days + s.slow_novelty_history_days) * DAY))
-        before = list(window)
 
         def burst_part(entries: list[WindowEntry]) -> list[WindowEntry]:
-            if not entries:
-                return entries
-            return [e for e in entries if e.event_time >= entries[-1].event_time - window_s]
+            acts = [e for e in entries if not e.action.startswith(PSEUDO)]
+            if not acts:
+                return acts
+            return [e for e in acts if e.event_time >= acts[-1].event_time - window_s]
 
         draft = merge_window(
             before, [_window_entry(o.first_event) for o in screened.alerted], keep_s
@@ -708,7 +734,7 @@ class Detector:
             _window_entry(o.first_event, grade.severity, _context_of(o.first_event, contexts))
             for o in screened.alerted
         ]
-        after = merge_window(before, entries, keep_s)
+        after = merge_window(before, [*entries, *met], keep_s)
         out.window, out.window_expires_at = after, after[-1].event_time + keep_s
         recent = burst_part(after)
         ctx = replace(ctx, window=tuple(recent))

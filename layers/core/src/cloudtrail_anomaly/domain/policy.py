@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
+from .context import AGENT_PREFIX, NET_PREFIX, agent_family, network_of
 from .lineage import GRANTING_ACTIONS
 from .model import (
     DAY,
@@ -64,7 +65,7 @@ class PolicySettings:
     lineage_min_severity: str = "medium"  # alerts at or above this pass lineage on
     # Slow novelty (rule 14): quiet new actions that add up over days give one follow-up.
     slow_novelty: bool = True
-    slow_novelty_actions: int = 4  # this many new actions, none alerted above informational,
+    slow_novelty_actions: int = 4  # this many new actions, none alerted at medium or above,
     slow_novelty_days: float = 7.0  # within this many days (event time),
     slow_novelty_min_days: int = 2  # on at least this many distinct (UTC) days
     # A principal with that many new actions in these days before the span gains them by
@@ -72,6 +73,11 @@ class PolicySettings:
     slow_novelty_history_days: float = 21.0
     slow_novelty_severity: str = "low"  # the follow-up's severity
     slow_novelty_context_severity: str = "medium"  # ... from a network or client new to it
+    # Context novelty (rule 15): a new action from a network or client family new to the
+    # principal is one step louder, unless the principal met this many new ones of that kind
+    # within the slow-novelty window's days (CI runners, NAT pools: new is ordinary for them).
+    context_novelty: bool = True
+    context_routine_at: int = 3
     sensitive_actions_add: tuple[str, ...] = ()  # extra sensitive actions (at least high)
     sensitive_actions_remove: tuple[str, ...] = ()  # curated ones to drop
     service_trusted_role_severity: str = "high"  # role assumable by an AWS service (yogisec)
@@ -95,6 +101,11 @@ class PrincipalContext:
     new_regions: frozenset[str] = frozenset()
     window: tuple[WindowEntry, ...] = ()  # the burst window, this object's entries included
     lineage: Mark | None = None  # made or empowered by an alerting principal (rule 13)
+    # "@net:..." / "@agent:..." pseudo-tuples new to the principal (with history) in this object,
+    # and how many new networks / client families it met before, within the kept window.
+    new_contexts: frozenset[str] = frozenset()
+    networks_met: int = 0
+    clients_met: int = 0
 
 
 @dataclass(slots=True)
@@ -293,7 +304,55 @@ class AlertPolicy:
                     g.severity = bumped
                 else:
                     g.reasons.append(why)
+        self._grade_context(g, ctx, alerted)
         return g
+
+    def _grade_context(
+        self, g: Grade, ctx: PrincipalContext, alerted: Sequence[TupleObservation]
+    ) -> None:
+        """Rule 15: new actions from a network or client family new to the principal raise the
+        alert one step (at most to high), weighed by how rarely the principal meets new ones."""
+        s = self.settings
+        if not s.context_novelty or not ctx.new_contexts:
+            return
+        events = [o.first_event for o in alerted]
+        nets = sorted(
+            {
+                n
+                for e in events
+                if (n := network_of(e.source_ip)) and NET_PREFIX + n in ctx.new_contexts
+            }
+        )
+        clients = sorted(
+            {
+                c
+                for e in events
+                if (c := agent_family(e.user_agent)) and AGENT_PREFIX + c in ctx.new_contexts
+            }
+        )
+        rare: list[str] = []
+        for kind, found, met in (
+            ("network", nets, ctx.networks_met),
+            ("client", clients, ctx.clients_met),
+        ):
+            if not found:
+                continue
+            what = f"new action(s) from {kind}(s) {_names(found)} new to the principal"
+            if met >= s.context_routine_at:
+                g.reasons.append(
+                    f"{what}, ordinary for it ({met} new {kind}s lately, threshold "
+                    f"{s.context_routine_at}): not raised"
+                )
+            else:
+                rare.append(f"{what} ({met} new {kind}s lately)")
+        if rare:
+            why = "; ".join(rare)
+            bumped = g.severity.bumped(cap=Severity.HIGH)
+            if bumped is not g.severity:
+                g.reasons.append(f"{why}: raised from {g.severity} to {bumped}")
+                g.severity = bumped
+            else:
+                g.reasons.append(why)
 
     def _weigh(
         self,
@@ -440,8 +499,8 @@ class AlertPolicy:
         before: Sequence[WindowEntry],
         after: Sequence[WindowEntry],
     ) -> tuple[Grade, list[WindowEntry]] | None:
-        """Rule 14, slow novelty: the follow-up when new actions that each alerted at most
-        informational reach `slow_novelty_actions` within `slow_novelty_days`, on at least
+        """Rule 14, slow novelty: the follow-up when new actions that each alerted below medium
+        reach `slow_novelty_actions` within `slow_novelty_days`, on at least
         `slow_novelty_min_days` days, with this object's entries (`after`) and not without
         them (`before`). None for a principal whose history before the span already holds
         that many new actions: novelty is its routine. Returns the grade and the span."""
@@ -459,15 +518,19 @@ class AlertPolicy:
             return None  # already reached (and alerted) before this object
         start = span[0].event_time
         since = newest - span_s - int(s.slow_novelty_history_days * DAY)
-        history = [e for e in after if since <= e.event_time < newest - span_s]
+        history = [
+            e
+            for e in after
+            if since <= e.event_time < newest - span_s and not e.action.startswith("@")
+        ]
         if len(history) >= k:
             return None
         g = Grade(
             Severity(s.slow_novelty_severity),
             [
                 f"{len(span)} new actions on {_days(span)} days within "
-                f"{s.slow_novelty_days:g} days ({iso(start)} to {iso(newest)}), none alerted "
-                f"above informational (threshold {k} on at least {min_days} days): "
+                f"{s.slow_novelty_days:g} days ({iso(start)} to {iso(newest)}), none alerted at "
+                f"medium or above (threshold {k} on at least {min_days} days): "
                 f"{s.slow_novelty_severity}",
                 f"{len(history)} new action(s) in the {s.slow_novelty_history_days:g} days before "
                 f"them (fewer than {k}): novelty is not this principal's routine",
@@ -507,12 +570,16 @@ class AlertPolicy:
 
 
 def _quiet_span(entries: Sequence[WindowEntry], newest: int, span_s: int) -> list[WindowEntry]:
-    """The entries within `span_s` of `newest` whose alert was informational."""
+    """The entries within `span_s` of `newest` whose alert asked no human to look (below
+    medium: informational, or low, which rule 15 makes of one new action from a new network)."""
     return [
         e
         for e in entries
-        if newest - span_s <= e.event_time <= newest and e.severity == Severity.INFORMATIONAL
+        if newest - span_s <= e.event_time <= newest and e.severity in _QUIET
     ]
+
+
+_QUIET = frozenset({Severity.INFORMATIONAL.value, Severity.LOW.value})
 
 
 def _days(entries: Iterable[WindowEntry]) -> int:
