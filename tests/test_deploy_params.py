@@ -123,7 +123,10 @@ def test_every_problem_is_one_line(infra: Path) -> None:
         ),
         (["trailBucket=b-1", "realtimeMemory=64"], "a whole number from 128 to 10240"),
         (["trailBucket=b-1", "logRetentionDays=42"], "param logRetentionDays=42: expected 1, 3,"),
-        (["trailBucket=b-1", "maxObjectBytes=999999999"], "at most a third of the functions' memory"),
+        (
+            ["trailBucket=b-1", "maxObjectBytes=999999999"],
+            "at most a third of the functions' memory",
+        ),
         (["trailBucket=b-1", SPLUNK], "param splunkUrl needs the token"),
         (["trailBucket=b-1", "splunkUrl=http://splunk:8088", "splunkSecret=s"], "an https:// URL"),
         (["trailBucket=b-1", "splunkSecret=s"], "need splunkUrl"),
