@@ -573,9 +573,7 @@ def _quiet_span(entries: Sequence[WindowEntry], newest: int, span_s: int) -> lis
     """The entries within `span_s` of `newest` whose alert asked no human to look (below
     medium: informational, or low, which rule 15 makes of one new action from a new network)."""
     return [
-        e
-        for e in entries
-        if newest - span_s <= e.event_time <= newest and e.severity in _QUIET
+        e for e in entries if newest - span_s <= e.event_time <= newest and e.severity in _QUIET
     ]
 
 
