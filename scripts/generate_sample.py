@@ -79,6 +79,7 @@ CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
 
 # Attacker and office addresses come from the documentation ranges of RFC 5737.
 ATTACKER_IPS = ("192.0.2.44", "192.0.2.171", "192.0.2.203", "192.0.2.18", "192.0.2.97")
+SLOW_RECON_IP = "203.0.113.58"  # another documentation network than the attacks above
 
 CONSOLE_LOGIN_TO = "https://console.aws.amazon.com/console/home?state=hashArgs%23&isauthcode=true"
 UA_CLI = (
@@ -1387,8 +1388,53 @@ def build_scenarios(world: World) -> list[Scenario]:
         )
     )
 
+    # (f) Low and slow (issue 16): another IAM user's key used from a new network for one new
+    # read a day over four days; no single day makes a burst or anything above informational.
+    acct = accts[where["spree"]]
+    others = [p for p in world.principals if p.kind == "IAMUser" and p is not user]
+    mine = [p for p in others if p.account is acct]
+    if mine or others:  # a small organization may have no second IAM user: then no (f)
+        _slow_recon(world, (mine or others)[0], out)
+
     out.extend(_benign_scenarios(world, rng))
     return out
+
+
+def _slow_recon(world: World, slow_user: Principal, out: list[Scenario]) -> None:
+    """(f): one new read a day over four days from a new network and SDK."""
+    sess = Session("", (SLOW_RECON_IP,), UA_ATTACKER_BOTO)
+    slow_rng = random.Random(f"{world.seed}:slow-recon")  # the other scenarios keep theirs
+    slow_start = _live_time(world, 0.1, 9, 40, slow_user.account)
+    # a day apart when the live phase is long enough (it is by default), else closer
+    slow_step = max(HOUR, min(DAY, (world.t_end - 3 * HOUR - slow_start) // 3))
+    events: list[Event] = []
+    for day, spec in enumerate(
+        (
+            "secretsmanager:ListSecrets",
+            "ssm:DescribeParameters",
+            "kms:ListKeys",
+            "dynamodb:ListTables",
+        )
+    ):
+        s = _Script(
+            world,
+            slow_user,
+            sess,
+            slow_start + day * slow_step,
+            slow_rng,
+        )
+        s.call(spec, region=slow_user.account.home_region)
+        events += s.events
+    out.append(
+        Scenario(
+            "attack",
+            "slow-recon-stolen-key-new-network",
+            slow_user,
+            f"Access key of IAM user {slow_user.name} used from {SLOW_RECON_IP} with an SDK it "
+            "never used, for one new read a day over four days (issue 16: low and slow).",
+            events,
+        )
+    )
 
 
 def _benign_scenarios(world: World, rng: random.Random) -> list[Scenario]:

@@ -49,7 +49,7 @@ def test_every_emitted_alert_fits_the_schema_and_names_no_other_field(
         assert not errors, (alert["alert_id"], [e.message for e in errors[:3]])
         check_document(alert)  # unknown fields refused: the schema covers the whole alert
         detectors.add(alert["detector"])
-    assert detectors == {"new_action", "new_action_burst"}
+    assert detectors == {"new_action", "new_action_burst", "new_action_slow"}
     assert any(a.get("suppressed") for a in emitted_alerts)
 
 

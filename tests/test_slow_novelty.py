@@ -172,8 +172,9 @@ def test_the_threshold_is_configurable() -> None:
     ("ip", "net"),
     [
         ("185.220.101.4", "185.220.0.0/16"),
-        ("203.0.113.9", ""),  # documentation range: not globally routable
-        ("2001:db8:1234:5678::1", ""),  # documentation range is reserved (private)
+        ("203.0.113.9", "203.0.0.0/16"),
+        ("100.64.1.2", ""),  # carrier-grade NAT
+        ("fd00:1234::1", ""),  # unique-local
         ("2a05:d018:1234:5678::1", "2a05:d018:1234::/48"),
         ("10.1.2.3", ""),  # in-VPC / VPC endpoint
         ("lambda.amazonaws.com", ""),  # an AWS service calling

@@ -38,16 +38,33 @@ _FAMILIES = (
 )
 
 
+_INTERNAL = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+    )
+)
+
+
 @lru_cache(maxsize=4096)
 def network_of(source_ip: str) -> str:
     """The /16 (IPv4) or /48 (IPv6) of `source_ip`; "" when it is not an address (an AWS
-    service's name, "AWS Internal") or is not globally routable (private: VPC endpoints and
-    in-VPC callers; reserved and documentation ranges): not a place an outsider comes from."""
+    service's name, "AWS Internal") or is internal (RFC 1918, carrier-grade NAT, loopback,
+    link-local, IPv6 unique-local: VPC endpoints and in-VPC callers): not a place an outsider
+    comes from."""
     try:
         ip = ipaddress.ip_address(source_ip.strip())
     except ValueError:
         return ""
-    if not ip.is_global:
+    if any(ip in net for net in _INTERNAL):
         return ""
     bits = 16 if ip.version == 4 else 48
     return str(ipaddress.ip_network(f"{ip}/{bits}", strict=False))
