@@ -78,7 +78,8 @@ def test_the_hourly_run_sends_missed_objects_and_pending_alerts_to_hec(
     stack: DeployedStack, tmp_path: Path
 ) -> None:
     """Three objects never notified, and the collector down while the others were processed:
-    the hourly run delivers every alert to Splunk HEC, none to its log."""
+    the hourly run delivers every alert to Splunk HEC, none to its log. Over 30 s: the outage
+    spends the deployed 30 s retry budget once."""
     disk = DiskBucket(tmp_path / "bucket")
     files = twenty_files(disk)
     missed = {files[4][0], files[11][0], files[17][0]}
