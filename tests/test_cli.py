@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -357,3 +360,60 @@ def test_random_bytes_named_gz_are_not_gzip(
     assert summary_count(err, "objects_failed.not_gzip") == 1
     assert re.search(r"^error: .*x\.json\.gz: not gzip", err, re.MULTILINE)
     assert code == 1
+
+
+def test_explain_counts_only_the_burst_windows_minutes(tmp_path: Path) -> None:
+    """The stored window reaches back days (slow novelty keeps them); explain's burst window
+    is its last burst_window_minutes of activity."""
+    from tests.trail import at, log_key, log_object, record
+
+    day = 86_400
+    trail = tmp_path / "trail"
+    for n, (t, actions) in enumerate(
+        [
+            (at(9, 0) - 30 * day, ["sts.amazonaws.com:GetCallerIdentity"]),
+            (
+                at(9, 0) - 3 * day,
+                ["s3.amazonaws.com:ListBuckets", "ec2.amazonaws.com:DescribeVpcs"],
+            ),
+            (at(9, 0), ["iam.amazonaws.com:ListUsers"]),
+        ]
+    ):
+        key = trail / log_key(t, f"x{n}")
+        key.parent.mkdir(parents=True, exist_ok=True)
+        key.write_bytes(log_object([record(a, t + i, "alice") for i, a in enumerate(actions)]))
+    state = tmp_path / "state.sqlite"
+    replayed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cloudtrail_anomaly.app.cli.main",
+            "replay",
+            str(trail),
+            "--state",
+            str(state),
+            "--learning-days",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cloudtrail_anomaly.app.cli.main",
+            "explain",
+            "--state",
+            str(state),
+            "*:user/alice",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert shown.returncode == 0, shown.stderr
+    (doc,) = json.loads(shown.stdout)
+    assert doc["window"]["actions"] == ["iam.amazonaws.com:ListUsers"]
+    assert doc["window"]["count"] == 1

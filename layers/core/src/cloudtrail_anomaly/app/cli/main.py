@@ -455,7 +455,11 @@ def explain(
     for pkey, first_seen in matches:
         learn_until = policy.learning_until(first_seen)
         account_first = baseline.account_first_seen(pkey.account_id)
-        window = baseline.window_of(pkey)
+        # The stored window reaches back days (slow novelty); the burst's is its last minutes.
+        stored = [e for e in baseline.window_of(pkey) if not e.action.startswith("@")]
+        newest = max((e.event_time for e in stored), default=0)
+        span = policy.settings.burst_window_minutes * 60
+        window = [e for e in stored if e.event_time > newest - span]
         every = baseline.tuples_of(pkey)
         docs.append(
             {
