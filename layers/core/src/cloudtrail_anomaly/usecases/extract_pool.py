@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections import Counter, deque
 from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, cast
@@ -97,6 +98,19 @@ def _chunks(files: Sequence[Path]) -> Iterator[list[str]]:
         yield chunk
 
 
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored in this process meanwhile (only the main thread may set handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def extract_in_workers(
     files: Sequence[Path], settings: DetectionSettings, max_bytes: int, jobs: int
 ) -> Generator[ObjectRead, None, None]:
@@ -111,10 +125,19 @@ def extract_in_workers(
     pending: deque[Future[bytes]] = deque()
     chunks = _chunks(files)
     try:
-        for chunk in chunks:
-            pending.append(pool.submit(_extract_chunk, chunk, max_bytes))
-            if len(pending) >= jobs * _CHUNKS_PER_WORKER:
+        # The workers are forked at the first submit. Until their initializer ignores SIGINT,
+        # a Ctrl-C would kill one half-started (the pool then breaks, and a shutdown may wait
+        # for ever): they are forked with SIGINT ignored, which they inherit. A Ctrl-C in those
+        # few milliseconds is lost, not half-handled.
+        with _sigint_ignored():
+            first = next(chunks, None)
+            if first is not None:
+                pending.append(pool.submit(_extract_chunk, first, max_bytes))
+        while pending and len(pending) < jobs * _CHUNKS_PER_WORKER:
+            chunk = next(chunks, None)
+            if chunk is None:
                 break
+            pending.append(pool.submit(_extract_chunk, chunk, max_bytes))
         while pending:
             done = pending.popleft().result()
             for chunk in chunks:  # keep the workers fed before decoding
