@@ -81,3 +81,22 @@ def with_min_severity(sink: AlertSink, min_severity: Severity | str | None) -> A
     if min_severity is None or min_severity == "":
         return sink
     return MinSeverity(sink, Severity(min_severity))
+
+
+def sized_batches(
+    items: Sequence[tuple[str, dict[str, Any], int]], max_count: int, max_bytes: int
+) -> list[list[tuple[str, dict[str, Any], int]]]:
+    """`(alert_id, entry, size)` items in order, cut into requests of at most `max_count`
+    entries and `max_bytes` (a single larger entry goes alone: the caller refuses it first)."""
+    out: list[list[tuple[str, dict[str, Any], int]]] = []
+    batch: list[tuple[str, dict[str, Any], int]] = []
+    size = 0
+    for item in items:
+        if batch and (len(batch) == max_count or size + item[2] > max_bytes):
+            out.append(batch)
+            batch, size = [], 0
+        batch.append(item)
+        size += item[2]
+    if batch:
+        out.append(batch)
+    return out

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..ports import AlertSink, DeliveryReport, PendingAlert
+from . import sized_batches
 from .formatted import with_format
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class EventBridgeSink:
                 )
                 continue
             ready.append((alert.alert_id, entry, size))
-        batches = _batches(ready)
+        batches = sized_batches(ready, MAX_ENTRIES_PER_CALL, MAX_REQUEST_BYTES)
         for n, batch in enumerate(batches):
             if not self._send(batch, report):
                 for rest in batches[n + 1 :]:
@@ -186,23 +187,6 @@ class EventBridgeSink:
         for alert_id, _, _ in todo:
             report.pending[alert_id] = f"{reason} (after {self.max_attempts} attempts)"
         return not call_failed
-
-
-def _batches(
-    ready: Sequence[tuple[str, dict[str, Any], int]],
-) -> list[list[tuple[str, dict[str, Any], int]]]:
-    out: list[list[tuple[str, dict[str, Any], int]]] = []
-    batch: list[tuple[str, dict[str, Any], int]] = []
-    size = 0
-    for item in ready:
-        if batch and (len(batch) == MAX_ENTRIES_PER_CALL or size + item[2] > MAX_REQUEST_BYTES):
-            out.append(batch)
-            batch, size = [], 0
-        batch.append(item)
-        size += item[2]
-    if batch:
-        out.append(batch)
-    return out
 
 
 def eventbridge_sink_from_env(

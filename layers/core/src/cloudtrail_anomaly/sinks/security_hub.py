@@ -24,6 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..formats.asff import to_asff
 from ..ports import DeliveryReport, PendingAlert
+from . import sized_batches
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class SecurityHubSink:
                 )
                 continue
             ready.append((alert.alert_id, finding, size))
-        batches = _batches(ready)
+        batches = sized_batches(ready, MAX_FINDINGS_PER_CALL, MAX_REQUEST_BYTES)
         for n, batch in enumerate(batches):
             if not self._send(batch, report):
                 for rest in batches[n + 1 :]:
@@ -165,23 +166,6 @@ class SecurityHubSink:
 def _keep_pending(batch: Sequence[tuple[str, dict[str, Any], int]], report: DeliveryReport) -> None:
     for alert_id, _, _ in batch:
         report.pending[alert_id] = "not sent: an earlier request failed"
-
-
-def _batches(
-    ready: Sequence[tuple[str, dict[str, Any], int]],
-) -> list[list[tuple[str, dict[str, Any], int]]]:
-    out: list[list[tuple[str, dict[str, Any], int]]] = []
-    batch: list[tuple[str, dict[str, Any], int]] = []
-    size = 0
-    for item in ready:
-        if batch and (len(batch) == MAX_FINDINGS_PER_CALL or size + item[2] > MAX_REQUEST_BYTES):
-            out.append(batch)
-            batch, size = [], 0
-        batch.append(item)
-        size += item[2]
-    if batch:
-        out.append(batch)
-    return out
 
 
 class SecurityHubSettingsError(ValueError):
