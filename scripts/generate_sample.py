@@ -1250,6 +1250,7 @@ def build_scenarios(world: World) -> list[Scenario]:
             s.events,
         )
     )
+    _backdoor_used_at_once(world, user, backdoor, s.t + 4 * 60, out)
 
     # (b) Defense evasion by the CI deploy role, split over two delivery files.
     acct = accts[where["evasion"]]
@@ -1398,6 +1399,111 @@ def build_scenarios(world: World) -> list[Scenario]:
 
     out.extend(_benign_scenarios(world, rng))
     return out
+
+
+def _backdoor_used_at_once(
+    world: World, creator: Principal, name: str, start: int, out: list[Scenario]
+) -> None:
+    """(a2): the user the intruder just created, used minutes later with its new key.
+
+    A principal with no history at all: without lineage its every action would be "learning".
+    """
+    rng = random.Random(f"{world.seed}:backdoor")  # the other scenarios keep their draws
+    acct = creator.account
+    user = Principal(
+        pid=f"{acct.account_id}/user/{name}",
+        account=acct,
+        kind="IAMUser",
+        name=name,
+        baseline_arn=f"arn:aws:iam::{acct.account_id}:user/{name}",
+        unique_id=_unique_id(rng, "AIDA"),
+        actions=[],
+        cum_weights=[],
+        style="poisson",
+        pattern="flat",
+        rate=0.0,
+        regions="home",
+        sessions=[Session("", (ATTACKER_IPS[0],), UA_ATTACKER_BOTO)],
+        scaled=False,
+    )
+    s = _Script(world, user, user.sessions[0], start, rng)
+    home = acct.home_region
+    s.call("sts:GetCallerIdentity", region=world.global_region)
+    s.call("iam:ListAttachedUserPolicies", req={"userName": name})
+    s.call("secretsmanager:ListSecrets", region=home)
+    for secret in acct.secrets:
+        s.call("secretsmanager:GetSecretValue", region=home, req={"secretId": secret})
+    s.call("s3:ListBuckets")
+    out.append(
+        Scenario(
+            "attack",
+            "backdoor-user-used-at-once",
+            user,
+            f"The backdoor user {name}, created by {creator.name}'s stolen key, used minutes "
+            f"later from {ATTACKER_IPS[0]} with its new access key: identity, its own policies, "
+            "then every secret (issue 16: no learning period for an intruder's creation).",
+            s.events,
+        )
+    )
+
+
+def _root_housekeeping(world: World, out: list[Scenario]) -> None:
+    """Benign: the account owner signs in as root with MFA from the usual address and reads
+    security and billing settings it had not read before (issue 16: a quieter root)."""
+    roots = [p for p in world.principals if p.kind == "Root" and p.rate > 0]
+    if not roots:
+        return
+    root = roots[0]
+    rng = random.Random(f"{world.seed}:root-housekeeping")
+    s = _Script(world, root, root.sessions[0], _live_time(world, 0.2, 11, 5, root.account), rng)
+    s.call("signin:ConsoleLogin", mfa="Yes", region=world.global_region)
+    s.call("account:GetContactInformation", gap=(20, 60))
+    s.call("iam:ListMFADevices", gap=(20, 60))
+    s.call("account:GetAlternateContact", gap=(20, 60))
+    s.call("ce:GetCostAndUsage", gap=(20, 60))
+    new = {("iam", "ListMFADevices"), ("account", "GetAlternateContact")}
+    out.append(
+        Scenario(
+            "benign_novelty",
+            "root-housekeeping-with-mfa",
+            root,
+            "The account owner signs in as root with MFA from the usual address, checks the MFA "
+            "devices and the alternate contacts, and looks at the costs.",
+            [e for e in s.events if e.action in new],
+            [e for e in s.events if e.action not in new],
+        )
+    )
+
+
+def _ci_writes_iam(world: World, out: list[Scenario]) -> None:
+    """Benign: a release makes the deploy role create a role and instance profile for a new
+    service, then read it back in every run (issue 16: CI roles legitimately write IAM)."""
+    accts = world.accounts
+    acct = accts[3 % len(accts)]
+    tfs = [p for p in world.principals if p.name == "TerraformDeployRole" and p.account is acct]
+    if not tfs:
+        return
+    tf = tfs[0]
+    rng = random.Random(f"{world.seed}:ci-writes-iam")
+    t = _live_time(world, 0.65, 15, 10, acct)
+    new = _actions(
+        "iam:CreateRole iam:AttachRolePolicy iam:CreateInstanceProfile "
+        "iam:AddRoleToInstanceProfile iam:GetInstanceProfile"
+    )
+    tf.late_actions.append((t + HOUR, ("iam", "GetInstanceProfile")))
+    events = _run(world, tf, t, rng, full=True, extra=new)
+    out.append(
+        Scenario(
+            "benign_novelty",
+            "ci-role-writes-iam",
+            tf,
+            "A release adds a service with its own EC2 role: TerraformDeployRole creates the role, "
+            "attaches a managed policy, creates the instance profile, and reads it back in every "
+            "run afterwards.",
+            [e for e in events if e.action in new],
+            [e for e in events if e.action not in new],
+        )
+    )
 
 
 def _slow_recon(world: World, slow_user: Principal, out: list[Scenario]) -> None:
@@ -1604,6 +1710,8 @@ def _benign_scenarios(world: World, rng: random.Random) -> list[Scenario]:
             s.events,
         )
     )
+    _root_housekeeping(world, out)
+    _ci_writes_iam(world, out)
     return out
 
 
