@@ -21,6 +21,7 @@ TACTICS = {
     "defense-evasion",
     "credential-access",
     "exfiltration",
+    "execution",
     "initial-access",
 }
 

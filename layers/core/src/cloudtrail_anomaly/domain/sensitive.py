@@ -27,13 +27,13 @@ class SensitiveAction(NamedTuple):
     technique_id: str = ""  # ATT&CK technique, where one is clear ("T1562.008")
 
 
-_P, _PE, _DE, _CA, _EX, _IA = (
+_P, _PE, _DE, _CA, _EX, _EXE = (
     "persistence",
     "privilege-escalation",
     "defense-evasion",
     "credential-access",
     "exfiltration",
-    "initial-access",
+    "execution",
 )
 
 _HIGH: dict[str, tuple[str, ...]] = {
@@ -43,9 +43,6 @@ _HIGH: dict[str, tuple[str, ...]] = {
         "iam:UpdateLoginProfile",
         "iam:CreateUser",
         "iam:UpdateAssumeRolePolicy",
-        "iam:UpdateSAMLProvider",
-        "iam:CreateSAMLProvider",
-        "iam:CreateOpenIDConnectProvider",
         "iam:UpdateAccessKey",
         "sts:GetFederationToken",
         "lambda:AddPermission",
@@ -61,6 +58,8 @@ _HIGH: dict[str, tuple[str, ...]] = {
         "ec2:CreateKeyPair",
         "ec2:ImportKeyPair",
         "appsync:CreateApiKey",
+        "ec2-instance-connect:SendSSHPublicKey",  # T1098.004: a key pushed onto an instance
+        "ec2-instance-connect:SendSerialConsoleSSHPublicKey",
     ),
     _PE: (
         "iam:AttachUserPolicy",
@@ -83,6 +82,10 @@ _HIGH: dict[str, tuple[str, ...]] = {
         "eks:AssociateAccessPolicy",
         "glue:CreateDevEndpoint",
         "glue:UpdateDevEndpoint",
+        # T1484.002 Trust Modification: a new identity provider the account trusts
+        "iam:CreateSAMLProvider",
+        "iam:UpdateSAMLProvider",
+        "iam:CreateOpenIDConnectProvider",
     ),
     _DE: (
         "cloudtrail:UpdateTrail",
@@ -120,6 +123,7 @@ _HIGH: dict[str, tuple[str, ...]] = {
         "ec2:DisableEbsEncryptionByDefault",
         "access-analyzer:DeleteAnalyzer",
         "macie2:DisableMacie",
+        "ec2:AuthorizeSecurityGroupIngress",  # T1562.007: opens the cloud firewall
     ),
     _CA: (
         "secretsmanager:GetSecretValue",
@@ -129,10 +133,6 @@ _HIGH: dict[str, tuple[str, ...]] = {
         "ecr:GetAuthorizationToken",
         "rds:ModifyDBInstance",
         "iam:CreateServiceSpecificCredential",
-        "ec2-instance-connect:SendSSHPublicKey",
-        "ec2-instance-connect:SendSerialConsoleSSHPublicKey",
-        "ssm:StartSession",
-        "ssm:SendCommand",
     ),
     _EX: (
         "ec2:ModifySnapshotAttribute",
@@ -147,10 +147,13 @@ _HIGH: dict[str, tuple[str, ...]] = {
         "s3:PutBucketPublicAccessBlock",
         "s3:DeleteBucketPublicAccessBlock",
         "s3:PutBucketReplication",
-        "ec2:AuthorizeSecurityGroupIngress",
         "ec2:EnableSerialConsoleAccess",
         "transfer:CreateServer",
         "transfer:CreateUser",
+    ),
+    _EXE: (  # T1651: commands run on instances through the cloud's own agent
+        "ssm:StartSession",
+        "ssm:SendCommand",
     ),
 }
 # Switching off the logs or leaving the organization: nothing ordinary looks like it.
