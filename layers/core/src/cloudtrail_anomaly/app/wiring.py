@@ -141,7 +141,9 @@ def alert_sink_from_env(
             found["Splunk HEC (SPLUNK_HEC_URL)"] = with_format(
                 hec, env.get("ALERT_FORMAT", "").strip() or None
             )
-    if _any_set(env, "SECURITY_HUB_FINDINGS"):
+    # The template always sets SECURITY_HUB_FINDINGS ("false" unless asked): only a value that
+    # turns the sink on is worth its import (anything else gives no sink there either).
+    if env.get("SECURITY_HUB_FINDINGS", "").strip().lower() in _ON:
         from ..sinks.security_hub import security_hub_sink_from_env
 
         hub = security_hub_sink_from_env(env, boto3_client)
@@ -156,6 +158,9 @@ def alert_sink_from_env(
     if len(found) > 1:
         raise DestinationError(f"one alert destination per deployment, not {' and '.join(found)}")
     return next(iter(found.values()), None)
+
+
+_ON = frozenset({"1", "true", "on", "yes"})  # what sinks/security_hub.py reads as "on"
 
 
 def _any_set(env: Mapping[str, str], prefix: str) -> bool:
