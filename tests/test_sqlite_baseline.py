@@ -170,12 +170,66 @@ def test_a_lookup_costs_the_same_whatever_the_size_of_the_baseline(tmp_path: Pat
     keys = [TupleKey(ACCOUNT, f"{arn}{i}", "s3.amazonaws.com:GetObject") for i in range(20_000)]
     wanted = [keys[5], keys[17], TupleKey(ACCOUNT, f"{arn}-nobody", "s3.amazonaws.com:GetObject")]
     db.claim([TupleClaim(k, T0, T0, T0 + DAY) for k in keys[:100]])
-    small = _steps(db._db, lambda: db.lookup(wanted))
+    small = _steps(*_fresh_lookup(db.path, wanted))
     db.claim([TupleClaim(k, T0, T0, T0 + DAY) for k in keys[100:]])
-    large = _steps(db._db, lambda: db.lookup(wanted))
+    large = _steps(*_fresh_lookup(db.path, wanted))
     assert db.lookup(wanted).keys() == {keys[5], keys[17]}
     # 200 times the rows, about the same work (a B-tree one level deeper at most).
     assert large < 2 * small
+
+
+def _fresh_lookup(
+    path: str, keys: list[TupleKey]
+) -> tuple[sqlite3.Connection, Callable[[], object]]:
+    """A lookup by a new instance, whose cache holds nothing yet: what the file's query costs."""
+    reader = SqliteBaseline(path)
+    return reader._db, lambda: reader.lookup(keys)
+
+
+def _statements(db: SqliteBaseline, call: Callable[[], object]) -> list[str]:
+    seen: list[str] = []
+    db._db.set_trace_callback(seen.append)
+    try:
+        call()
+    finally:
+        db._db.set_trace_callback(None)
+    return seen
+
+
+def test_a_known_tuple_or_principal_is_read_from_the_file_once(tmp_path: Path) -> None:
+    """A replay looks up the same tuples and principals in every object: after the first read,
+    this process answers from what it read (issue 18: the claiming process's cost per object)."""
+    path = tmp_path / "s.sqlite"
+    writer = SqliteBaseline(path)
+    writer.claim([claim(key(1)), claim(key(2))])
+    pkey = PrincipalKey(ACCOUNT, ALICE)
+    writer.observe_principals({pkey: T0})
+    db = SqliteBaseline(path)
+    assert _statements(db, lambda: db.lookup([key(1), key(2)]))  # read from the file
+    assert db.lookup([key(1), key(2)]).keys() == {key(1), key(2)}
+    assert _statements(db, lambda: db.lookup([key(1), key(2)])) == []
+    assert any("SELECT" in q for q in _statements(db, lambda: db.lookup([key(1), key(3)])))
+    assert db.observe_principals({pkey: T0 + DAY}) == {pkey: T0}
+    assert _statements(db, lambda: db.observe_principals({pkey: T0 + 2 * DAY})) == []
+    # An earlier sighting is still news: written, and what every later call returns.
+    assert db.observe_principals({pkey: T0 - DAY}) == {pkey: T0 - DAY}
+    assert SqliteBaseline(path).observe_principals({pkey: T0 + DAY}) == {pkey: T0 - DAY}
+
+
+def test_what_another_process_refreshed_is_never_claimed_again_from_a_stale_read(
+    tmp_path: Path,
+) -> None:
+    """The cache may be behind another writer of the file; the claim, atomic in the file, is
+    what decides, so a stale read never alerts twice."""
+    path = tmp_path / "s.sqlite"
+    a, b = SqliteBaseline(path), SqliteBaseline(path)
+    a.claim([claim(key(1), T0, forget=DAY)])
+    assert a.lookup([key(1)])[key(1)].expires_at == T0 + DAY
+    b.refresh([TupleClaim(key(1), T0, T0 + DAY // 2, T0 + 10 * DAY)])  # b saw it again
+    # To a, the tuple looks expired two days later; claiming it is refused all the same.
+    assert a.lookup([key(1)])[key(1)].expires_at == T0 + DAY  # stale, as documented
+    assert a.claim([claim(key(1), T0 + 2 * DAY, forget=DAY)]) == set()
+    assert a.lookup([key(1)])[key(1)].expires_at == T0 + 10 * DAY  # read again after losing
 
 
 def test_two_connections_claiming_the_same_tuples_exactly_one_wins_each(tmp_path: Path) -> None:

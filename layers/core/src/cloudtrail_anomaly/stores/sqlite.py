@@ -78,6 +78,11 @@ CREATE TABLE IF NOT EXISTS principals (
 ) WITHOUT ROWID;
 """
 _CHUNK = 300  # rows per statement: 900 parameters, under SQLite's oldest limit of 999
+# Known tuples and principals' first sightings this process has read or written, so that the
+# next object's lookups of the same ones cost no query (a replay looks up the same few thousand
+# tuples in every object). Past this many entries the cache starts again, bounding its memory
+# (~200 bytes an entry).
+_CACHE_ENTRIES = 1_000_000
 
 
 class StateFileError(Exception):
@@ -114,6 +119,17 @@ def _connect_read_only(path: str, timeout_s: float) -> sqlite3.Connection:
 
 
 class SqliteBaseline:
+    """The baseline in one SQLite file.
+
+    What this process has read or written is cached: a tuple it knows to exist and when it
+    expires, a principal's first sighting. Both only move one way (a tuple's `expires_at`
+    forward, a first sighting back), so a cached value can be behind another process's write to
+    the same file, never ahead of it in a way that alerts twice: a tuple the cache thinks
+    expired is claimed, and the claim, atomic in the file, refuses it if it is not. What a
+    concurrent writer can make stale is a principal's first sighting (one process seeing an
+    earlier one than another had cached), that is when its learning ends.
+    """
+
     def __init__(
         self, path: str | Path, timeout_s: float = 30.0, *, read_only: bool = False
     ) -> None:
@@ -149,6 +165,8 @@ class SqliteBaseline:
         except sqlite3.DatabaseError as exc:
             raise StateFileError(f"{self.path}: not a usable state file ({exc})") from exc
         self.requests = 0
+        self._known: dict[TupleKey, TupleState] = {}
+        self._first_seen: dict[PrincipalKey, int] = {}
 
     def close(self) -> None:
         self._db.close()
@@ -163,10 +181,22 @@ class SqliteBaseline:
             raise
         self._db.execute("COMMIT")
 
+    def _remember(self, key: TupleKey, state: TupleState) -> None:
+        if len(self._known) >= _CACHE_ENTRIES:
+            self._known.clear()
+        self._known[key] = state
+
     def lookup(self, keys: Collection[TupleKey]) -> dict[TupleKey, TupleState]:
         self.requests += 1
         found: dict[TupleKey, TupleState] = {}
-        ordered = list(keys)
+        known = self._known
+        ordered = []
+        for key in keys:
+            state = known.get(key)
+            if state is None:
+                ordered.append(key)
+            else:
+                found[key] = state
         for i in range(0, len(ordered), _CHUNK):
             chunk = ordered[i : i + _CHUNK]
             rows = ",".join("(?,?,?)" for _ in chunk)
@@ -180,7 +210,9 @@ class SqliteBaseline:
                 "ON t.account_id = k.a AND t.principal = k.p AND t.action = k.act",
                 params,
             ):
-                found[TupleKey(a, p, act)] = TupleState(first, last, exp)
+                key, state = TupleKey(a, p, act), TupleState(first, last, exp)
+                found[key] = state
+                self._remember(key, state)
         return found
 
     def claim(self, claims: Sequence[TupleClaim], stage: Stage | None = None) -> set[TupleKey]:
@@ -202,6 +234,9 @@ class SqliteBaseline:
                     )
                     if cur.rowcount == 1:
                         won.add(c.key)
+                        self._remember(c.key, TupleState(c.first_seen, c.last_seen, c.expires_at))
+                    else:  # someone else's: read it again when next asked
+                        self._known.pop(c.key, None)
                 if won and stage is not None:
                     staged = stage(pkey, frozenset(won), self._window(db, pkey))
                     self._stage(db, staged.alerts)
@@ -225,24 +260,45 @@ class SqliteBaseline:
                 "WHERE account_id=? AND principal=? AND action=?",
                 [(u.last_seen, u.expires_at, *u.key) for u in updates],
             )
+        known = self._known
+        for u in updates:
+            state = known.get(u.key)
+            if state is not None:
+                known[u.key] = TupleState(
+                    state.first_seen,
+                    max(state.last_seen, u.last_seen),
+                    max(state.expires_at, u.expires_at),
+                )
 
     def observe_principals(self, seen: Mapping[PrincipalKey, int]) -> dict[PrincipalKey, int]:
         self.requests += 1
-        if not seen:
-            return {}
+        result: dict[PrincipalKey, int] = {}
+        cached = self._first_seen
+        news: dict[PrincipalKey, int] = {}
+        for key, t in seen.items():
+            first = cached.get(key)
+            if first is not None and first <= t:
+                result[key] = first  # nothing earlier to store
+            else:
+                news[key] = t
+        if not news:
+            return result
         with self._write() as db:
             db.executemany(
                 "INSERT INTO principals VALUES (?,?,?) ON CONFLICT (account_id, principal) "
                 "DO UPDATE SET first_seen=excluded.first_seen "
                 "WHERE excluded.first_seen < principals.first_seen",
-                [(*k, t) for k, t in seen.items()],
+                [(*k, t) for k, t in news.items()],
             )
-            result: dict[PrincipalKey, int] = {}
-            for key in seen:
+            for key in news:
                 row = db.execute(
                     "SELECT first_seen FROM principals WHERE account_id=? AND principal=?", key
                 ).fetchone()
                 result[key] = row[0]
+        if len(cached) + len(news) > _CACHE_ENTRIES:
+            cached.clear()
+        for key in news:
+            cached[key] = result[key]
         return result
 
     def marks(self, keys: Collection[MarkKey]) -> dict[MarkKey, Mark]:
