@@ -19,15 +19,16 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from ..athena.runner import AthenaQueryRunner
-from ..athena.sql import Partitioning, Projection, SqlInputError, TableSpec, TrailLayout
+from ..athena.schema import Partitioning, Projection, TableSpec
+from ..athena.table import AthenaTable
 from ..aws.notifications import RealtimeSettings, SettingsError
 from ..aws.s3_listing import S3ObjectLister
 from ..domain.events import parse_event_time
 from ..ports import AlertSink
+from ..trail.layout import SqlInputError, TrailLayout
 from ..usecases.backfill import BackfillReport, backfill
 from ..usecases.reconcile import (
     AthenaMode,
-    AthenaTable,
     Reconciler,
     ReconcileReport,
     ReconcileSettings,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..domain.detector import Detector
 from ..domain.policy import AlertPolicy
 from ..ports import AlertSink, Baseline, Enricher
-from ..usecases.deliver import JsonLinesSink
+from ..sinks.jsonl import JsonLinesSink
 from ..usecases.ingest import RealtimeProcessor
 from .settings import Config, ReaderSettings, load_config
 

@@ -16,11 +16,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ...athena.sql import SqlInputError, TableSpec, TrailLayout
+from ...athena.schema import TableSpec
+from ...athena.table import AthenaTable
 from ...ports import Baseline, QueryFailed
 from ...stores.sqlite import SqliteBaseline, StateFileError
+from ...trail.layout import SqlInputError, TrailLayout
 from ...usecases.backfill import DEFAULT_DAYS, backfill
-from ...usecases.reconcile import AthenaTable, discover_pairs
+from ...usecases.reconcile import discover_pairs
 from .. import wiring
 from ..settings import Config, ConfigError, load_config
 from . import exits

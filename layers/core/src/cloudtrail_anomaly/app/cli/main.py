@@ -21,9 +21,10 @@ from ...domain.sensitive import expand_action
 from ...formats import FORMATS, formatter
 from ...ports import AlertSink, Baseline, DeliveryReport, Outbox, PendingAlert
 from ...sinks.formatted import with_format
+from ...sinks.jsonl import JsonLinesSink
 from ...stores.memory import MemoryBaseline
 from ...stores.sqlite import SqliteBaseline, StateFileError
-from ...usecases.deliver import Deliverer, DeliverySummary, JsonLinesSink
+from ...usecases.deliver import Deliverer, DeliverySummary
 from ...usecases.extract_pool import usable_cpus
 from ...usecases.replay import ReplaySummary, format_summary, replay
 from .. import wiring
