@@ -18,7 +18,8 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cloudtrail_anomaly.app.realtime_function import RealtimeFunction
-from cloudtrail_anomaly.aws.notifications import RealtimeSettings, is_sqs_event
+from cloudtrail_anomaly.app.settings import RealtimeSettings
+from cloudtrail_anomaly.aws.notifications import is_sqs_event
 
 settings = RealtimeSettings.from_env(os.environ)
 logger = Logger(service=settings.service_name)

@@ -13,7 +13,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from cloudtrail_anomaly.app.reconcile_function import ReconcileFunction, ReconcileFunctionSettings
+from cloudtrail_anomaly.app.reconcile_function import ReconcileFunction
+from cloudtrail_anomaly.app.settings import ReconcileFunctionSettings
 
 settings = ReconcileFunctionSettings.from_env(os.environ)
 service = settings.realtime.service_name

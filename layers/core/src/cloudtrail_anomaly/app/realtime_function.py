@@ -19,7 +19,6 @@ from aws_lambda_powertools.utilities.data_classes import SQSRecord
 
 from ..aws.notifications import (
     Notification,
-    RealtimeSettings,
     UnrecognizedNotification,
     parse_event,
     parse_sqs_record,
@@ -28,6 +27,7 @@ from ..ports import AlertSink, ObjectRef
 from ..stores.dynamodb.baseline import DynamoDbBaseline
 from ..usecases.ingest import ObjectOutcome, ObjectStatus, RealtimeProcessor
 from . import wiring
+from .settings import RealtimeSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

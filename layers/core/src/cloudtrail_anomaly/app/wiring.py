@@ -19,13 +19,12 @@ from ..domain.policy import AlertPolicy
 from ..ports import AlertSink, Baseline, Enricher
 from ..sinks.jsonl import JsonLinesSink
 from ..usecases.ingest import RealtimeProcessor
-from .settings import Config, ReaderSettings, load_config
+from .settings import Config, ReaderSettings, RealtimeSettings, load_config
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_s3.client import S3Client
 
-    from ..aws.notifications import RealtimeSettings
     from ..stores.dynamodb.baseline import DynamoDbBaseline
     from ..stores.dynamodb.ledger import DynamoDbLedger
 
