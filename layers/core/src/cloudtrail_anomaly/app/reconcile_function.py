@@ -1,11 +1,11 @@
 """The reconciliation function's parts, built once per container, and what it does per event.
 
-The handler module stays a few lines: it builds `ReconcileFunction` at cold start from validated
-settings and its boto3 clients, and calls `handle` with each event: the hourly schedule (its
-`time` is the reconciliation's `now`), or a one-off `{"backfill_days": 90}` that learns the
-baseline from history. The real-time parts (baseline, ledger, outbox, sink, detector) are the
-real-time function's own (`RealtimeFunction.build`): missed objects go through the very same
-use case.
+The handler module stays a few lines: `cold_start` builds `ReconcileFunction` from validated
+settings and its boto3 clients, with powertools named after the service, and the handler calls
+`handle` with each event: the hourly schedule (its `time` is the reconciliation's `now`), or a
+one-off `{"backfill_days": 90}` that learns the baseline from history. The real-time parts
+(baseline, ledger, outbox, sink, detector) are the real-time function's own
+(`wiring.realtime_parts`): missed objects go through the very same use case.
 """
 
 from __future__ import annotations
@@ -41,6 +41,20 @@ CORE_METRICS = (
     "files_reprocessed",
     "pending_alerts_redelivered",
 )
+
+
+def cold_start(env: Mapping[str, str]) -> tuple[ReconcileFunction, wiring.Telemetry]:
+    """What the handler module builds once per container: the settings from `env` (a bad
+    variable fails the cold start, named), powertools named after the service, and the function
+    on its boto3 clients and alert destination."""
+    settings = ReconcileFunctionSettings.from_env(env)
+    telemetry = wiring.telemetry(
+        settings.realtime.service_name, settings.realtime.metrics_namespace
+    )
+    function = ReconcileFunction.from_env(
+        settings, env, logger=telemetry.logger, metrics=telemetry.metrics
+    )
+    return function, telemetry
 
 
 class ReconcileIncomplete(Exception):
