@@ -25,12 +25,12 @@ from ...usecases.backfill import DEFAULT_DAYS, backfill
 from ...usecases.reconcile import discover_pairs
 from .. import wiring
 from ..settings import Config, ConfigError, load_config
-from . import exits
+from . import exits, options
 
 PRICE_PER_TB = 5.0  # Athena, US regions: what the bytes scanned cost
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "backfill",
         help="learn the baseline from the trail's history through Athena (alerts nothing)",
@@ -55,7 +55,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--region", help="AWS region of the trail bucket and Athena (default: $AWS_REGION)"
     )
-    p.add_argument("--config", type=Path, help="TOML config (default: $CLOUDTRAIL_ANOMALY_CONFIG)")
+    p.add_argument("--config", type=Path, help=options.CONFIG_HELP)
 
 
 def _names(value: str) -> tuple[str, ...]:
