@@ -34,7 +34,7 @@ memory_mb, mode, bomb = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 limit = memory_mb << 20
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
-from cloudtrail_anomaly.aws.notifications import RealtimeSettings
+from cloudtrail_anomaly.app.settings import RealtimeSettings
 from cloudtrail_anomaly.trail.reader import DEFAULT_MAX_BYTES, ObjectError, read_compact, read_records
 
 env = {"BASELINE_TABLE": "baseline", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb)}
@@ -161,7 +161,7 @@ def _child(mode: str, bomb: Path, memory_mb: int = MEMORY_MB) -> dict[str, Any]:
 
 
 def test_the_cap_is_derived_from_the_memory_size() -> None:
-    from cloudtrail_anomaly.aws.notifications import RealtimeSettings
+    from cloudtrail_anomaly.app.settings import RealtimeSettings
 
     env = {"BASELINE_TABLE": "baseline", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(MEMORY_MB)}
     assert RealtimeSettings.from_env(env).max_object_bytes == (MEMORY_MB << 20) // 4

@@ -26,7 +26,7 @@ import orjson
 import pytest
 from aws_lambda_powertools import Logger, Metrics
 from cloudtrail_anomaly.app.realtime_function import RealtimeFunction
-from cloudtrail_anomaly.aws.notifications import RealtimeSettings, SettingsError
+from cloudtrail_anomaly.app.settings import RealtimeSettings, SettingsError
 from cloudtrail_anomaly.domain.events import parse_event_time
 from cloudtrail_anomaly.domain.model import DAY, iso
 from cloudtrail_anomaly.ports import DeliveryReport, ObjectRef, PendingAlert, ProcessedObject

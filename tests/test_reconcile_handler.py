@@ -21,7 +21,8 @@ import boto3
 import orjson
 import pytest
 import requests
-from cloudtrail_anomaly.app.reconcile_function import ReconcileFunctionSettings, ReconcileIncomplete
+from cloudtrail_anomaly.app.reconcile_function import ReconcileIncomplete
+from cloudtrail_anomaly.app.settings import ReconcileFunctionSettings, SettingsError
 from cloudtrail_anomaly.athena.queries import (
     RESULT_COLUMNS,
     history_scope,
@@ -29,7 +30,6 @@ from cloudtrail_anomaly.athena.queries import (
     tuples_sql,
 )
 from cloudtrail_anomaly.athena.schema import TableSpec
-from cloudtrail_anomaly.aws.notifications import SettingsError
 from cloudtrail_anomaly.domain.model import DAY
 from cloudtrail_anomaly.stores.dynamodb.baseline import create_table
 from moto import mock_aws

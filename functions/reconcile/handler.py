@@ -2,8 +2,9 @@
 
 Scheduled by EventBridge every hour; the event's `time` is the reconciliation's `now`. A one-off
 invocation with `{"backfill_days": 90}` learns the baseline from history through Athena. Built
-once, at cold start, from the environment (`app/wiring.py`; a bad variable fails it, named).
-A run that leaves objects unprocessed raises, so the scheduler's retry runs the same window.
+once, at cold start, from the environment (`app/reconcile_function.cold_start`; a bad variable
+fails it, named). A run that leaves objects unprocessed raises, so the scheduler's retry runs
+the same window.
 """
 
 from __future__ import annotations
@@ -11,16 +12,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from cloudtrail_anomaly.app.reconcile_function import ReconcileFunction, ReconcileFunctionSettings
+from cloudtrail_anomaly.app.reconcile_function import cold_start
 
-settings = ReconcileFunctionSettings.from_env(os.environ)
-service = settings.realtime.service_name
-logger = Logger(service=service)
-metrics = Metrics(namespace=settings.realtime.metrics_namespace, service=service)
-tracer = Tracer(service=service)
-function = ReconcileFunction.from_env(settings, os.environ, logger=logger, metrics=metrics)
+function, (logger, metrics, tracer) = cold_start(os.environ)
 
 
 @logger.inject_lambda_context(clear_state=True)

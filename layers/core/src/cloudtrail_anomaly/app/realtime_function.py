@@ -1,8 +1,9 @@
 """The real-time function's parts, built once per container, and what it does per message.
 
-The handler module stays a few lines: it builds `RealtimeFunction` at cold start from validated
-settings and its boto3 clients, and calls `handle_message` (SQS, per record, under powertools'
-partial batch response) or `handle_event` (direct S3, SNS or EventBridge invocations).
+The handler module stays a few lines: `cold_start` builds `RealtimeFunction` from validated
+settings and its boto3 clients, with powertools named after the service, and the handler calls
+`RealtimeLambda.handle`: `handle_message` per SQS record, under powertools' partial batch
+response, or `handle_event` for a direct S3, SNS or EventBridge invocation.
 """
 
 from __future__ import annotations
@@ -15,12 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
 from aws_lambda_powertools.utilities.data_classes import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ..aws.notifications import (
     Notification,
-    RealtimeSettings,
     UnrecognizedNotification,
+    is_sqs_event,
     parse_event,
     parse_sqs_record,
 )
@@ -28,10 +35,53 @@ from ..ports import AlertSink, ObjectRef
 from ..stores.dynamodb.baseline import DynamoDbBaseline
 from ..usecases.ingest import ObjectOutcome, ObjectStatus, RealtimeProcessor
 from . import wiring
+from .settings import RealtimeSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_s3.client import S3Client
+
+
+def cold_start(env: Mapping[str, str]) -> RealtimeLambda:
+    """What the handler module builds once per container: the settings from `env` (a bad
+    variable fails the cold start, named), powertools named after the service, the function on
+    its boto3 clients and alert destination, and the SQS batch processor."""
+    settings = RealtimeSettings.from_env(env)
+    telemetry = wiring.telemetry(settings.service_name, settings.metrics_namespace)
+    function = RealtimeFunction.from_env(
+        settings, env, logger=telemetry.logger, metrics=telemetry.metrics
+    )
+    return RealtimeLambda(
+        function,
+        telemetry,
+        BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
+        telemetry.tracer.capture_method(function.handle_record),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeLambda:
+    """The handler module's parts (`cold_start`) and what it does per invocation."""
+
+    function: RealtimeFunction
+    telemetry: wiring.Telemetry
+    batch: BatchProcessor
+    record_handler: Callable[[SQSRecord, LambdaContext], None]  # traced `handle_record`
+
+    def handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        """An SQS batch gets a partial batch response: only the messages of failed objects are
+        retried. A direct S3, SNS or EventBridge invocation raises to be retried."""
+        if not is_sqs_event(event):
+            self.function.handle_event(event)
+            return {"batchItemFailures": []}
+        with self.function.sqs_batch(event):  # the batch's ledger lookups and writes, batched
+            response = process_partial_response(
+                event=event,
+                record_handler=self.record_handler,
+                processor=self.batch,
+                context=context,
+            )
+        return dict(response)
 
 
 class ObjectFailed(Exception):
@@ -133,6 +183,11 @@ class RealtimeFunction:
                     "processed objects could not be recorded in the ledger",
                     extra={"unwritten": report.unwritten},
                 )
+
+    def handle_record(self, record: SQSRecord, lambda_context: LambdaContext) -> None:
+        """powertools' record handler (it passes `lambda_context` by that name): one message,
+        handed back when the invocation is nearly out of time (`handle_message`)."""
+        self.handle_message(record, lambda_context.get_remaining_time_in_millis())
 
     def handle_message(self, record: SQSRecord, remaining_ms: int | None = None) -> None:
         """One SQS message: process every object it names; raise if any failed (retry it), or

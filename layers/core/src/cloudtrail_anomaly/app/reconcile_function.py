@@ -1,39 +1,32 @@
 """The reconciliation function's parts, built once per container, and what it does per event.
 
-The handler module stays a few lines: it builds `ReconcileFunction` at cold start from validated
-settings and its boto3 clients, and calls `handle` with each event: the hourly schedule (its
-`time` is the reconciliation's `now`), or a one-off `{"backfill_days": 90}` that learns the
-baseline from history. The real-time parts (baseline, ledger, outbox, sink, detector) are the
-real-time function's own (`RealtimeFunction.build`): missed objects go through the very same
-use case.
+The handler module stays a few lines: `cold_start` builds `ReconcileFunction` from validated
+settings and its boto3 clients, with powertools named after the service, and the handler calls
+`handle` with each event: the hourly schedule (its `time` is the reconciliation's `now`), or a
+one-off `{"backfill_days": 90}` that learns the baseline from history. The real-time parts
+(baseline, ledger, outbox, sink, detector) are the real-time function's own
+(`wiring.realtime_parts`): missed objects go through the very same use case.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, cast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from ..athena.runner import AthenaQueryRunner
-from ..athena.sql import Partitioning, Projection, SqlInputError, TableSpec, TrailLayout
-from ..aws.notifications import RealtimeSettings, SettingsError
+from ..athena.table import AthenaTable
 from ..aws.s3_listing import S3ObjectLister
 from ..domain.events import parse_event_time
 from ..ports import AlertSink
 from ..usecases.backfill import BackfillReport, backfill
-from ..usecases.reconcile import (
-    AthenaMode,
-    AthenaTable,
-    Reconciler,
-    ReconcileReport,
-    ReconcileSettings,
-    discover_pairs,
-)
+from ..usecases.reconcile import Reconciler, ReconcileReport, discover_pairs
 from . import wiring
+from .settings import ReconcileFunctionSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_athena.client import AthenaClient
@@ -50,125 +43,23 @@ CORE_METRICS = (
 )
 
 
+def cold_start(env: Mapping[str, str]) -> tuple[ReconcileFunction, wiring.Telemetry]:
+    """What the handler module builds once per container: the settings from `env` (a bad
+    variable fails the cold start, named), powertools named after the service, and the function
+    on its boto3 clients and alert destination."""
+    settings = ReconcileFunctionSettings.from_env(env)
+    telemetry = wiring.telemetry(
+        settings.realtime.service_name, settings.realtime.metrics_namespace
+    )
+    function = ReconcileFunction.from_env(
+        settings, env, logger=telemetry.logger, metrics=telemetry.metrics
+    )
+    return function, telemetry
+
+
 class ReconcileIncomplete(Exception):
     """Objects of the window could not be processed: fail, so that the scheduler's retry runs
     the same window again (the ledger makes it skip what is done)."""
-
-
-@dataclass(frozen=True, slots=True)
-class AthenaSettings:
-    database: str = "cloudtrail_anomaly"
-    table: str = "cloudtrail"
-    workgroup: str = "primary"
-    output_location: str = ""  # "" = the workgroup's
-    partitioning: Partitioning = "projection"
-    account_projection: Projection = "injected"
-    region_projection: Projection = "injected"
-
-
-@dataclass(frozen=True, slots=True)
-class ReconcileFunctionSettings:
-    """The reconciliation function's settings, from its environment (README, "Reconciliation")."""
-
-    realtime: RealtimeSettings
-    layout: TrailLayout
-    accounts: tuple[str, ...] = ()
-    regions: tuple[str, ...] = ()
-    reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
-    athena: AthenaSettings = field(default_factory=AthenaSettings)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ReconcileFunctionSettings:
-        realtime = RealtimeSettings.from_env(env)
-        if not env.get("POWERTOOLS_SERVICE_NAME", "").strip():
-            realtime = _replace_service(realtime, "cloudtrail-anomaly-reconcile")
-        bucket = env.get("TRAIL_BUCKET", "").strip()
-        if not bucket:
-            raise SettingsError("TRAIL_BUCKET is not set: it must name the CloudTrail bucket")
-        try:
-            layout = TrailLayout(
-                bucket,
-                env.get("TRAIL_PREFIX", "").strip().strip("/"),
-                env.get("TRAIL_ORG_ID", "").strip(),
-            )
-        except SqlInputError as exc:
-            raise SettingsError(f"TRAIL_BUCKET, TRAIL_PREFIX or TRAIL_ORG_ID: {exc}") from None
-        athena_mode = _choice(env, "RECONCILE_ATHENA", ("missed", "full", "off"))
-        settings = cls(
-            realtime=realtime,
-            layout=layout,
-            accounts=_list(env, "TRAIL_ACCOUNTS"),
-            regions=_list(env, "TRAIL_REGIONS"),
-            reconcile=ReconcileSettings(
-                lag_minutes=_number(env, "RECONCILE_LAG_MINUTES", 30.0, 0.0),
-                window_minutes=_number(env, "RECONCILE_WINDOW_MINUTES", 60.0, 1.0),
-                digest_lookback_minutes=_number(
-                    env, "RECONCILE_DIGEST_LOOKBACK_MINUTES", 60.0, 1.0
-                ),
-                athena=cast(AthenaMode, athena_mode),
-            ),
-            athena=AthenaSettings(
-                database=env.get("ATHENA_DATABASE", "").strip() or "cloudtrail_anomaly",
-                table=env.get("ATHENA_TABLE", "").strip() or "cloudtrail",
-                workgroup=env.get("ATHENA_WORKGROUP", "").strip() or "primary",
-                output_location=env.get("ATHENA_OUTPUT_LOCATION", "").strip(),
-                partitioning=cast(
-                    Partitioning, _choice(env, "ATHENA_PARTITIONS", ("projection", "explicit"))
-                ),
-                account_projection=cast(
-                    Projection, _choice(env, "ATHENA_ACCOUNT_PROJECTION", ("injected", "enum"))
-                ),
-                region_projection=cast(
-                    Projection, _choice(env, "ATHENA_REGION_PROJECTION", ("injected", "enum"))
-                ),
-            ),
-        )
-        settings.table_spec()  # fail the cold start on a bad name, not the first query
-        return settings
-
-    def table_spec(self) -> TableSpec:
-        a = self.athena
-        try:
-            return TableSpec(
-                a.database,
-                a.table,
-                self.layout,
-                partitioning=a.partitioning,
-                account_projection=a.account_projection,
-                region_projection=a.region_projection,
-                accounts=self.accounts,
-                regions=self.regions,
-            )
-        except SqlInputError as exc:
-            raise SettingsError(f"ATHENA_* or TRAIL_*: {exc}") from None
-
-
-def _replace_service(settings: RealtimeSettings, name: str) -> RealtimeSettings:
-    return replace(settings, service_name=name)
-
-
-def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
-    value = env.get(name, "").strip() or allowed[0]
-    if value not in allowed:
-        raise SettingsError(f"{name}={value!r} must be one of {', '.join(allowed)}")
-    return value
-
-
-def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in env.get(name, "").split(",") if v.strip())
-
-
-def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
-    if value < minimum:
-        raise SettingsError(f"{name}={raw!r} must be at least {minimum:g}")
-    return value
 
 
 def scheduled_time(event: Mapping[str, Any], clock: Callable[[], float]) -> int:

@@ -3,7 +3,7 @@
 Every entry point builds from here: the CLI (`replay`, `baseline`, `backfill`), the real-time
 Lambda (`realtime_function.py`) and the reconciliation Lambda (`reconcile_function.py`, which
 runs missed objects through the very same `RealtimeParts` as the real-time function, and its
-backfill through the same `learner`). Clients are parameters; AWS adapters are imported only
+backfill through the same `learner`); both Lambdas' powertools come from `telemetry`. Clients are parameters; AWS adapters are imported only
 by the functions that build them, so the CLI's local commands need no AWS package.
 """
 
@@ -12,20 +12,20 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..domain.detector import Detector
 from ..domain.policy import AlertPolicy
 from ..ports import AlertSink, Baseline, Enricher
-from ..usecases.deliver import JsonLinesSink
+from ..sinks.jsonl import JsonLinesSink
 from ..usecases.ingest import RealtimeProcessor
-from .settings import Config, ReaderSettings, load_config
+from .settings import Config, ReaderSettings, RealtimeSettings, load_config
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger, Metrics, Tracer
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_s3.client import S3Client
 
-    from ..aws.notifications import RealtimeSettings
     from ..stores.dynamodb.baseline import DynamoDbBaseline
     from ..stores.dynamodb.ledger import DynamoDbLedger
 
@@ -106,6 +106,26 @@ def realtime_parts(
         claim_failures=baseline,
     )
     return RealtimeParts(processor, baseline, ledger, config)
+
+
+class Telemetry(NamedTuple):
+    """A function's powertools, one service name: structured logs, EMF metrics, X-Ray traces."""
+
+    logger: Logger
+    metrics: Metrics
+    tracer: Tracer
+
+
+def telemetry(service: str, namespace: str) -> Telemetry:
+    """Built once per container, at cold start (powertools is imported only here: the CLI runs
+    without it)."""
+    from aws_lambda_powertools import Logger, Metrics, Tracer
+
+    return Telemetry(
+        Logger(service=service),
+        Metrics(namespace=namespace, service=service),
+        Tracer(service=service),
+    )
 
 
 class DestinationError(ValueError):

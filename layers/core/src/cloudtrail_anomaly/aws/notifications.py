@@ -1,4 +1,4 @@
-"""What starts the real-time Lambda: its settings, and the notifications that name log objects.
+"""The notifications that start the real-time Lambda: each names new CloudTrail log objects.
 
 A new CloudTrail object can be announced in six shapes, recognized per record, never per event:
 an S3 event notification (invoking the function directly, or as the body of an SQS message),
@@ -11,11 +11,9 @@ its message fails and lands in the dead-letter queue, where a person sees it.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -27,139 +25,11 @@ from aws_lambda_powertools.utilities.data_classes import (
 )
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 
-from ..app.settings import CONFIG_ENV, load_config
 from ..ports import ObjectRef
-from ..stores.dynamodb.ledger import DEFAULT_TTL_DAYS
-from ..trail.reader import DEFAULT_MAX_BYTES
-
-_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}\Z")  # \Z: `$` takes a trailing newline
-
-
-# In Lambda the reader's cap follows the function's memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE):
-# the CLI's 1 GiB default would not fit in the deployed 1,024 MB. A gzip bomb stopped at the cap
-# holds the cap and a piece; an object just under it, its records too: about 1.7 times its
-# inflated size at peak (docs/benchmarks.md), beside the runtime and the baseline cache.
-CAP_MEMORY_DIVISOR = 4  # the default cap: a quarter of the memory (256 MiB at 1,024 MB)
-# A cap set above a third of the memory fails the cold start: the reader lets resident memory
-# grow by up to 1.75 times the cap while it decodes one object (trail/reader.py), beside the
-# runtime and the baseline cache.
-MAX_CAP_MEMORY_DIVISOR = 3
-
-
-class SettingsError(ValueError):
-    """A missing or bad environment variable; the message names it."""
 
 
 class UnrecognizedNotification(ValueError):
     """A message in none of the known shapes."""
-
-
-@dataclass(frozen=True, slots=True)
-class RealtimeSettings:
-    """The real-time function's settings, from its environment (see README, "Real-time path")."""
-
-    baseline_table: str
-    ledger_table: str
-    ledger_ttl_days: float = DEFAULT_TTL_DAYS
-    config_path: str = ""  # the TOML config (detection, policy, reader); "" = the defaults
-    cache_size: int = 200_000
-    write_concurrency: int = 8
-    # Overrides [reader] max_object_bytes of the config. In Lambda: MAX_OBJECT_BYTES, else the
-    # config's value when set, else a quarter of the memory (see `object_cap`).
-    max_object_bytes: int | None = None
-    # An SQS message is not started with less time than this left in the invocation: it is
-    # handed back for a retry instead of being cut off by the timeout with the whole batch.
-    min_remaining_seconds: float = 30.0
-    metrics_namespace: str = "CloudTrailAnomaly"
-    service_name: str = "cloudtrail-anomaly-realtime"  # powertools' service (logs, metrics)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> RealtimeSettings:
-        baseline = _table(env, "BASELINE_TABLE", required=True)
-        config_path = env.get(CONFIG_ENV, "").strip()
-        if config_path and not Path(config_path).is_file():
-            raise SettingsError(f"{CONFIG_ENV}={config_path!r}: no such file in the function")
-        max_object_bytes = _int(env, "MAX_OBJECT_BYTES", 0, minimum=1) or None
-        memory_mb = _int(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0, minimum=1)
-        if memory_mb:
-            max_object_bytes = object_cap(memory_mb, max_object_bytes, config_path)
-        return cls(
-            baseline_table=baseline,
-            ledger_table=_table(env, "LEDGER_TABLE") or baseline,
-            ledger_ttl_days=_float(env, "LEDGER_TTL_DAYS", DEFAULT_TTL_DAYS, minimum=1),
-            config_path=config_path,
-            cache_size=_int(env, "BASELINE_CACHE_SIZE", 200_000, minimum=0),
-            write_concurrency=_int(env, "DYNAMODB_WRITE_CONCURRENCY", 8, minimum=1),
-            max_object_bytes=max_object_bytes,
-            min_remaining_seconds=_float(env, "MIN_REMAINING_SECONDS", 30.0, minimum=0),
-            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip()
-            or "CloudTrailAnomaly",
-            service_name=env.get("POWERTOOLS_SERVICE_NAME", "").strip()
-            or "cloudtrail-anomaly-realtime",
-        )
-
-
-def object_cap(memory_mb: int, explicit: int | None, config_path: str = "") -> int:
-    """The reader's cap in a function of `memory_mb` MB: `explicit` (MAX_OBJECT_BYTES), else
-    the config's [reader] max_object_bytes when it is set, else a quarter of the memory. A cap
-    that cannot fit (more than a third of the memory) is a `SettingsError` naming its origin."""
-    memory = memory_mb << 20
-    limit = memory // MAX_CAP_MEMORY_DIVISOR
-    default = memory // CAP_MEMORY_DIVISOR
-    name = "MAX_OBJECT_BYTES"
-    if explicit is None:
-        explicit = load_config(config_path or None).reader.max_object_bytes
-        if explicit == DEFAULT_MAX_BYTES:  # the CLI's default, not a choice made for Lambda
-            return default
-        name = f"{config_path}: reader.max_object_bytes"
-    if explicit > limit:
-        raise SettingsError(
-            f"{name} = {explicit:,} bytes cannot fit in the function's {memory_mb:,} MB "
-            "(AWS_LAMBDA_FUNCTION_MEMORY_SIZE): reading an object near the cap may take 1.75 "
-            f"times the cap, so it may be at most a third of the memory, {limit:,} bytes. Lower "
-            f"it, leave it out for a quarter of the memory ({default:,} bytes), or give the "
-            "function more memory"
-        )
-    return explicit
-
-
-def _table(env: Mapping[str, str], name: str, required: bool = False) -> str:
-    value = env.get(name, "").strip()
-    if not value:
-        if required:
-            raise SettingsError(f"{name} is not set: it must name the DynamoDB table")
-        return ""
-    if not _TABLE_NAME.match(value):
-        raise SettingsError(
-            f"{name}={value!r} is not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)"
-        )
-    return value
-
-
-def _parse(env: Mapping[str, str], name: str, kind: type[float], minimum: float) -> float | None:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        if not raw.isascii():  # int() and float() take Arabic-Indic and other digits
-            raise ValueError(raw)
-        value = kind(raw)
-    except ValueError:
-        article = "an integer" if kind is int else "a number"
-        raise SettingsError(f"{name}={raw!r} is not {article}") from None
-    if value < minimum:
-        raise SettingsError(f"{name}={raw!r} must be at least {minimum:g}")
-    return value
-
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
-    value = _parse(env, name, int, minimum)
-    return default if value is None else int(value)
-
-
-def _float(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
-    value = _parse(env, name, float, minimum)
-    return default if value is None else value
 
 
 @dataclass(slots=True)

@@ -24,10 +24,6 @@ from dataclasses import dataclass, field
 
 from ..ports import AlertSink, Outbox
 
-# Re-exported (`as`) for app/wiring.py and app/cli/main.py, which import it from here: drop the
-# alias once they import sinks.jsonl.
-from ..sinks.jsonl import JsonLinesSink as JsonLinesSink
-
 log = logging.getLogger(__name__)
 
 

@@ -33,10 +33,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from ..athena.queries import PATH_COLUMN, missed_scopes, row_records, window_scopes
-
-# Re-exported (`as`) for app/cli/backfill.py and app/reconcile_function.py, which import it from
-# here: drop the alias once they import athena.table.
-from ..athena.table import AthenaTable as AthenaTable
+from ..athena.table import AthenaTable
 from ..ports import (
     ListedObject,
     ObjectGone,

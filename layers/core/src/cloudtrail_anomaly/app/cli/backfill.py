@@ -16,19 +16,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ...athena.sql import SqlInputError, TableSpec, TrailLayout
+from ...athena.schema import TableSpec
+from ...athena.table import AthenaTable
 from ...ports import Baseline, QueryFailed
 from ...stores.sqlite import SqliteBaseline, StateFileError
+from ...trail.layout import SqlInputError, TrailLayout
 from ...usecases.backfill import DEFAULT_DAYS, backfill
-from ...usecases.reconcile import AthenaTable, discover_pairs
+from ...usecases.reconcile import discover_pairs
 from .. import wiring
 from ..settings import Config, ConfigError, load_config
-from . import exits
+from . import exits, options
 
 PRICE_PER_TB = 5.0  # Athena, US regions: what the bytes scanned cost
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "backfill",
         help="learn the baseline from the trail's history through Athena (alerts nothing)",
@@ -53,7 +55,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--region", help="AWS region of the trail bucket and Athena (default: $AWS_REGION)"
     )
-    p.add_argument("--config", type=Path, help="TOML config (default: $CLOUDTRAIL_ANOMALY_CONFIG)")
+    p.add_argument("--config", type=Path, help=options.CONFIG_HELP)
 
 
 def _names(value: str) -> tuple[str, ...]:
