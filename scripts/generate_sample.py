@@ -22,6 +22,9 @@ bytes, uncompressed) with a mix of many principals, for throughput benchmarks.
 Everything derives from `--seed` through `random.Random`; gzip headers carry mtime 0, and no
 clock is read for the output, so the same arguments give byte-identical files. Standard library
 only; orjson is used when importable (its output is the same bytes as the json fallback).
+
+This file is the command line; the generator is the package `synthetic_trail/` beside it (its
+`__init__.py` lists the modules).
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ import re
 
 Action = tuple[str, str]  # (service prefix of eventSource, eventName)
 
-
 # Services whose calls CloudTrail records in us-east-1 whatever the caller's region.
 GLOBAL_SERVICES = frozenset(
     {"iam", "organizations", "signin", "ce", "account", "cloudfront", "route53", "health"}
@@ -21,8 +20,6 @@ READ_PREFIXES = (
     "Filter", "View", "Decrypt", "Encrypt", "GenerateDataKey", "AssumeRole",
 )  # fmt: skip
 NOT_READ = frozenset({("ssm", "UpdateInstanceInformation"), ("logs", "StartQuery")})
-
-
 # lambda:ListFunctions20150331, cloudfront:CreateFunction2020_05_31: the detector drops it.
 API_VERSION_SUFFIX = re.compile(r"(?:\d{8}|\d{4}_\d{2}_\d{2})(?:v\d+)?$")
 
@@ -40,11 +37,11 @@ def is_read(action: Action) -> bool:
     return action not in NOT_READ and action[1].startswith(READ_PREFIXES)
 
 
+def is_global(action: Action) -> bool:
+    return action[0] in GLOBAL_SERVICES or action in GLOBAL_ACTIONS
+
+
 def action_key(action: Action) -> str:
     """The action as scenarios.json and the detector name it: `eventSource:eventName`, without
     the API-version suffix some services log (`lambda.amazonaws.com:ListFunctions`)."""
     return f"{action[0]}.amazonaws.com:{API_VERSION_SUFFIX.sub('', action[1])}"
-
-
-def is_global(action: Action) -> bool:
-    return action[0] in GLOBAL_SERVICES or action in GLOBAL_ACTIONS

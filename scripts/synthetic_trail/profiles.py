@@ -6,11 +6,6 @@ from __future__ import annotations
 
 from synthetic_trail.actions import Action, parse_actions
 
-# Attacker and office addresses come from the documentation ranges of RFC 5737.
-ATTACKER_IPS = ("192.0.2.44", "192.0.2.171", "192.0.2.203", "192.0.2.18", "192.0.2.97")
-SLOW_RECON_IP = "203.0.113.58"  # another documentation network than the attacks above
-
-
 UA_CLI = (
     "aws-cli/2.17.{v} md/awscrt#0.20.11 ua/2.0 os/macos#23.5.0 md/arch#arm64 lang/python#3.11.9 "
     "md/pyimpl#CPython cfg/retry-mode#standard md/installer#exe md/prompt#off md/command#{cmd}"
@@ -56,6 +51,9 @@ UA_ATTACKER_BOTO = (
     "Boto3/1.28.57 md/Botocore#1.31.57 ua/2.0 os/linux#6.5.0-kali3-amd64 md/arch#x86_64 "
     "lang/python#3.11.6 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.31.57"
 )
+# Attacker and office addresses come from the documentation ranges of RFC 5737.
+ATTACKER_IPS = ("192.0.2.44", "192.0.2.171", "192.0.2.203", "192.0.2.18", "192.0.2.97")
+SLOW_RECON_IP = "203.0.113.58"  # another documentation network than the attacks above
 
 PEOPLE = (
     "alice.nguyen", "bob.schmidt", "carol.okafor", "dan.kowalski", "erin.garcia",
@@ -205,7 +203,7 @@ SSO_ROLE_POOLS: dict[str, list[Action]] = {
 # Services no steady human uses: what people "try" in the live phase.
 EXPLORATION: tuple[tuple[str, list[Action]], ...] = (
     ("bedrock", parse_actions("bedrock:ListFoundationModels bedrock:ListCustomModels "
-                         "bedrock:GetModelInvocationLoggingConfiguration")),
+                              "bedrock:GetModelInvocationLoggingConfiguration")),
     ("athena", parse_actions("athena:ListWorkGroups athena:ListDataCatalogs athena:GetWorkGroup")),
     ("eks", parse_actions("eks:ListClusters eks:DescribeCluster eks:ListNodegroups")),
     ("sagemaker", parse_actions("sagemaker:ListDomains sagemaker:ListNotebookInstances")),

@@ -17,11 +17,7 @@ from synthetic_trail.world import JSON, Event, Principal, Session, World
 
 EVENT_VERSION_108 = frozenset({"ec2messages", "ssm", "kms", "logs", "rds", "route53", "acm"})
 IAM_PREFIX = {"monitoring": "cloudwatch"}
-
-
 CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
-
-
 CONSOLE_LOGIN_TO = "https://console.aws.amazon.com/console/home?state=hashArgs%23&isauthcode=true"
 
 

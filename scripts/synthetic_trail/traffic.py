@@ -12,6 +12,9 @@ from synthetic_trail.actions import Action, is_global, is_read
 from synthetic_trail.clock import DAY, HOUR
 from synthetic_trail.world import JSON, Event, Principal, Session, World
 
+# ---------------------------------------------------------------------------------------------
+# Time patterns.
+
 
 def _factor(pattern: str, hod: int, weekday: int) -> float:
     weekend = weekday >= 5
