@@ -307,13 +307,18 @@ def test_json_fallback_writes_the_same_bytes_as_orjson(
     objects: dict[str, list[dict[str, Any]]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    writer = sys.modules["synthetic_trail.writer"]  # loaded with the script, orjson installed
     monkeypatch.setitem(sys.modules, "orjson", None)  # import orjson now raises ImportError
-    fallback = load_script("generate_sample_without_orjson")
+    for name in [n for n in sys.modules if n.partition(".")[0] == "synthetic_trail"]:
+        monkeypatch.delitem(sys.modules, name)  # so the script imports its package afresh
+    load_script("generate_sample_without_orjson")
+    fallback = sys.modules["synthetic_trail.writer"]
+    assert fallback.dumps is not writer.dumps  # the json encoder, not orjson
     doc = {"Records": [r for records in list(objects.values())[:300] for r in records]}
     doc["Records"].append({"odd": "d/é\n\u2028\t", "n": [1, None, True, 0]})
     expected = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
     assert fallback.dumps(doc) == expected
-    assert gen.dumps(doc) == expected  # orjson when installed
+    assert writer.dumps(doc) == expected  # orjson when installed
 
 
 def test_single_file_has_about_the_target_size(
