@@ -25,9 +25,9 @@ from cloudtrail_anomaly.ports import PendingAlert, Staged
 from cloudtrail_anomaly.stores.dynamodb.baseline import (
     BaselineUnavailable,
     DynamoDbBaseline,
-    LruCache,
     create_table,
 )
+from cloudtrail_anomaly.stores.dynamodb.cache import LruCache
 from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
 from moto import mock_aws
 
