@@ -28,13 +28,14 @@ from cloudtrail_anomaly.domain.alerts import (
 from cloudtrail_anomaly.domain.detector import REGION_PREFIX, Detector
 from cloudtrail_anomaly.domain.model import Event, Principal, Severity, TupleKey, iso
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
-from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline, create_table
+from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline
 from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
 from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
+from tests.dynamo_tables import create_table
 from tests.helpers import ACCOUNT, T0, record
 
 TABLE = "baseline"

@@ -27,10 +27,12 @@ from cloudtrail_anomaly.domain.window import (
     merge_window,
 )
 from cloudtrail_anomaly.ports import Staged
-from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline, create_table
+from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline
 from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 from moto import mock_aws
+
+from tests.dynamo_tables import create_table
 
 Stores = Callable[[int], list[Any]]
 

@@ -21,12 +21,13 @@ from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import RoleInfo
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.ports import PendingAlert
-from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline, create_table
+from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline
 from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
 from cloudtrail_anomaly.stores.memory import MemoryBaseline, MemoryOutbox, StaticEnrichment
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 from moto import mock_aws
 
+from tests.dynamo_tables import create_table
 from tests.helpers import ACCOUNT, T0, assumed_role, record
 
 MIN = 60

@@ -22,14 +22,12 @@ from cloudtrail_anomaly.domain.model import (
 from cloudtrail_anomaly.domain.policy import AlertPolicy
 from cloudtrail_anomaly.domain.window import merge_window
 from cloudtrail_anomaly.ports import PendingAlert, Staged
-from cloudtrail_anomaly.stores.dynamodb.baseline import (
-    BaselineUnavailable,
-    DynamoDbBaseline,
-    create_table,
-)
+from cloudtrail_anomaly.stores.dynamodb.baseline import BaselineUnavailable, DynamoDbBaseline
 from cloudtrail_anomaly.stores.dynamodb.cache import LruCache
 from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
 from moto import mock_aws
+
+from tests.dynamo_tables import create_table
 
 TABLE = "baseline"
 T0 = 1_700_000_000

@@ -10,9 +10,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from cloudtrail_anomaly.ports import ProcessedObject
-from cloudtrail_anomaly.stores.dynamodb.baseline import create_table
 from cloudtrail_anomaly.stores.dynamodb.ledger import DynamoDbLedger
 from moto import mock_aws
+
+from tests.dynamo_tables import create_table
 
 TABLE = "ledger"
 T0 = 1_717_200_000

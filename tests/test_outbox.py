@@ -14,11 +14,13 @@ from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import PrincipalKey, TupleClaim, TupleKey, WindowEntry
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.ports import PendingAlert, Staged
-from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline, create_table
+from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline
 from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
 from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 from moto import mock_aws
+
+from tests.dynamo_tables import create_table
 
 ALICE = "arn:aws:iam::111111111111:user/alice"
 A = TupleKey("111111111111", ALICE, "iam.amazonaws.com:CreateUser")

@@ -30,9 +30,9 @@ from cloudtrail_anomaly.aws.notifications import RealtimeSettings, SettingsError
 from cloudtrail_anomaly.domain.events import parse_event_time
 from cloudtrail_anomaly.domain.model import DAY, iso
 from cloudtrail_anomaly.ports import DeliveryReport, ObjectRef, PendingAlert, ProcessedObject
-from cloudtrail_anomaly.stores.dynamodb.baseline import create_table
 from moto import mock_aws
 
+from tests.dynamo_tables import create_table
 from tests.fakes import ListSink
 
 HANDLER = Path(__file__).parents[1] / "functions" / "realtime" / "handler.py"

@@ -31,10 +31,10 @@ from cloudtrail_anomaly.athena.queries import (
 from cloudtrail_anomaly.athena.schema import TableSpec
 from cloudtrail_anomaly.aws.notifications import SettingsError
 from cloudtrail_anomaly.domain.model import DAY
-from cloudtrail_anomaly.stores.dynamodb.baseline import create_table
 from moto import mock_aws
 
 from tests.athena_local import LocalAthena, athena_result_rows
+from tests.dynamo_tables import create_table
 from tests.fakes import ListSink
 from tests.trail import BUCKET, LAYOUT, ORG, DiskBucket, at, twenty_files
 

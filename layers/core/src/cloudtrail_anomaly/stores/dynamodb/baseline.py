@@ -648,25 +648,3 @@ class DynamoDbBaseline:
                 return min(int(old["first_seen"]["N"]), t)
             raise
         return int(resp["Attributes"]["first_seen"]["N"])
-
-
-def create_table(client: DynamoDBClient, table: str) -> None:
-    """Create a table with the baseline's key schema, on-demand, with TTL on `expires_at`: for
-    tests, the benchmark and local runs (deployments declare the same in their template)."""
-    client.create_table(
-        TableName=table,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    client.get_waiter("table_exists").wait(TableName=table)
-    client.update_time_to_live(
-        TableName=table,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
-    )
