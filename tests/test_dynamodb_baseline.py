@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from cfnlint.decode import decode_str
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import (
     PrincipalKey,
@@ -24,9 +26,10 @@ from cloudtrail_anomaly.stores.dynamodb.baseline import BaselineUnavailable, Dyn
 from cloudtrail_anomaly.stores.dynamodb.cache import LruCache
 from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
 
-from tests.dynamo_tables import BASELINE_TABLE
+from tests.dynamo_tables import BASELINE_TABLE, LEDGER_TABLE
 
 TABLE = BASELINE_TABLE
+RESOURCES = Path(__file__).parents[1] / "infra" / "resources.yml"
 T0 = 1_700_000_000
 ALICE = "arn:aws:iam::111111111111:user/alice"
 A = TupleKey("111111111111", ALICE, "iam.amazonaws.com:CreateUser")
@@ -84,6 +87,26 @@ def test_item_layout_and_ttl_is_a_number(dynamodb: Any) -> None:
     ttl = dynamodb.describe_time_to_live(TableName=TABLE)["TimeToLiveDescription"]
     assert ttl["AttributeName"] == "expires_at"
     assert ttl["TimeToLiveStatus"] == "ENABLED"
+
+
+def test_the_tests_tables_are_the_one_the_template_declares(dynamodb: Any) -> None:
+    """tests/dynamo_tables.py makes the table infra/resources.yml deploys (the baseline, the
+    outbox and the ledger share it): the tests run on its key schema, billing and TTL."""
+    template, problems = decode_str(RESOURCES.read_text())
+    assert not problems and template is not None
+    declared = template["Resources"]["BaselineTable"]["Properties"]
+    for table in (BASELINE_TABLE, LEDGER_TABLE):
+        made = dynamodb.describe_table(TableName=table)["Table"]
+        assert made["KeySchema"] == declared["KeySchema"]
+        assert sorted(made["AttributeDefinitions"], key=str) == sorted(
+            declared["AttributeDefinitions"], key=str
+        )
+        assert made["BillingModeSummary"]["BillingMode"] == declared["BillingMode"]
+        ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+        assert declared["TimeToLiveSpecification"] == {
+            "AttributeName": ttl["AttributeName"],
+            "Enabled": ttl["TimeToLiveStatus"] == "ENABLED",
+        }
 
 
 def test_lookups_are_batched_by_100(dynamodb: Any) -> None:
