@@ -246,8 +246,9 @@ def handler(args: argparse.Namespace, big: Path, tmp: Path) -> None:
     }.items():
         os.environ[name] = value
     import boto3
-    from cloudtrail_anomaly.stores.dynamodb.baseline import create_table
     from moto import mock_aws
+
+    from tests.dynamo_tables import create_table
 
     prefix = "AWSLogs/111111111111/CloudTrail/us-east-1/2026/11/01/"
     typical = (
@@ -298,8 +299,9 @@ def demo_percentiles(args: argparse.Namespace, tmp: Path) -> None:
     sys.path.insert(0, str(HERE))
     import bench_dynamodb as bd
     import boto3
-    from cloudtrail_anomaly.stores.dynamodb.baseline import create_table
     from moto import mock_aws
+
+    from tests.dynamo_tables import create_table
 
     files_timed = args.files or 300
     demo = args.sample or (bd.generate(tmp / "demo") or bd.stratus_as_trail(tmp / "demo"))

@@ -49,7 +49,7 @@ import orjson
 from cloudtrail_anomaly.domain.detector import DetectionSettings, Detector
 from cloudtrail_anomaly.domain.policy import AlertPolicy
 from cloudtrail_anomaly.ports import DeliveryReport, ObjectRef, OpenedObject, PendingAlert
-from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline, create_table
+from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline
 from cloudtrail_anomaly.stores.dynamodb.ledger import DynamoDbLedger
 from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
 from cloudtrail_anomaly.trail.keys import delivery_sort_key
@@ -57,6 +57,11 @@ from cloudtrail_anomaly.usecases.ingest import RealtimeProcessor
 from moto import mock_aws
 
 ROOT = Path(__file__).resolve().parents[1]
+# create_table is the tests' (tests/dynamo_tables.py): the repository's root on the path, as
+# pytest puts it, to import it.
+sys.path.insert(0, str(ROOT))
+from tests.dynamo_tables import create_table  # noqa: E402
+
 HANDLER = ROOT / "functions" / "realtime" / "handler.py"
 GENERATOR = ROOT / "scripts" / "generate_sample.py"
 STRATUS = ROOT / "tests" / "fixtures" / "cloudtrail" / "stratus-red-team"

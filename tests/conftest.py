@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import boto3
 import pytest
 from moto import mock_aws
 
 from tests.deployed import Packaged, packaged_stack
+from tests.dynamo_tables import BASELINE_TABLE, LEDGER_TABLE, create_table
 from tests.trail import BUCKET, ORG
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
 
 # The deployment the harness runs: an organization trail's bucket (tests/trail.py's), Splunk
 # HEC with its token in Secrets Manager, alarms by e-mail; every other parameter its default.
@@ -44,3 +50,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.setenv(name, value)
     with mock_aws():
         yield
+
+
+@pytest.fixture
+def dynamodb(aws: None) -> DynamoDBClient:
+    """A DynamoDB client on moto, with the stores' tables (tests/dynamo_tables.py): `baseline`
+    (the baseline and the outbox) and `ledger`."""
+    client = boto3.client("dynamodb", region_name=AWS_REGION)
+    create_table(client, BASELINE_TABLE)
+    create_table(client, LEDGER_TABLE)
+    return client

@@ -10,12 +10,9 @@ copies to a documented length, and is judged on, and reports the count of, every
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import orjson
-import pytest
 from botocore.exceptions import ClientError
 from cloudtrail_anomaly.domain.alerts import (
     FIELD_LIMITS,
@@ -28,16 +25,16 @@ from cloudtrail_anomaly.domain.alerts import (
 from cloudtrail_anomaly.domain.detector import REGION_PREFIX, Detector
 from cloudtrail_anomaly.domain.model import Event, Principal, Severity, TupleKey, iso
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
-from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline, create_table
+from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline
 from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
 from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
+from tests.dynamo_tables import BASELINE_TABLE
 from tests.helpers import ACCOUNT, T0, record
 
-TABLE = "baseline"
+TABLE = BASELINE_TABLE
 ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
 SENSITIVE = ["cloudtrail.amazonaws.com:StopLogging", "iam.amazonaws.com:CreateAccessKey"]
 DYNAMODB_ITEM_LIMIT = 400 * 1024
@@ -63,30 +60,22 @@ def item_size(item: dict[str, Any]) -> int:
     return size
 
 
-@pytest.fixture
-def client() -> Iterator[Any]:
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(ddb, TABLE)
-        yield ddb
-
-
 def detector(baseline: Any) -> Detector:
     return Detector(baseline, AlertPolicy(PolicySettings(learning_days=0)))
 
 
-def test_577_new_actions_and_a_long_user_agent_make_one_bounded_alert(client: Any) -> None:
+def test_577_new_actions_and_a_long_user_agent_make_one_bounded_alert(dynamodb: Any) -> None:
     records = enumeration()
-    db = DynamoDbBaseline(client, TABLE, write_concurrency=1)
+    db = DynamoDbBaseline(dynamodb, TABLE, write_concurrency=1)
     result = detector(db).process(records, "bucket/enumeration.json.gz")
 
     assert db.errors == {} and db.take_failed_claims() == 0
     (alert,) = result.alerts
     assert alert.detector == "new_action"
     assert len(alert.new_actions) == 577  # judged on all of them
-    (pending,) = DynamoDbOutbox(client, TABLE).pending()
+    (pending,) = DynamoDbOutbox(dynamodb, TABLE).pending()
     assert pending.alert_id == alert.alert_id
-    stored = client.get_item(
+    stored = dynamodb.get_item(
         TableName=TABLE, Key={"pk": {"S": "OUTBOX"}, "sk": {"S": f"P#{alert.alert_id}"}}
     )["Item"]
     assert item_size(stored) < DYNAMODB_ITEM_LIMIT
@@ -115,12 +104,12 @@ def test_577_new_actions_and_a_long_user_agent_make_one_bounded_alert(client: An
         TupleKey(ACCOUNT, ALICE, r["eventSource"] + ":" + r["eventName"]) for r in records[2:]
     ]
     keys.append(TupleKey(ACCOUNT, ALICE, REGION_PREFIX + "us-east-1"))
-    assert len(DynamoDbBaseline(client, TABLE).lookup(keys)) == 578
-    again = detector(DynamoDbBaseline(client, TABLE)).process(records, "bucket/again.json.gz")
+    assert len(DynamoDbBaseline(dynamodb, TABLE).lookup(keys)) == 578
+    again = detector(DynamoDbBaseline(dynamodb, TABLE)).process(records, "bucket/again.json.gz")
     assert again.alerts == [] and again.stats["new_tuples"] == 0
 
 
-def test_whichever_claim_transaction_fails_every_new_action_is_reported(client: Any) -> None:
+def test_whichever_claim_transaction_fails_every_new_action_is_reported(dynamodb: Any) -> None:
     """577 tuples take seven transactions; the third fails. The first carried the alert over
     all 577, the retry claims the third's 88 and reports them again: a duplicate, no loss."""
 
@@ -141,19 +130,19 @@ def test_whichever_claim_transaction_fails_every_new_action_is_reported(client: 
             return self._inner.transact_write_items(**kwargs)
 
     records = enumeration()
-    db = DynamoDbBaseline(ThirdFails(client), TABLE, write_concurrency=1)
+    db = DynamoDbBaseline(ThirdFails(dynamodb), TABLE, write_concurrency=1)
     first = detector(db).process(records, "obj")
     assert db.take_failed_claims() == 88  # the object fails, and is delivered again
     (alert,) = first.alerts
     assert len(alert.new_actions) == 577 and alert.severity == "critical"
-    retry = detector(DynamoDbBaseline(client, TABLE)).process(records, "obj")
+    retry = detector(DynamoDbBaseline(dynamodb, TABLE)).process(records, "obj")
     (rest,) = retry.alerts
     assert len(rest.new_actions) == 88
     reported = {e.action for a in (alert, rest) for e in a.new_actions}
     assert len(reported) == 577
     assert {
         orjson.loads(p.document)["new_actions_total"]
-        for p in DynamoDbOutbox(client, TABLE).pending()
+        for p in DynamoDbOutbox(dynamodb, TABLE).pending()
     } == {577, 88}
 
 

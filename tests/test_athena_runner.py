@@ -14,7 +14,6 @@ from botocore.exceptions import ClientError
 from cloudtrail_anomaly.athena.runner import AthenaQueryRunner
 from cloudtrail_anomaly.ports import QueryFailed
 from cloudtrail_anomaly.trail.layout import SqlInputError
-from moto import mock_aws
 from moto.moto_api import state_manager
 
 from tests.athena_local import athena_result_rows
@@ -23,12 +22,9 @@ REGION = "us-east-1"
 
 
 @pytest.fixture
-def athena(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    with mock_aws():
-        boto3.client("s3", region_name=REGION).create_bucket(Bucket="athena-results")
-        yield boto3.client("athena", region_name=REGION)
+def athena(aws: None) -> Iterator[Any]:
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket="athena-results")
+    yield boto3.client("athena", region_name=REGION)
     state_manager.unset_transition("athena::execution")
 
 

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from cloudtrail_anomaly.domain.model import (
     PrincipalKey,
@@ -27,10 +26,11 @@ from cloudtrail_anomaly.domain.window import (
     merge_window,
 )
 from cloudtrail_anomaly.ports import Staged
-from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline, create_table
+from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline
 from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
-from moto import mock_aws
+
+from tests.dynamo_tables import BASELINE_TABLE
 
 Stores = Callable[[int], list[Any]]
 
@@ -62,14 +62,12 @@ def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
         for db in opened:
             db.close()
     else:
-        with mock_aws():
-            client = boto3.client("dynamodb", region_name="us-east-1")
-            create_table(client, "baseline")
-            # One writer thread: moto is not thread-safe (DynamoDB is; the threaded path is
-            # tested in test_dynamodb_baseline.py through a serializing client).
-            yield lambda n: [
-                DynamoDbBaseline(client, "baseline", write_concurrency=1) for _ in range(n)
-            ]
+        client = request.getfixturevalue("dynamodb")
+        # One writer thread: moto is not thread-safe (DynamoDB is; the threaded path is
+        # tested in test_dynamodb_baseline.py through a serializing client).
+        yield lambda n: [
+            DynamoDbBaseline(client, BASELINE_TABLE, write_concurrency=1) for _ in range(n)
+        ]
 
 
 def test_lookup_returns_only_stored_keys(stores: Stores) -> None:

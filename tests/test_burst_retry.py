@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from cloudtrail_anomaly.domain.alerts import Alert
@@ -21,12 +20,12 @@ from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import RoleInfo
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.ports import PendingAlert
-from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline, create_table
+from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline
 from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
 from cloudtrail_anomaly.stores.memory import MemoryBaseline, MemoryOutbox, StaticEnrichment
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
-from moto import mock_aws
 
+from tests.dynamo_tables import BASELINE_TABLE
 from tests.helpers import ACCOUNT, T0, assumed_role, record
 
 MIN = 60
@@ -61,7 +60,7 @@ class FaultyStore:
     the next claim die after judging and staging, before its transaction commits, and
     `conflict_next_commit` makes DynamoDB's next transaction fail once with a conflict."""
 
-    def __init__(self, kind: str, tmp_path: Path) -> None:
+    def __init__(self, kind: str, tmp_path: Path, dynamodb: Any = None) -> None:
         self.kind = kind
         self.crash = False
         self.conflict = False
@@ -71,22 +70,23 @@ class FaultyStore:
         elif kind == "sqlite":
             self._path = tmp_path / "state.sqlite"
         else:
-            self._client = boto3.client("dynamodb", region_name="us-east-1")
-            create_table(self._client, "baseline")
+            self._client = dynamodb  # conftest's: a moto client with the baseline's table
 
     def open(self) -> Any:
         if self.kind == "memory":
             return self._memory
         if self.kind == "sqlite":
             return _CrashingSqlite(self._path, self)
-        return DynamoDbBaseline(_FaultyClient(self._client, self), "baseline", write_concurrency=1)
+        return DynamoDbBaseline(
+            _FaultyClient(self._client, self), BASELINE_TABLE, write_concurrency=1
+        )
 
     def pending(self) -> list[PendingAlert]:
         if self.kind == "memory":
             return self._memory.outbox.pending()
         if self.kind == "sqlite":
             return SqliteBaseline(self._path).pending()
-        return DynamoDbOutbox(self._client, "baseline").pending()
+        return DynamoDbOutbox(self._client, BASELINE_TABLE).pending()
 
     def take_crash(self) -> bool:
         crash, self.crash = self.crash, False
@@ -155,8 +155,7 @@ class _FaultyClient:
 @pytest.fixture(params=["memory", "sqlite", "dynamodb"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FaultyStore]:
     if request.param == "dynamodb":
-        with mock_aws():
-            yield FaultyStore("dynamodb", tmp_path)
+        yield FaultyStore("dynamodb", tmp_path, request.getfixturevalue("dynamodb"))
     else:
         yield FaultyStore(request.param, tmp_path)
 
@@ -202,19 +201,18 @@ def run_until_last(store: FaultyStore) -> list[Alert]:
     return alerts
 
 
-def test_a_claim_that_conflicts_once_still_emits_the_burst(tmp_path: Path) -> None:
-    with mock_aws():
-        store = FaultyStore("dynamodb", tmp_path)
-        alerts = run_until_last(store)
-        store.conflict = True
-        result = detector(store.open()).process(objects()[-1], "object-3")
-        assert store.conflicts == 1  # the transaction ran twice
-        burst = bursts(result.alerts)
-        assert len(burst) == 1
-        assert sorted(e.action for e in burst[0].new_actions) == sorted(ACTIONS)
-        assert bursts(alerts) == []
-        staged = {p.alert_id for p in store.pending()}
-        assert burst[0].alert_id in staged
+def test_a_claim_that_conflicts_once_still_emits_the_burst(tmp_path: Path, dynamodb: Any) -> None:
+    store = FaultyStore("dynamodb", tmp_path, dynamodb)
+    alerts = run_until_last(store)
+    store.conflict = True
+    result = detector(store.open()).process(objects()[-1], "object-3")
+    assert store.conflicts == 1  # the transaction ran twice
+    burst = bursts(result.alerts)
+    assert len(burst) == 1
+    assert sorted(e.action for e in burst[0].new_actions) == sorted(ACTIONS)
+    assert bursts(alerts) == []
+    staged = {p.alert_id for p in store.pending()}
+    assert burst[0].alert_id in staged
 
 
 def test_a_redelivery_after_a_crash_before_the_commit_bursts_exactly_once(
@@ -239,23 +237,23 @@ def test_a_redelivery_after_a_crash_before_the_commit_bursts_exactly_once(
 
 def test_enrichment_is_asked_once_per_principal_however_often_the_claim_runs(
     tmp_path: Path,
+    dynamodb: Any,
 ) -> None:
-    with mock_aws():
-        store = FaultyStore("dynamodb", tmp_path)
-        run_until_last(store)
-        enricher = CountingEnricher()
-        store.conflict = True
-        result = detector(store.open(), enricher).process(objects()[-1], "object-3")
-        assert store.conflicts == 1
-        assert {a.detector for a in result.alerts} == {"new_action", "new_action_burst"}
-        assert enricher.calls == {
-            "role_info": [ROLE_ARN],
-            "account_name": [ACCOUNT],
-            "account_owner": [ACCOUNT],
-        }
-        assert all(a.account_name == "prod" for a in result.alerts)
-        (alert,) = [a for a in result.alerts if a.detector == "new_action"]
-        assert alert.role_created == T0 - 400 * 86_400
+    store = FaultyStore("dynamodb", tmp_path, dynamodb)
+    run_until_last(store)
+    enricher = CountingEnricher()
+    store.conflict = True
+    result = detector(store.open(), enricher).process(objects()[-1], "object-3")
+    assert store.conflicts == 1
+    assert {a.detector for a in result.alerts} == {"new_action", "new_action_burst"}
+    assert enricher.calls == {
+        "role_info": [ROLE_ARN],
+        "account_name": [ACCOUNT],
+        "account_owner": [ACCOUNT],
+    }
+    assert all(a.account_name == "prod" for a in result.alerts)
+    (alert,) = [a for a in result.alerts if a.detector == "new_action"]
+    assert alert.role_created == T0 - 400 * 86_400
 
 
 def test_enrichment_is_asked_before_the_claim_not_inside_it(store: FaultyStore) -> None:

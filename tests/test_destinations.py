@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import boto3
 import pytest
 from cloudtrail_anomaly.app.wiring import DestinationError, alert_sink_from_env
-from moto import mock_aws
 
 TOKEN = "0f8e7d6c-5b4a-4392-8170-destinations"
 BASE = {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -16,16 +13,7 @@ HUB = {"SECURITY_HUB_FINDINGS": "true", "SECURITY_HUB_ACCOUNT_ID": "123456789012
 BUS = {"EVENTBRIDGE_BUS_NAME": "security-alerts"}
 
 
-@pytest.fixture(autouse=True)
-def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        yield
+pytestmark = pytest.mark.usefixtures("aws")  # conftest's: every test on moto
 
 
 def sink_name(env: dict[str, str]) -> str | None:

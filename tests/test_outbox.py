@@ -7,18 +7,18 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import boto3
 import orjson
 import pytest
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import PrincipalKey, TupleClaim, TupleKey, WindowEntry
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.ports import PendingAlert, Staged
-from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline, create_table
+from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline
 from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
 from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
-from moto import mock_aws
+
+from tests.dynamo_tables import BASELINE_TABLE
 
 ALICE = "arn:aws:iam::111111111111:user/alice"
 A = TupleKey("111111111111", ALICE, "iam.amazonaws.com:CreateUser")
@@ -43,13 +43,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Open]:
 
         yield sqlite
     else:
-        with mock_aws():
-            client = boto3.client("dynamodb", region_name="us-east-1")
-            create_table(client, "baseline")
-            yield lambda: (
-                DynamoDbBaseline(client, "baseline", write_concurrency=1),  # moto: one thread
-                DynamoDbOutbox(client, "baseline"),
-            )
+        client = request.getfixturevalue("dynamodb")
+        yield lambda: (
+            DynamoDbBaseline(client, BASELINE_TABLE, write_concurrency=1),  # moto: one thread
+            DynamoDbOutbox(client, BASELINE_TABLE),
+        )
 
 
 def pending(alert_id: str, t: int = T0) -> PendingAlert:

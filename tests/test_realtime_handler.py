@@ -13,7 +13,7 @@ import importlib.util
 import itertools
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,16 +30,15 @@ from cloudtrail_anomaly.app.settings import RealtimeSettings, SettingsError
 from cloudtrail_anomaly.domain.events import parse_event_time
 from cloudtrail_anomaly.domain.model import DAY, iso
 from cloudtrail_anomaly.ports import DeliveryReport, ObjectRef, PendingAlert, ProcessedObject
-from cloudtrail_anomaly.stores.dynamodb.baseline import create_table
-from moto import mock_aws
 
+from tests.dynamo_tables import BASELINE_TABLE, LEDGER_TABLE
 from tests.fakes import ListSink
 
 HANDLER = Path(__file__).parents[1] / "functions" / "realtime" / "handler.py"
 FIXTURES = Path(__file__).parent / "fixtures" / "realtime"
 ADMIN_USER = FIXTURES / "aws.persistence.iam-create-admin-user.json.gz"
 SECRETS = FIXTURES / "aws.credential-access.secretsmanager-retrieve-secrets.json.gz"
-BUCKET, QUEUE, TABLE, LEDGER = "trail-logs", "trail-objects", "baseline", "ledger"
+BUCKET, QUEUE, TABLE, LEDGER = "trail-logs", "trail-objects", BASELINE_TABLE, LEDGER_TABLE
 REGION = "us-east-1"
 _modules = itertools.count()
 
@@ -80,12 +79,10 @@ class Container:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def cloud(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The function's world on moto (conftest's `aws`): its tables, the trail bucket notifying
+    the queue, and its environment."""
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
         "BASELINE_TABLE": TABLE,
         "DYNAMODB_WRITE_CONCURRENCY": "1",  # moto is not thread-safe; DynamoDB is
         "LEDGER_TABLE": LEDGER,
@@ -93,26 +90,22 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         "POWERTOOLS_TRACE_DISABLED": "true",
     }.items():
         monkeypatch.setenv(name, value)
-    with mock_aws():
-        s3 = boto3.client("s3", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        create_table(ddb, TABLE)
-        create_table(ddb, LEDGER)
-        s3.create_bucket(Bucket=BUCKET)
-        queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        s3.put_bucket_notification_configuration(
-            Bucket=BUCKET,
-            NotificationConfiguration={
-                "QueueConfigurations": [
-                    {"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]},
-                ]
-            },
-        )
-        yield {"s3": s3, "sqs": sqs, "ddb": ddb, "queue_url": queue_url, "queue_arn": queue_arn}
+    s3 = boto3.client("s3", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET)
+    queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    s3.put_bucket_notification_configuration(
+        Bucket=BUCKET,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]},
+            ]
+        },
+    )
+    return {"s3": s3, "sqs": sqs, "ddb": dynamodb, "queue_url": queue_url, "queue_arn": queue_arn}
 
 
 def records_of(path: Path) -> list[dict[str, Any]]:
@@ -128,17 +121,17 @@ def log_key(account: str, newest: int, uid: str, region: str = REGION) -> str:
     )
 
 
-def put_log(aws: dict[str, Any], records: list[dict[str, Any]], uid: str) -> str:
+def put_log(cloud: dict[str, Any], records: list[dict[str, Any]], uid: str) -> str:
     account = records[0]["recipientAccountId"]
     newest = max(parse_event_time(r["eventTime"]) or 0 for r in records)
     key = log_key(account, newest, uid)
     body = gzip.compress(orjson.dumps({"Records": records}))
-    aws["s3"].put_object(Bucket=BUCKET, Key=key, Body=body)
+    cloud["s3"].put_object(Bucket=BUCKET, Key=key, Body=body)
     return key
 
 
-def put_fixture(aws: dict[str, Any], path: Path, uid: str) -> str:
-    aws["s3"].put_object(
+def put_fixture(cloud: dict[str, Any], path: Path, uid: str) -> str:
+    cloud["s3"].put_object(
         Bucket=BUCKET, Key=log_key(*_account_and_newest(path), uid), Body=path.read_bytes()
     )
     return log_key(*_account_and_newest(path), uid)
@@ -163,16 +156,18 @@ def history_for(path: Path, days_before: int = 30) -> list[dict[str, Any]]:
     return [record]
 
 
-def receive(aws: dict[str, Any]) -> dict[str, Any]:
+def receive(cloud: dict[str, Any]) -> dict[str, Any]:
     """Everything on the queue, as the SQS event Lambda's event source mapping would send."""
     messages: list[dict[str, Any]] = []
     while True:
-        got = aws["sqs"].receive_message(QueueUrl=aws["queue_url"], MaxNumberOfMessages=10)
+        got = cloud["sqs"].receive_message(QueueUrl=cloud["queue_url"], MaxNumberOfMessages=10)
         if not got.get("Messages"):
             break
         messages.extend(got["Messages"])
         for m in got["Messages"]:
-            aws["sqs"].delete_message(QueueUrl=aws["queue_url"], ReceiptHandle=m["ReceiptHandle"])
+            cloud["sqs"].delete_message(
+                QueueUrl=cloud["queue_url"], ReceiptHandle=m["ReceiptHandle"]
+            )
     return {
         "Records": [
             {
@@ -183,7 +178,7 @@ def receive(aws: dict[str, Any]) -> dict[str, Any]:
                 "messageAttributes": {},
                 "md5OfBody": m["MD5OfBody"],
                 "eventSource": "aws:sqs",
-                "eventSourceARN": aws["queue_arn"],
+                "eventSourceARN": cloud["queue_arn"],
                 "awsRegion": REGION,
             }
             for m in messages
@@ -206,21 +201,21 @@ def emf(out: str) -> dict[str, float]:
     return totals
 
 
-def items(aws: dict[str, Any], table: str) -> list[dict[str, Any]]:
-    return list(aws["ddb"].scan(TableName=table)["Items"])
+def items(cloud: dict[str, Any], table: str) -> list[dict[str, Any]]:
+    return list(cloud["ddb"].scan(TableName=table)["Items"])
 
 
 def test_end_to_end_alerts_and_state(
-    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    cloud: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     container = Container(monkeypatch)
-    history = put_log(aws, history_for(ADMIN_USER), "history")
-    first = receive(aws)  # moto's s3:TestEvent from the configuration, then the history object
+    history = put_log(cloud, history_for(ADMIN_USER), "history")
+    first = receive(cloud)  # moto's s3:TestEvent from the configuration, then the history object
     assert container.invoke(first) == {"batchItemFailures": []}
     assert container.sink.alerts == []
 
-    key = put_fixture(aws, ADMIN_USER, "attack")
-    assert container.invoke(receive(aws)) == {"batchItemFailures": []}
+    key = put_fixture(cloud, ADMIN_USER, "attack")
+    assert container.invoke(receive(cloud)) == {"batchItemFailures": []}
 
     (alert,) = container.sink.alerts
     assert alert["account_id"] == "229654561268"
@@ -232,7 +227,7 @@ def test_end_to_end_alerts_and_state(
     ]
     assert alert["source_objects"] == [f"s3://{BUCKET}/{key}"]
 
-    baseline = items(aws, TABLE)
+    baseline = items(cloud, TABLE)
     tuples = {i["sk"]["S"]: i for i in baseline if i["sk"]["S"].startswith("A#iam")}
     assert set(tuples) == {
         "A#iam.amazonaws.com:GetUser",
@@ -244,7 +239,7 @@ def test_end_to_end_alerts_and_state(
     assert created["pk"]["S"] == "P#229654561268#arn:aws:iam::229654561268:user/christophe"
     assert int(created["expires_at"]["N"]) == int(created["last_seen"]["N"]) + 90 * DAY
 
-    ledger = items(aws, LEDGER)
+    ledger = items(cloud, LEDGER)
     assert sorted(i["key"]["S"] for i in ledger) == sorted([key, history])
     entry = next(i for i in ledger if i["key"]["S"] == key)
     assert entry["alerts"] == {"N": "1"} and entry["records"] == {"N": "3"}
@@ -262,13 +257,13 @@ def test_end_to_end_alerts_and_state(
 
 
 def test_redelivered_object_alerts_once_and_costs_one_read(
-    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    cloud: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     container = Container(monkeypatch)
-    put_log(aws, history_for(SECRETS), "history")
-    container.invoke(receive(aws))
-    put_fixture(aws, SECRETS, "attack")
-    event = receive(aws)
+    put_log(cloud, history_for(SECRETS), "history")
+    container.invoke(receive(cloud))
+    put_fixture(cloud, SECRETS, "attack")
+    event = receive(cloud)
     capsys.readouterr()
 
     assert container.invoke(event) == {"batchItemFailures": []}
@@ -288,12 +283,12 @@ def test_redelivered_object_alerts_once_and_costs_one_read(
 
 
 def test_two_concurrent_invocations_of_one_object_alert_once(
-    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    cloud: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    Container(monkeypatch).invoke(receive(aws))  # the test event
-    put_log(aws, history_for(ADMIN_USER), "history")
-    Container(monkeypatch).invoke(receive(aws))
-    key = put_fixture(aws, ADMIN_USER, "attack")
+    Container(monkeypatch).invoke(receive(cloud))  # the test event
+    put_log(cloud, history_for(ADMIN_USER), "history")
+    Container(monkeypatch).invoke(receive(cloud))
+    key = put_fixture(cloud, ADMIN_USER, "attack")
     ref = ObjectRef(BUCKET, key)
     settings = RealtimeSettings.from_env({"BASELINE_TABLE": TABLE, "LEDGER_TABLE": LEDGER})
     both_checked = threading.Barrier(2)
@@ -317,8 +312,8 @@ def test_two_concurrent_invocations_of_one_object_alert_once(
     for n, sink in enumerate(sinks):
         fn = RealtimeFunction.build(
             settings,
-            s3=aws["s3"],
-            dynamodb=Serialized(aws["ddb"]),
+            s3=cloud["s3"],
+            dynamodb=Serialized(cloud["ddb"]),
             logger=Logger(service=f"race-{n}"),
             metrics=Metrics(namespace="race"),
             sink=sink,
@@ -351,15 +346,15 @@ class Serialized:
 
 
 def test_a_poison_object_fails_only_its_own_message(
-    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    cloud: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     container = Container(monkeypatch)
-    container.invoke(receive(aws))  # the test event
-    good = put_fixture(aws, SECRETS, "good")
+    container.invoke(receive(cloud))  # the test event
+    good = put_fixture(cloud, SECRETS, "good")
     account, newest = _account_and_newest(SECRETS)
     poison = log_key(account, newest, "poison")
-    aws["s3"].put_object(Bucket=BUCKET, Key=poison, Body=b"\x1f\x8b\x08\x00" + b"\xff" * 64)
-    event = receive(aws)
+    cloud["s3"].put_object(Bucket=BUCKET, Key=poison, Body=b"\x1f\x8b\x08\x00" + b"\xff" * 64)
+    event = receive(cloud)
     by_key = {
         unquote_plus(orjson.loads(r["body"])["Records"][0]["s3"]["object"]["key"]): r
         for r in event["Records"]
@@ -369,35 +364,35 @@ def test_a_poison_object_fails_only_its_own_message(
     response = container.invoke(event)
 
     assert response == {"batchItemFailures": [{"itemIdentifier": by_key[poison]["messageId"]}]}
-    assert [i["key"]["S"] for i in items(aws, LEDGER)] == [good]  # the poison is not recorded
+    assert [i["key"]["S"] for i in items(cloud, LEDGER)] == [good]  # the poison is not recorded
     metrics = emf(capsys.readouterr().out)
     assert metrics["objects_failed.corrupt_gzip"] == 1
     assert metrics["objects"] == 1
 
 
 def test_digests_are_skipped_and_foreign_keys_reported_without_failing(
-    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    cloud: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     container = Container(monkeypatch)
     digest = "AWSLogs/111111111111/CloudTrail-Digest/us-east-1/2024/06/01/111111111111_CloudTrail-Digest_us-east-1_trail_us-east-1_20240601T000000Z.json.gz"
     for key in (digest, "exports/some file.json"):
-        aws["s3"].put_object(Bucket=BUCKET, Key=key, Body=b"{}")
+        cloud["s3"].put_object(Bucket=BUCKET, Key=key, Body=b"{}")
     capsys.readouterr()
-    assert container.invoke(receive(aws)) == {"batchItemFailures": []}
+    assert container.invoke(receive(cloud)) == {"batchItemFailures": []}
     metrics = emf(capsys.readouterr().out)
     assert metrics["objects_skipped.digest"] == 1
     assert metrics["objects_skipped.s3_test_event"] == 1
     assert metrics["objects_invalid"] == 1
-    assert items(aws, LEDGER) == []
+    assert items(cloud, LEDGER) == []
 
 
 def test_direct_s3_invocation_and_cloudtrail_sns_notification(
-    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    cloud: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     container = Container(monkeypatch)
-    receive(aws)
-    key = put_fixture(aws, SECRETS, "direct")
-    etag = aws["s3"].head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
+    receive(cloud)
+    key = put_fixture(cloud, SECRETS, "direct")
+    etag = cloud["s3"].head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
     direct = {
         "Records": [
             {
@@ -408,7 +403,7 @@ def test_direct_s3_invocation_and_cloudtrail_sns_notification(
         ]
     }
     assert container.invoke(direct) == {"batchItemFailures": []}
-    assert len(items(aws, LEDGER)) == 1
+    assert len(items(cloud, LEDGER)) == 1
     # CloudTrail's own notification names no ETag: the object's is read from GetObject.
     sns = {
         "Records": [
@@ -421,22 +416,22 @@ def test_direct_s3_invocation_and_cloudtrail_sns_notification(
         ]
     }
     assert container.invoke(sns) == {"batchItemFailures": []}
-    assert len(items(aws, LEDGER)) == 1
+    assert len(items(cloud, LEDGER)) == 1
 
 
 def test_a_direct_invocation_that_fails_raises_for_a_retry(
-    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    cloud: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     container = Container(monkeypatch)
     account, newest = _account_and_newest(SECRETS)
     key = log_key(account, newest, "broken")
-    aws["s3"].put_object(Bucket=BUCKET, Key=key, Body=b"not json at all")
+    cloud["s3"].put_object(Bucket=BUCKET, Key=key, Body=b"not json at all")
     with pytest.raises(Exception, match="1 object"):
         container.invoke({"s3Bucket": BUCKET, "s3ObjectKey": [key]})
 
 
 def test_cold_start_names_the_missing_variable(
-    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    cloud: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("BASELINE_TABLE")
     with pytest.raises(SettingsError, match="BASELINE_TABLE is not set"):
@@ -444,7 +439,7 @@ def test_cold_start_names_the_missing_variable(
 
 
 def test_alerts_that_could_not_be_delivered_stay_pending_and_go_out_later(
-    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    cloud: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     class SinkDown:
         name = "down"
@@ -453,54 +448,54 @@ def test_alerts_that_could_not_be_delivered_stay_pending_and_go_out_later(
             return DeliveryReport(pending={a.alert_id: "endpoint unreachable" for a in alerts})
 
     container = Container(monkeypatch)
-    put_log(aws, history_for(ADMIN_USER), "history")
-    container.invoke(receive(aws))
-    key = put_fixture(aws, ADMIN_USER, "attack")
-    event = receive(aws)
+    put_log(cloud, history_for(ADMIN_USER), "history")
+    container.invoke(receive(cloud))
+    key = put_fixture(cloud, ADMIN_USER, "attack")
+    event = receive(cloud)
     container.module.function.processor.sink = SinkDown()
 
     # The alert is staged in the outbox with its claims: the message succeeds, nothing is lost.
     assert container.invoke(event) == {"batchItemFailures": []}
-    assert key in [i["key"]["S"] for i in items(aws, LEDGER)]
-    pending = [i for i in items(aws, TABLE) if i["pk"]["S"] == "OUTBOX"]
+    assert key in [i["key"]["S"] for i in items(cloud, LEDGER)]
+    pending = [i for i in items(cloud, TABLE) if i["pk"]["S"] == "OUTBOX"]
     assert [i["sk"]["S"][:2] for i in pending] == ["P#"]
     # A redelivery of the message is a duplicate and costs nothing...
     assert container.invoke(event) == {"batchItemFailures": []}
     assert container.sink.alerts == []
     # ...and once the sink is back, a new container delivers what is pending, exactly once.
     later = Container(monkeypatch)
-    put_log(aws, history_for(ADMIN_USER), "later")
-    later.invoke(receive(aws))
+    put_log(cloud, history_for(ADMIN_USER), "later")
+    later.invoke(receive(cloud))
     (alert,) = later.sink.alerts
     assert len(alert["new_actions"]) == 3
-    later.invoke(receive(aws))
+    later.invoke(receive(cloud))
     assert len(later.sink.alerts) == 1
 
 
 def test_an_object_deleted_before_it_was_read_is_skipped(
-    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    cloud: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     container = Container(monkeypatch)
-    receive(aws)
-    key = put_fixture(aws, SECRETS, "gone")
-    event = receive(aws)
-    aws["s3"].delete_object(Bucket=BUCKET, Key=key)
+    receive(cloud)
+    key = put_fixture(cloud, SECRETS, "gone")
+    event = receive(cloud)
+    cloud["s3"].delete_object(Bucket=BUCKET, Key=key)
     capsys.readouterr()
     assert container.invoke(event) == {"batchItemFailures": []}
     assert emf(capsys.readouterr().out)["objects_skipped.object_gone"] == 1
 
 
 def test_an_sqs_batch_costs_one_ledger_read_and_one_write(
-    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    cloud: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     container = Container(monkeypatch)
-    container.invoke(receive(aws))  # the test event
+    container.invoke(receive(cloud))  # the test event
     keys = []
     for n in range(6):
         records = history_for(SECRETS, days_before=30 - n)
         records[0]["eventID"] = f"h-{n}"
-        keys.append(put_log(aws, records, f"batch{n}"))
-    event = receive(aws)
+        keys.append(put_log(cloud, records, f"batch{n}"))
+    event = receive(cloud)
     event["Records"].append({**event["Records"][0], "messageId": "poison", "body": "not json"})
     ledger = container.module.function.processor.ledger
     before = ledger.requests
@@ -508,7 +503,7 @@ def test_an_sqs_batch_costs_one_ledger_read_and_one_write(
 
     assert container.invoke(event) == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
     assert ledger.requests - before == 2  # one BatchGetItem, one BatchWriteItem, six objects
-    assert sorted(i["key"]["S"] for i in items(aws, LEDGER)) == sorted(keys)
+    assert sorted(i["key"]["S"] for i in items(cloud, LEDGER)) == sorted(keys)
     assert emf(capsys.readouterr().out)["objects"] == 6
 
     before = ledger.requests
@@ -519,12 +514,12 @@ def test_an_sqs_batch_costs_one_ledger_read_and_one_write(
 
 
 def test_messages_left_when_the_invocation_runs_out_of_time_are_handed_back(
-    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    cloud: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     container = Container(monkeypatch)
-    container.invoke(receive(aws))  # the test event
-    keys = [put_log(aws, history_for(SECRETS, days_before=30 - n), f"late{n}") for n in range(3)]
-    event = receive(aws)
+    container.invoke(receive(cloud))  # the test event
+    keys = [put_log(cloud, history_for(SECRETS, days_before=30 - n), f"late{n}") for n in range(3)]
+    event = receive(cloud)
     ids = [r["messageId"] for r in event["Records"]]
     capsys.readouterr()
     # 45 s left for the first message, then 29 s: under MIN_REMAINING_SECONDS' 30 s default.
@@ -533,30 +528,32 @@ def test_messages_left_when_the_invocation_runs_out_of_time_are_handed_back(
     assert result == {"batchItemFailures": [{"itemIdentifier": i} for i in ids[1:]]}
     metrics = emf(capsys.readouterr().out)
     assert (metrics["objects"], metrics["messages_deferred"]) == (1, 2)
-    assert [i["key"]["S"] for i in items(aws, LEDGER)] == [keys[0]]  # the rest not started
+    assert [i["key"]["S"] for i in items(cloud, LEDGER)] == [keys[0]]  # the rest not started
 
     retry = {"Records": [r for r in event["Records"] if r["messageId"] in ids[1:]]}
     assert container.invoke(retry) == {"batchItemFailures": []}
-    assert sorted(i["key"]["S"] for i in items(aws, LEDGER)) == sorted(keys)
+    assert sorted(i["key"]["S"] for i in items(cloud, LEDGER)) == sorted(keys)
 
 
 def test_an_sqs_batch_writes_its_refreshes_in_one_transaction_at_the_end(
-    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    cloud: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     container = Container(monkeypatch)
-    container.invoke(receive(aws))  # the test event
-    put_log(aws, history_for(SECRETS, days_before=40), "first")
-    container.invoke(receive(aws))  # claims the action and the region
+    container.invoke(receive(cloud))  # the test event
+    put_log(cloud, history_for(SECRETS, days_before=40), "first")
+    container.invoke(receive(cloud))  # claims the action and the region
     # The same actions 8, 16 and 24 days later (each past the 7.5-day refresh), in one batch.
     for n in (1, 2, 3):
-        put_log(aws, history_for(SECRETS, days_before=40 - 8 * n), f"later{n}")
+        put_log(cloud, history_for(SECRETS, days_before=40 - 8 * n), f"later{n}")
     baseline = container.module.function.baseline
     before = Counter(baseline.request_counts)
-    assert container.invoke(receive(aws)) == {"batchItemFailures": []}
+    assert container.invoke(receive(cloud)) == {"batchItemFailures": []}
     # The container knows the tuples (no read); the three objects' refreshes of the same two
     # tuples were held and written once, together, when the batch ended.
     assert Counter(baseline.request_counts) - before == {"TransactWriteItems": 1}
     assert baseline.deferred == 0
-    stored = {i["sk"]["S"]: int(i["last_seen"]["N"]) for i in items(aws, TABLE) if "last_seen" in i}
+    stored = {
+        i["sk"]["S"]: int(i["last_seen"]["N"]) for i in items(cloud, TABLE) if "last_seen" in i
+    }
     newest = parse_event_time(history_for(SECRETS, days_before=16)[0]["eventTime"])
     assert set(stored.values()) == {newest}

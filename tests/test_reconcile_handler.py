@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -31,16 +30,15 @@ from cloudtrail_anomaly.athena.queries import (
 )
 from cloudtrail_anomaly.athena.schema import TableSpec
 from cloudtrail_anomaly.domain.model import DAY
-from cloudtrail_anomaly.stores.dynamodb.baseline import create_table
-from moto import mock_aws
 
 from tests.athena_local import LocalAthena, athena_result_rows
+from tests.dynamo_tables import BASELINE_TABLE, LEDGER_TABLE
 from tests.fakes import ListSink
 from tests.trail import BUCKET, LAYOUT, ORG, DiskBucket, at, twenty_files
 
 ROOT = Path(__file__).parents[1] / "functions"
 REGION = "us-east-1"
-TABLE, LEDGER = "baseline", "ledger"
+TABLE, LEDGER = BASELINE_TABLE, LEDGER_TABLE
 MISSED = (4, 11, 17)
 SCHEDULED = "2024-06-01T11:00:07Z"  # the window: 09:30-10:30, the digest of 09:40:31 in it
 SPEC = TableSpec("cloudtrail_anomaly", "cloudtrail", LAYOUT)
@@ -130,12 +128,10 @@ def emf(out: str) -> dict[str, float]:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, Any]]:
+def cloud(dynamodb: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
+    """The function's world on moto (conftest's `aws`): its tables, the trail's objects in their
+    bucket, Athena's results bucket, and its environment."""
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
         "BASELINE_TABLE": TABLE,
         "LEDGER_TABLE": LEDGER,
         "DYNAMODB_WRITE_CONCURRENCY": "1",  # moto is not thread-safe; DynamoDB is
@@ -146,36 +142,32 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, A
         "POWERTOOLS_TRACE_DISABLED": "true",
     }.items():
         monkeypatch.setenv(name, value)
-    with mock_aws():
-        s3 = boto3.client("s3", region_name=REGION)
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        create_table(ddb, TABLE)
-        create_table(ddb, LEDGER)
-        s3.create_bucket(Bucket=BUCKET)
-        s3.create_bucket(Bucket="athena-results")
-        disk = DiskBucket(tmp_path / "bucket")
-        files = twenty_files(disk)
-        for key in disk.stored_keys():
-            s3.put_object(Bucket=BUCKET, Key=key, Body=(disk.root / key).read_bytes())
-        yield {
-            "s3": s3,
-            "ddb": ddb,
-            "athena": boto3.client("athena", region_name=REGION),
-            "disk": disk,
-            "files": files,
-        }
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET)
+    s3.create_bucket(Bucket="athena-results")
+    disk = DiskBucket(tmp_path / "bucket")
+    files = twenty_files(disk)
+    for key in disk.stored_keys():
+        s3.put_object(Bucket=BUCKET, Key=key, Body=(disk.root / key).read_bytes())
+    return {
+        "s3": s3,
+        "ddb": dynamodb,
+        "athena": boto3.client("athena", region_name=REGION),
+        "disk": disk,
+        "files": files,
+    }
 
 
-def athena_queries(aws: dict[str, Any]) -> list[str]:
-    client = aws["athena"]
+def athena_queries(cloud: dict[str, Any]) -> list[str]:
+    client = cloud["athena"]
     ids = client.list_query_executions()["QueryExecutionIds"]
     return [client.get_query_execution(QueryExecutionId=i)["QueryExecution"]["Query"] for i in ids]
 
 
 def test_three_of_twenty_never_notified(
-    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    cloud: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    history, logs = aws["files"][0], aws["files"][1:]
+    history, logs = cloud["files"][0], cloud["files"][1:]
     realtime, realtime_sink = load("realtime", monkeypatch)
     realtime.handler(s3_event(history[0]), FakeContext())
     for i, (key, _, _) in enumerate(logs):
@@ -186,7 +178,7 @@ def test_three_of_twenty_never_notified(
     missed = [logs[i][0] for i in MISSED]
     (scope,) = missed_scopes(LAYOUT, missed)
     query = tuples_sql(SPEC, scope, with_path=True)
-    rows = list(LocalAthena(aws["disk"].root, SPEC).run(query).rows)
+    rows = list(LocalAthena(cloud["disk"].root, SPEC).run(query).rows)
     assert len(rows) == 6
     queue_athena(EMPTY, EMPTY, EMPTY, athena_result_rows(rows, list(RESULT_COLUMNS)))
 
@@ -215,23 +207,23 @@ def test_three_of_twenty_never_notified(
     ids = [a["alert_id"] for a in realtime_sink.alerts + sink.alerts]
     assert len(ids) == len(set(ids)) == 20
     # The function sent the table's DDL, then exactly the query DuckDB ran.
-    queries = athena_queries(aws)
+    queries = athena_queries(cloud)
     assert queries[0].startswith("CREATE DATABASE IF NOT EXISTS")
     assert queries[1].startswith("CREATE EXTERNAL TABLE IF NOT EXISTS")
     assert queries[3] == query
-    ledger = aws["ddb"].scan(TableName=LEDGER)["Items"]
+    ledger = cloud["ddb"].scan(TableName=LEDGER)["Items"]
     assert len(ledger) == 21  # the history object and the 20
 
     capsys.readouterr()
     again = reconcile.handler(scheduled(), FakeContext())  # the scheduler's retry, say
     assert again["files_missed"] == 0 and len(sink.alerts) == 3
-    assert len(athena_queries(aws)) == 4  # a complete hour queries nothing
+    assert len(athena_queries(cloud)) == 4  # a complete hour queries nothing
     metrics = emf(capsys.readouterr().out)
     assert metrics["bytes_scanned"] == 0 and metrics["files_missed"] == 0
 
 
 def test_an_unprocessable_object_fails_the_run_for_a_retry(
-    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    cloud: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MAX_OBJECT_BYTES", "1000")  # every object is now too large
     monkeypatch.setenv("RECONCILE_ATHENA", "off")
@@ -241,19 +233,19 @@ def test_an_unprocessable_object_fails_the_run_for_a_retry(
 
 
 def test_a_one_off_invocation_backfills_the_baseline(
-    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    cloud: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = at(11, 0, 7)
     pairs = [("123456789012", REGION)]
     query = tuples_sql(SPEC, history_scope(pairs, now - 90 * DAY, now), with_path=False)
-    rows = list(LocalAthena(aws["disk"].root, SPEC).run(query).rows)
+    rows = list(LocalAthena(cloud["disk"].root, SPEC).run(query).rows)
     queue_athena(EMPTY, EMPTY, EMPTY, athena_result_rows(rows, list(RESULT_COLUMNS[1:])))
     reconcile, sink = load("reconcile", monkeypatch)
     result = reconcile.handler({"backfill_days": 90, "time": SCHEDULED}, FakeContext())
     assert result["rows"] == len(rows) == 40 and result["principals"] == 20
     assert result["new_tuples"] == 40 and sink.alerts == []
-    assert athena_queries(aws)[3] == query
-    items = aws["ddb"].scan(TableName=TABLE)["Items"]
+    assert athena_queries(cloud)[3] == query
+    items = cloud["ddb"].scan(TableName=TABLE)["Items"]
     get_user = [i for i in items if i["sk"]["S"] == "A#iam.amazonaws.com:GetUser"]
     assert len(get_user) == 20
     u00 = next(i for i in get_user if i["pk"]["S"].endswith("user/u00"))

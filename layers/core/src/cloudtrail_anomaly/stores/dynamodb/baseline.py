@@ -7,7 +7,7 @@ Key schema (string `pk`, string `sk`; TTL attribute `expires_at`, a Number of ep
     pk = "P#<account>#<principal>"   sk = "#window"       entries (JSON), version, expires_at
     pk = "P#<account>#<subject>"     sk = "#mark#<kind>"  creator, via, alert_id, severity,
                                                           event_time, expires_at (lineage)
-    pk = "OUTBOX"                    sk = "P#<alert_id>"  pending alerts (see dynamodb_outbox.py)
+    pk = "OUTBOX"                    sk = "P#<alert_id>"  pending alerts (see outbox.py)
 
 A principal's tuples, first sighting and burst window share its partition, so one Query shows
 everything known about a principal. All times are CloudTrail event times; `expires_at` is
@@ -35,14 +35,12 @@ table's conditions then reject; it can never make it skip an alert.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
-import uuid
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -59,27 +57,29 @@ from ...domain.model import (
 from ...domain.window import decode_window, encode_window
 from ...ports import MAX_STAGED_MARKS, MarkKey, Stage, Staged
 from ..claims import claimable, group_by_principal
-from .batch import backoff_seconds, batch_get
+from .batch import batch_get
+from .cache import LruCache
+from .keys import (
+    FIRST_SEEN_SK,
+    MARK_SK,
+    TTL_ATTRIBUTE,
+    WINDOW_SK,
+    partition_key,
+    tuple_key,
+    tuple_sort_key,
+)
 from .outbox import pending_put
+from .transact import CONDITION_FAILED, TRANSACT_LIMIT, error_code, old_item, transact
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 Item = dict[str, Any]
 
-TTL_ATTRIBUTE = "expires_at"
-FIRST_SEEN_SK = "#first_seen"
-WINDOW_SK = "#window"
-TRANSACT_LIMIT = 100  # DynamoDB's maximum items per TransactWriteItems
 # Transaction items kept free for a principal's alerts and burst window, and its lineage marks.
 STAGE_RESERVE = 4 + MAX_STAGED_MARKS
-MARK_SK = "#mark#"
-_PK_LIMIT, _SK_LIMIT = 2048, 1024  # DynamoDB's key size limits, in bytes
 _PROJECTION = "pk, sk, first_seen, last_seen, expires_at"
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 
-K = TypeVar("K")
-V = TypeVar("V")
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -88,77 +88,10 @@ class BaselineUnavailable(Exception):
     """DynamoDB did not answer in time (throttled beyond the retries): fail the object."""
 
 
-def partition_key(account_id: str, principal: str) -> str:
-    return _fit(f"P#{account_id}#{principal}", _PK_LIMIT)
-
-
-def tuple_sort_key(action: str) -> str:
-    return _fit(f"A#{action}", _SK_LIMIT)
-
-
-def _fit(value: str, limit: int) -> str:
-    """The value itself, or, past DynamoDB's key size limit, a prefix of it plus its digest."""
-    raw = value.encode()
-    if len(raw) <= limit:
-        return value
-    digest = hashlib.sha256(raw).hexdigest()
-    return raw[: limit - 80].decode(errors="ignore") + "#sha256:" + digest
-
-
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _old_item(exc: ClientError) -> Item | None:
-    """The stored item a failed condition returned (`ReturnValuesOnConditionCheckFailure`)."""
-    item: Any = exc.response.get("Item")
-    return item if isinstance(item, dict) and item else None
-
-
-class LruCache(Generic[K, V]):
-    """A bounded map that forgets the least recently used entries; safe across threads."""
-
-    def __init__(self, max_size: int) -> None:
-        self.max_size = max_size
-        self._data: OrderedDict[K, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> None:
-        if self.max_size <= 0:
-            return
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.max_size:
-                self._data.popitem(last=False)
-
-    def pop(self, key: K) -> None:
-        with self._lock:
-            self._data.pop(key, None)
-
-
 def _state(item: Item) -> TupleState:
     return TupleState(
         int(item["first_seen"]["N"]), int(item["last_seen"]["N"]), int(item["expires_at"]["N"])
     )
-
-
-def _tuple_key(key: TupleKey) -> Item:
-    """A tuple's item key (pk, sk)."""
-    return {
-        "pk": {"S": partition_key(key.account_id, key.principal)},
-        "sk": {"S": tuple_sort_key(key.action)},
-    }
 
 
 def _n(value: int) -> dict[str, str]:
@@ -490,53 +423,17 @@ class DynamoDbBaseline:
         condition_failed: Callable[[TupleClaim, Any], None],
         other_failed: Callable[[Any], None] | None = None,
     ) -> tuple[list[TupleClaim], Exception | None]:
-        """One conditional `TransactWriteItems` of `items(pending)`, until it commits. A claim
-        whose condition failed goes to `condition_failed` with its cancellation reason (which
-        holds the stored item) and the others go again; a failed condition on an item after the
-        claims goes to `other_failed`, and everything goes again; a conflict with another
-        transaction, or throttling, goes again after a pause. Returns what was committed
-        (nothing, when every condition failed) and None, or what was left and the error that
-        ended it."""
-        failure: Exception = TimeoutError("transaction kept conflicting")
-        for attempt in range(1, self.max_batch_attempts + 1):
-            try:
-                self._count("TransactWriteItems")
-                self.client.transact_write_items(
-                    TransactItems=items(pending),
-                    # botocore's retry of a transaction that committed but timed out must not
-                    # come back "condition failed"; unique per call, so rivals never share one.
-                    ClientRequestToken=uuid.uuid4().hex,
-                )
-            except ClientError as exc:
-                if error_code(exc) != "TransactionCanceledException":
-                    return pending, exc
-                reasons: list[Any] = list(exc.response.get("CancellationReasons") or [])
-                failed = [
-                    (c, r)
-                    for c, r in zip(pending, reasons, strict=False)
-                    if r.get("Code") == "ConditionalCheckFailed"
-                ]
-                others = [
-                    r for r in reasons[len(pending) :] if r.get("Code") == "ConditionalCheckFailed"
-                ]
-                for r in others:
-                    if other_failed is not None:
-                        other_failed(r)
-                if not failed:
-                    if not others:  # a conflicting transaction or throttling: after a pause
-                        self._sleep(backoff_seconds(attempt))
-                    continue
-                for c, r in failed:
-                    condition_failed(c, r)
-                done = {c.key for c, _ in failed}
-                pending = [c for c in pending if c.key not in done]
-                if not pending:
-                    return [], None
-                continue
-            except BotoCoreError as exc:
-                return pending, exc
-            return pending, None
-        return pending, failure
+        """`transact.transact` on this table's client, with its retries and request counts."""
+        return transact(
+            self.client,
+            pending,
+            items,
+            condition_failed,
+            other_failed,
+            max_attempts=self.max_batch_attempts,
+            sleep=self._sleep,
+            on_call=lambda: self._count("TransactWriteItems"),
+        )
 
     def _lost(self, key: TupleKey, reason: Any) -> None:
         """Remember the state that beat our claim (returned with the failed condition)."""
@@ -550,7 +447,7 @@ class DynamoDbBaseline:
         return {
             "TableName": self.table,
             "Item": {
-                **_tuple_key(c.key),
+                **tuple_key(c.key),
                 "first_seen": _n(c.first_seen),
                 "last_seen": _n(c.last_seen),
                 TTL_ATTRIBUTE: _n(c.expires_at),
@@ -566,11 +463,11 @@ class DynamoDbBaseline:
             self._count("PutItem")
             self.client.put_item(**self._claim_put(c))
         except ClientError as exc:
-            if error_code(exc) != _CONDITION_FAILED:
+            if error_code(exc) != CONDITION_FAILED:
                 self._error("claim", exc)
                 return False
             # Someone else holds it: remember their state, so we do not try again.
-            old = _old_item(exc)
+            old = old_item(exc)
             if old and "last_seen" in old:
                 self._tuples.put(key, _state(old))
             else:
@@ -632,7 +529,7 @@ class DynamoDbBaseline:
     def _refresh_update(self, u: TupleClaim) -> Item:
         return {
             "TableName": self.table,
-            "Key": _tuple_key(u.key),
+            "Key": tuple_key(u.key),
             "UpdateExpression": "SET last_seen = :last, expires_at = :exp",
             "ConditionExpression": (
                 "attribute_exists(pk) AND last_seen <= :last AND expires_at <= :exp"
@@ -669,11 +566,11 @@ class DynamoDbBaseline:
                 self._count("UpdateItem")
                 resp = self.client.update_item(**request, ReturnValues="ALL_NEW")
             except ClientError as exc:
-                if error_code(exc) != _CONDITION_FAILED:
+                if error_code(exc) != CONDITION_FAILED:
                     self._error("refresh", exc)
                     self._tuples.pop(u.key)  # not written: read it again next time
                     return
-                old = _old_item(exc)
+                old = old_item(exc)
                 if not old or "last_seen" not in old:
                     self._tuples.pop(u.key)  # gone (or never there): nothing to refresh
                     return
@@ -746,30 +643,8 @@ class DynamoDbBaseline:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            old = _old_item(exc) if error_code(exc) == _CONDITION_FAILED else None
+            old = old_item(exc) if error_code(exc) == CONDITION_FAILED else None
             if old and "first_seen" in old:
                 return min(int(old["first_seen"]["N"]), t)
             raise
         return int(resp["Attributes"]["first_seen"]["N"])
-
-
-def create_table(client: DynamoDBClient, table: str) -> None:
-    """Create a table with the baseline's key schema, on-demand, with TTL on `expires_at`: for
-    tests, the benchmark and local runs (deployments declare the same in their template)."""
-    client.create_table(
-        TableName=table,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    client.get_waiter("table_exists").wait(TableName=table)
-    client.update_time_to_live(
-        TableName=table,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
-    )

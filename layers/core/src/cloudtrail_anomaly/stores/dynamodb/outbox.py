@@ -18,18 +18,12 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from ...ports import PendingAlert
+from .transact import CONDITION_FAILED, error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 OUTBOX_PK = "OUTBOX"
-
-
-def _code(exc: ClientError) -> str:
-    # By code, not `client.exceptions.X`: works through any client wrapper.
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 DELIVERED_TTL_S = 30 * 86_400
 
 
@@ -97,7 +91,7 @@ class DynamoDbOutbox:
             try:
                 self.client.transact_write_items(TransactItems=items)
             except ClientError as exc:
-                if _code(exc) != "TransactionCanceledException":
+                if error_code(exc) != "TransactionCanceledException":
                     raise
                 continue  # already pending, delivered or dead: nothing to do
 
@@ -154,7 +148,7 @@ class DynamoDbOutbox:
                     },
                 )
             except ClientError as exc:
-                if _code(exc) != "ConditionalCheckFailedException":
+                if error_code(exc) != CONDITION_FAILED:
                     raise
                 continue  # delivered meanwhile, or another sender holds it
             taken.append(alert_id)
@@ -176,7 +170,7 @@ class DynamoDbOutbox:
                     ExpressionAttributeValues={":one": {"N": "1"}, ":e": {"S": reason[:500]}},
                 )
             except ClientError as exc:
-                if _code(exc) != "ConditionalCheckFailedException":
+                if error_code(exc) != CONDITION_FAILED:
                     raise
                 continue
 
