@@ -14,7 +14,8 @@ from typing import IO, Any
 import orjson
 
 from ... import __version__
-from ...domain.detector import REGION_PREFIX, ObjectResult
+from ...domain.detector import ObjectResult
+from ...domain.extract import REGION_PREFIX
 from ...domain.model import iso
 from ...domain.policy import AlertPolicy
 from ...domain.sensitive import expand_action
