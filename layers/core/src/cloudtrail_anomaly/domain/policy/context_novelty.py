@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..context import AGENT_PREFIX, NET_PREFIX, agent_family, network_of
-from ..model import Severity, TupleObservation
+from ..model import TupleObservation
 from .grade import Grade, PrincipalContext, names
 from .settings import PolicySettings
 
@@ -45,9 +45,4 @@ def grade_context(
             rare.append(f"{what} ({met} new {kind}s lately)")
     if rare:
         why = "; ".join(rare)
-        bumped = g.severity.bumped(cap=Severity.HIGH)
-        if bumped is not g.severity:
-            g.reasons.append(f"{why}: raised from {g.severity} to {bumped}")
-            g.severity = bumped
-        else:
-            g.reasons.append(why)
+        g.bump(why)

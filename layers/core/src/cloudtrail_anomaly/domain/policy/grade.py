@@ -44,6 +44,16 @@ class Grade:
         else:
             self.reasons.append(f"{why} (already {self.severity})")
 
+    def bump(self, why: str) -> None:
+        """One step up, at most to high (rules 10 and 15), and say so; at high or above, only
+        say why."""
+        bumped = self.severity.bumped(cap=Severity.HIGH)
+        if bumped is not self.severity:
+            self.reasons.append(f"{why}: raised from {self.severity} to {bumped}")
+            self.severity = bumped
+        else:
+            self.reasons.append(why)
+
 
 MAX_NAMED = 10  # names a reason lists before "and N more": reasons stay a line each
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..model import Severity, TupleObservation
+from ..model import TupleObservation
 from .grade import Grade, PrincipalContext, names
 from .settings import PolicySettings
 
@@ -18,9 +18,4 @@ def grade_new_regions(
         in_new = sorted({o.first_event.region for o in alerted} & ctx.new_regions)
         if in_new:
             why = f"first activity of this principal in region(s) {names(in_new)}"
-            bumped = g.severity.bumped(cap=Severity.HIGH)
-            if bumped is not g.severity:
-                g.reasons.append(f"{why}: raised from {g.severity} to {bumped}")
-                g.severity = bumped
-            else:
-                g.reasons.append(why)
+            g.bump(why)
