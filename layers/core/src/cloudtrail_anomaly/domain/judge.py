@@ -146,7 +146,7 @@ class Judge:
         )
         ctx = replace(ctx, window=tuple(burst_part(draft)))
         grade = self.policy.grade(ctx, screened.alerted)
-        grade.reasons += self.policy.learning_note(ctx, screened)
+        grade.reasons += self.policy.learning_note(screened)
         alert = self._alert(source, ctx, screened.alerted, grade.severity, grade.reasons, prep=prep)
         self._emit(out, alert)
         self._mark(out, prep, alert)
@@ -179,7 +179,7 @@ class Judge:
                 listed_first=self._sensitive(e.action for e in recent),
             )
             self._emit(out, alert)
-        slow = self.policy.grade_slow(ctx, before, after) if s.slow_novelty else None
+        slow = self.policy.grade_slow(before, after) if s.slow_novelty else None
         if slow is not None:
             grade, span = slow
             alert = Alert(

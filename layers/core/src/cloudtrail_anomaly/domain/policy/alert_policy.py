@@ -46,9 +46,8 @@ class AlertPolicy:
     def screen(self, ctx: PrincipalContext, new: Sequence[TupleObservation]) -> Screened:
         return self._screen.screen(ctx, new)
 
-    def learning_note(self, ctx: PrincipalContext, screened: Screened) -> list[str]:
+    def learning_note(self, screened: Screened) -> list[str]:
         """Reasons for sensitive actions that alerted although learning (rule 2)."""
-        del ctx
         return learning_note(screened)
 
     # -- grading -----------------------------------------------------------------------------
@@ -85,13 +84,9 @@ class AlertPolicy:
         return g
 
     def grade_slow(
-        self,
-        ctx: PrincipalContext,
-        before: Sequence[WindowEntry],
-        after: Sequence[WindowEntry],
+        self, before: Sequence[WindowEntry], after: Sequence[WindowEntry]
     ) -> tuple[Grade, list[WindowEntry]] | None:
         """Rule 14's follow-up, if this object's entries make one (slow_novelty.py)."""
-        del ctx
         return slow_novelty.grade_slow(before, after, self.settings)
 
     def _weigh(
