@@ -18,12 +18,13 @@ excluded: a Lambda container or a replay pays them once, not per object).
 Methods:
   zcat       `zcat FILE > /dev/null`: decompression alone, the yardstick
   naive      gzip.open().read() + json.loads + a set of (account, principal, action)
-  reference  read_records (ISA-L inflate, orjson, every field) + Detector.reference_extract (an
+  reference  read_records (ISA-L inflate, orjson, every field) + tests/reference_extract.py (an
              Event per record): the plain path the fast one is tested against
   ours       read_compact (ISA-L inflate, msgspec decoding only the fields detection reads, a
              part at a time) + Detector.extract: what detection runs
-  before     with --before REV: the package as it was at git revision REV (read_records +
-             Detector.extract then), extracted from git into a temporary folder
+  before     with --before REV: the package as it was at git revision REV (its read_compact,
+             or read_records before there was one, + Detector.extract), extracted from git
+             into a temporary folder
 
 --handler: the real-time Lambda handler (functions/realtime/handler.py) on moto S3/DynamoDB, via
 scripts/bench_dynamodb.py's harness: a typical ~1 MB-gzipped object and the 80 MB one (cold and
@@ -74,41 +75,53 @@ for r in doc["Records"]:
 print(json.dumps({"tuples": len(seen), "seconds": time.perf_counter() - t}))
 """
 
-_DETECTOR = r"""
+OURS = r"""
 import json, sys, time
 from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.policy import AlertPolicy
-from cloudtrail_anomaly.trail.reader import {read}
+from cloudtrail_anomaly.trail.reader import read_compact
 detector = Detector(MemoryBaseline(), AlertPolicy())
 t = time.perf_counter()
 with open(sys.argv[1], "rb") as fh:
-    records = {read}(fh)
-ex = detector.{extract}(records)
+    records = read_compact(fh)
+ex = detector.extract(records)
 del records
-print(json.dumps({{"tuples": len(ex.observed), "seconds": time.perf_counter() - t}}))
+print(json.dumps({"tuples": len(ex.observed), "seconds": time.perf_counter() - t}))
 """
-OURS = _DETECTOR.format(read="read_compact", extract="extract")
-REFERENCE = _DETECTOR.format(read="read_records", extract="reference_extract")
+# The reference extraction is the tests' oracle: argv[2], the repository root, holds tests/.
+REFERENCE = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[2])
+from cloudtrail_anomaly.trail.reader import read_records
+from tests.reference_extract import reference_extract
+t = time.perf_counter()
+with open(sys.argv[1], "rb") as fh:
+    records = read_records(fh)
+ex = reference_extract(records)
+del records
+print(json.dumps({"tuples": len(ex.observed), "seconds": time.perf_counter() - t}))
+"""
 # --before REV runs an older package: its modules are found where that revision kept them
 # (the flat layout before issue 15, or today's).
 BEFORE = r"""
 import importlib, json, sys, time
-def first(names, attr):
-    for name in names:
-        try:
-            return getattr(importlib.import_module("cloudtrail_anomaly." + name), attr)
-        except ImportError:
-            pass
-    raise ImportError(attr)
-MemoryBaseline = first(["stores.memory", "baseline"], "MemoryBaseline")
-Detector = first(["domain.detector", "detector"], "Detector")
-AlertPolicy = first(["domain.policy", "policy"], "AlertPolicy")
-read_records = first(["trail.reader", "reader"], "read_records")
+def first(names, attrs):
+    for attr in attrs:
+        for name in names:
+            try:
+                return getattr(importlib.import_module("cloudtrail_anomaly." + name), attr)
+            except (ImportError, AttributeError):
+                pass
+    raise ImportError(attrs)
+MemoryBaseline = first(["stores.memory", "baseline"], ["MemoryBaseline"])
+Detector = first(["domain.detector", "detector"], ["Detector"])
+AlertPolicy = first(["domain.policy", "policy"], ["AlertPolicy"])
+read = first(["trail.reader", "reader"], ["read_compact", "read_records"])
 detector = Detector(MemoryBaseline(), AlertPolicy())
 t = time.perf_counter()
 with open(sys.argv[1], "rb") as fh:
-    records = read_records(fh)
+    records = read(fh)
 ex = detector.extract(records)
 del records
 print(json.dumps({"tuples": len(ex.observed), "seconds": time.perf_counter() - t}))
@@ -179,7 +192,7 @@ def throughput(args: argparse.Namespace, path: Path, tmp: Path) -> None:
     commands: dict[str, tuple[list[str], bool, dict[str, str] | None]] = {
         "zcat": (["zcat", str(path), ">", "/dev/null"], True, None),
         "naive": ([sys.executable, "-c", NAIVE, str(path)], False, None),
-        "reference": ([sys.executable, "-c", REFERENCE, str(path)], False, None),
+        "reference": ([sys.executable, "-c", REFERENCE, str(path), str(ROOT)], False, None),
         "ours": ([sys.executable, "-c", OURS, str(path)], False, None),
     }
     methods = args.methods.split(",")

@@ -22,7 +22,8 @@ from cloudtrail_anomaly.domain.alerts import (
     Alert,
     clip,
 )
-from cloudtrail_anomaly.domain.detector import REGION_PREFIX, Detector
+from cloudtrail_anomaly.domain.detector import Detector
+from cloudtrail_anomaly.domain.extract import REGION_PREFIX
 from cloudtrail_anomaly.domain.model import Event, Principal, Severity, TupleKey, iso
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.stores.dynamodb.baseline import DynamoDbBaseline

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from cloudtrail_anomaly.athena.schema import TableSpec
 from cloudtrail_anomaly.athena.table import AthenaTable
-from cloudtrail_anomaly.domain.detector import REGION_PREFIX, Detector
+from cloudtrail_anomaly.domain.detector import Detector
+from cloudtrail_anomaly.domain.extract import REGION_PREFIX
 from cloudtrail_anomaly.domain.model import DAY, PrincipalKey, TupleKey
 from cloudtrail_anomaly.domain.policy import AlertPolicy
 from cloudtrail_anomaly.stores.memory import MemoryBaseline

@@ -1,5 +1,5 @@
-"""The fast path (`read_compact` + `Detector.extract`) gives what the reference path
-(`read_records` + `Detector.reference_extract`) gives: the same objects read or refused for the
+"""The fast path (`read_compact` + `Extractor.extract`) gives what the reference path
+(`read_records` + tests/reference_extract.py) gives: the same objects read or refused for the
 same reasons, the same tuples with the same first/last times, counts and first events, the same
 principals, skip counts, and insertion order. On every fixture, on generated trails, on records
 re-laid out as CloudTrail writes them and cut in small pieces, and on hypothesis-mutated records.
@@ -20,16 +20,16 @@ import msgspec
 import orjson
 import pytest
 from cloudtrail_anomaly.domain import events
-from cloudtrail_anomaly.domain.detector import DetectionSettings, Detector, Extraction
+from cloudtrail_anomaly.domain.detector import DetectionSettings
 from cloudtrail_anomaly.domain.events import CompactIdentity, CompactRecord
-from cloudtrail_anomaly.domain.policy import AlertPolicy
-from cloudtrail_anomaly.stores.memory import MemoryBaseline
+from cloudtrail_anomaly.domain.extract import Extraction, Extractor
 from cloudtrail_anomaly.trail import reader
 from cloudtrail_anomaly.trail.reader import EmptyObject, ObjectError, read_compact, read_records
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import ACCOUNT, assumed_role, record, user
+from tests.reference_extract import reference_extract
 
 ROOT = Path(__file__).parent
 FIXTURES = sorted(p for p in (ROOT / "fixtures").rglob("*") if p.name.endswith(".json.gz"))
@@ -67,11 +67,11 @@ def assert_same(data: bytes, fallbacks: list[tuple[str, str]] = FALLBACKS) -> No
         return
     for detection in SETTINGS:
         for account, region in fallbacks:
-            detector = Detector(MemoryBaseline(), AlertPolicy(), detection)
-            expected = detector.reference_extract(ref[1], account, region)
+            extractor = Extractor(detection.per_session_roles)
+            expected = reference_extract(ref[1], account, region, detection.per_session_roles)
             # the compact records, and the dicts through the same loop
-            assert_extractions_equal(detector.extract(fast[1], account, region), expected)
-            assert_extractions_equal(detector.extract(ref[1], account, region), expected)
+            assert_extractions_equal(extractor.extract(fast[1], account, region), expected)
+            assert_extractions_equal(extractor.extract(ref[1], account, region), expected)
 
 
 @pytest.fixture(params=[1 << 20, 4096, 97], ids=["1MiB", "4KiB", "97B"])

@@ -1,13 +1,15 @@
 """Detection over one log object: records → distinct tuples → baseline → judged alerts.
 
-Per object, the detector collects the distinct (account, principal, action) tuples with their
-first and last eventTime, looks them up in one batch, claims the new ones atomically, refreshes
-`last_seen` of known ones only when it moved by more than `refresh_after_days`, and asks the
-policy about each principal's claimed tuples: at most one alert per principal per object, plus
-a follow-up when the principal's new actions across objects reach the burst threshold.
+Per object, the detector takes the distinct (account, principal, action) tuples with their
+first and last eventTime (extract.py), looks them up in one batch, claims the new ones
+atomically, refreshes `last_seen` of known ones only when it moved by more than
+`refresh_after_days`, and has each principal's claimed tuples judged inside its claim
+(judge.py): at most one alert per principal per object, plus a follow-up when the principal's
+new actions across objects reach the burst threshold.
 
-Regions are tracked as pseudo-tuples (`@region:<name>`) in the same store, so "first activity
-of this principal in this region" needs no second mechanism; they never alert by themselves.
+Regions, networks and client families are pseudo-tuples of the same store (`@region:<name>`,
+context.py): first activity of a principal in a region or from a network weighs its alerts,
+and never alerts by itself.
 """
 
 from __future__ import annotations
@@ -15,50 +17,29 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from fnmatch import fnmatchcase
 from typing import Any
-
-import msgspec
-from msgspec import UNSET
 
 from ..ports import MAX_STAGED_MARKS, Baseline, Enricher, MarkKey, PendingAlert, Staged
 from ..stores.memory import NoEnrichment
-from .alerts import FIELD_LIMITS, Alert, clip
+from .alerts import Alert
 from .context import AGENT_PREFIX, NET_PREFIX, agent_family, network_of
-from .events import (
-    CompactIdentity,
-    CompactRecord,
-    RecordSkipped,
-    account_of_identity,
-    compact_event,
-    is_account_id,
-    normalize,
-    normalize_action,
-    parse_event_time,
-    principal_of,
-    principal_of_identity,
-    target_of,
-)
-from .lineage import grants, lineage_subject
+from .extract import PSEUDO, REGION_PREFIX, Extraction, Extractor
+from .judge import Judge, Outcome, Prepared
+from .lineage import lineage_mark, lineage_subject
 from .model import (
     DAY,
-    Event,
     Grant,
     Mark,
     MarkKind,
     Principal,
     PrincipalKey,
-    Severity,
     TupleClaim,
     TupleKey,
     TupleObservation,
     WindowEntry,
 )
 from .policy import AlertPolicy, PrincipalContext, Screened
-from .window import merge_window
 
-REGION_PREFIX = "@region:"
-PSEUDO = "@"  # pseudo-tuples (regions, networks, client families) start with it; actions never
 ACCOUNT_PRINCIPAL = "*"  # the principals-table row that holds an account's first sighting
 
 
@@ -80,40 +61,6 @@ class DetectionSettings:
 
 
 @dataclass(slots=True)
-class Extraction:
-    """Distinct tuples of one object, with each principal and its earliest sighting."""
-
-    observed: dict[TupleKey, TupleObservation] = field(default_factory=dict)
-    principals: dict[PrincipalKey, tuple[Principal, int]] = field(default_factory=dict)
-    stats: Counter[str] = field(default_factory=Counter)
-    grants: list[Grant] = field(default_factory=list)  # successful lineage-granting calls
-
-
-@dataclass(slots=True)
-class _Outcome:
-    """One principal's judgement inside its claim; merged into the result once committed."""
-
-    won: frozenset[TupleKey]
-    alerts: list[Alert] = field(default_factory=list)
-    suppressed: list[Alert] = field(default_factory=list)
-    stats: Counter[str] = field(default_factory=Counter)
-    window: list[WindowEntry] | None = None  # the burst window to store; None: unchanged
-    window_expires_at: int = 0
-    marks: list[Mark] = field(default_factory=list)  # lineage marks to store with the claim
-
-
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    """What judging a principal needs from outside the store, fetched before its claim (the
-    claim may judge more than once: judging itself makes no call)."""
-
-    ctx: PrincipalContext  # with the role's IAM answer when enrichment is on
-    account_name: str = ""
-    account_owner: str = ""
-    grants: tuple[Grant, ...] = ()  # the lineage-granting calls it made in this object
-
-
-@dataclass(slots=True)
 class ObjectResult:
     """What detection made of one log object."""
 
@@ -123,87 +70,6 @@ class ObjectResult:
     stats: Counter[str] = field(default_factory=Counter)
     principals: set[PrincipalKey] = field(default_factory=set)
     newest_event_time: int | None = None
-
-
-@dataclass(slots=True)
-class _Sighting:
-    """Records of one object that count the same: their time span, their number, and the
-    earliest of them (the first in the object among those of that time)."""
-
-    first_seen: int
-    first_index: int
-    first: Any  # the CompactRecord, or the Event of a raw record
-    principal: Principal | None = None
-    last_seen: int = -1
-    count: int = 1
-
-    def __post_init__(self) -> None:
-        self.last_seen = self.first_seen
-
-    def precedes(self, other: _Sighting) -> bool:
-        return (self.first_seen, self.first_index) < (other.first_seen, other.first_index)
-
-
-def _merge(into: dict[_SightingKey, _Sighting], key: _SightingKey, seen: _Sighting) -> None:
-    known = into.get(key)
-    if known is None:
-        into[key] = seen
-        return
-    if seen.precedes(known):
-        known.first_seen, known.first_index = seen.first_seen, seen.first_index
-        known.first, known.principal = seen.first, seen.principal
-    known.last_seen = max(known.last_seen, seen.last_seen)
-    known.count += seen.count
-
-
-_SightingKey = tuple[str, str, str, str, str]  # account, principal key, source, name, region
-
-
-def _fold(sightings: dict[_SightingKey, _Sighting]) -> Extraction:
-    """Sightings into tuples, region pseudo-tuples and principals, as `reference_extract` makes
-    them record by record: the same spans, counts, earliest events and principals, and the same
-    insertion order (a key first appears with the first-created sighting that has it)."""
-    merged: dict[TupleKey, tuple[_SightingKey, _Sighting, int, int]] = {}
-    earliest: dict[PrincipalKey, _Sighting] = {}
-    actions: dict[tuple[str, str], str] = {}
-    for skey, seen in sightings.items():
-        account, pkey, source, name, region = skey
-        action = actions.get((source, name))
-        if action is None:
-            action = actions[(source, name)] = normalize_action(source, name)
-        for key in (
-            TupleKey(account, pkey, action),
-            TupleKey(account, pkey, REGION_PREFIX + region),
-        ):
-            m = merged.get(key)
-            if m is None:
-                merged[key] = (skey, seen, seen.last_seen, seen.count)
-            else:
-                skey0, seen0 = (skey, seen) if seen.precedes(m[1]) else (m[0], m[1])
-                merged[key] = (skey0, seen0, max(m[2], seen.last_seen), m[3] + seen.count)
-        principal_key = PrincipalKey(account, pkey)
-        sighted = earliest.get(principal_key)
-        if sighted is None or seen.precedes(sighted):
-            earliest[principal_key] = seen
-    ex = Extraction()
-    events: dict[int, Event] = {}  # by record: its action and region tuples share one Event
-    for key, (skey, seen, last_seen, count) in merged.items():
-        event = events.get(seen.first_index)
-        if event is None:
-            event = events[seen.first_index] = _event_of(skey, seen)
-        ex.observed[key] = TupleObservation(event, seen.first_seen, last_seen, count)
-    for principal_key, seen in earliest.items():
-        assert seen.principal is not None  # every sighting in `sightings` is resolved
-        ex.principals[principal_key] = (seen.principal, seen.first_seen)
-    return ex
-
-
-def _event_of(key: _SightingKey, seen: _Sighting) -> Event:
-    if isinstance(seen.first, Event):
-        return seen.first
-    account, _, _, _, region = key
-    assert seen.principal is not None
-    return compact_event(seen.first, seen.principal, account, region, seen.first_seen)
 
 
 class Detector:
@@ -221,194 +87,14 @@ class Detector:
         self.settings = settings or DetectionSettings()
         self.enricher = enricher or NoEnrichment()
         self.alerting = alerting  # False: learn only (the `baseline` command)
-        self._per_session: dict[str, bool] = {}
-        # userIdentity -> (principal, or None: the service of the eventSource; its account).
-        # Kept across objects: a warm Lambda or a replay meets the same identities again.
-        self._identities: dict[CompactIdentity | None, tuple[Principal | None, str]] = {}
-
-    def _keyed_principal(
-        self, principal: Principal, cache: dict[Principal, Principal]
-    ) -> Principal:
-        if not principal.session or principal.type not in ("AssumedRole", "Unknown"):
-            return principal
-        shared = self._per_session.get(principal.name)
-        if shared is None:
-            shared = any(fnmatchcase(principal.name, g) for g in self.settings.per_session_roles)
-            self._per_session[principal.name] = shared
-        if not shared:
-            return principal
-        keyed = cache.get(principal)
-        if keyed is None:
-            keyed = cache[principal] = replace(
-                principal, key=f"{principal.key}#{principal.session}"
-            )
-        return keyed
-
-    def _keyed(self, event: Event, cache: dict[Principal, Principal]) -> Event:
-        keyed = self._keyed_principal(event.principal, cache)
-        return event if keyed is event.principal else replace(event, principal=keyed)
+        self.extractor = Extractor(self.settings.per_session_roles)
+        self.judge = Judge(policy, self.settings.forget_days)
 
     def extract(
         self, records: Iterable[Any], fallback_account: str = "", fallback_region: str = ""
     ) -> Extraction:
-        """The object's distinct tuples with their time spans: the part of detection that
-        touches every record (and that `scripts/bench.py` measures).
-
-        Records are raw dicts (`read_records`) or `CompactRecord`s (`read_compact`); the result
-        is `reference_extract`'s. A CompactRecord costs a few dict lookups: its principal is
-        worked out once per distinct userIdentity, and the records of one (account, principal,
-        eventSource, eventName, region) are one `_Sighting`; actions, region pseudo-tuples and
-        `Event`s are made per sighting afterwards (`_fold`), Events only of the earliest records.
-        """
-        stats: Counter[str] = Counter()
-        sightings: dict[_SightingKey, _Sighting] = {}
-        found: list[Grant] = []
-        if len(self._identities) > 100_000:
-            self._identities.clear()
-        identities = self._identities
-        services: dict[str, Principal] = {}
-        accounts: dict[str, bool] = {}
-        keyed_cache: dict[Principal, Principal] = {}
-        no_region = fallback_region or "unknown"
-        principal: Principal | None
-        index = -1
-        for raw in records:
-            index += 1
-            if raw.__class__ is not CompactRecord:
-                try:
-                    event = self._keyed(
-                        normalize(raw, fallback_account, fallback_region), keyed_cache
-                    )
-                except RecordSkipped as skip:
-                    stats[f"records_skipped.{skip.reason}"] += 1
-                    continue
-                principal = event.principal
-                _grant(found, event)
-                key = (
-                    event.account_id,
-                    principal.key,
-                    event.event_source,
-                    event.event_name,
-                    event.region,
-                )
-                _merge(sightings, key, _Sighting(event.event_time, index, event, principal))
-                continue
-            # normalize's steps, in its order
-            if raw.eventType == "AwsCloudTrailInsight" or raw.insightDetails is not UNSET:
-                stats["records_skipped.insight_event"] += 1
-                continue
-            value = raw.eventTime
-            t = parse_event_time(raw.timestamp if value is None else value)
-            if t is None:
-                stats["records_skipped.no_event_time"] += 1
-                continue
-            source, name = raw.eventSource, raw.eventName
-            if source.__class__ is not str or name.__class__ is not str or not source or not name:
-                stats["records_skipped.no_action"] += 1
-                continue
-            identity = raw.userIdentity
-            try:
-                known = identities.get(identity)
-                if known is None:
-                    known = identities[identity] = self._identity(identity, keyed_cache)
-            except TypeError:  # a list or an object in a field: unhashable, so not cached
-                known = self._identity(identity, keyed_cache)
-            principal, ui_account = known
-            if principal is None:
-                principal = services.get(source)
-                if principal is None:
-                    principal = services[source] = principal_of({"eventSource": source})
-            account = raw.recipientAccountId
-            valid = accounts.get(account) if account.__class__ is str else False
-            if valid is None:
-                valid = accounts[account] = is_account_id(account)
-            if not valid:
-                account = ui_account or fallback_account
-                if not account:
-                    stats["records_skipped.no_valid_account"] += 1
-                    continue
-            region = raw.awsRegion
-            if region.__class__ is not str or not region:
-                region = no_region
-            if grants(source, name) and not raw.errorCode:
-                target = target_of(raw.requestParameters)
-                if target:
-                    found.append(
-                        Grant(
-                            account,
-                            principal.key,
-                            normalize_action(source, name),
-                            target,
-                            t,
-                            raw.eventID if isinstance(raw.eventID, str) else "",
-                        )
-                    )
-            key = (account, principal.key, source, name, region)
-            seen = sightings.get(key)
-            if seen is None:
-                sightings[key] = _Sighting(t, index, raw, principal)
-            else:
-                seen.count += 1
-                if t < seen.first_seen:
-                    # the earliest record's details: records are not strictly ordered
-                    seen.first_seen, seen.first_index = t, index
-                    seen.first, seen.principal = raw, principal
-                elif t > seen.last_seen:
-                    seen.last_seen = t
-        stats["records"] += index + 1
-        ex = _fold(sightings)
-        ex.stats = stats
-        ex.grants = sorted(found)
-        return ex
-
-    def _identity(
-        self, identity: CompactIdentity | None, keyed_cache: dict[Principal, Principal]
-    ) -> tuple[Principal | None, str]:
-        ui = msgspec.to_builtins(identity)
-        principal = principal_of_identity(ui)
-        if principal is not None:
-            principal = self._keyed_principal(principal, keyed_cache)
-        return principal, account_of_identity(ui)
-
-    def reference_extract(
-        self, records: Iterable[Any], fallback_account: str = "", fallback_region: str = ""
-    ) -> Extraction:
-        """`extract` written plainly: an `Event` per record. Tests hold `extract` to it."""
-        ex = Extraction()
-        stats, observed, principals = ex.stats, ex.observed, ex.principals
-        keyed_cache: dict[Principal, Principal] = {}
-        n_records = 0
-        for raw in records:
-            n_records += 1
-            try:
-                event = self._keyed(normalize(raw, fallback_account, fallback_region), keyed_cache)
-            except RecordSkipped as skip:
-                stats[f"records_skipped.{skip.reason}"] += 1
-                continue
-            t = event.event_time
-            _grant(ex.grants, event)
-            for key in (
-                event.tuple_key,
-                TupleKey(event.account_id, event.principal.key, REGION_PREFIX + event.region),
-            ):
-                obs = observed.get(key)
-                if obs is None:
-                    observed[key] = TupleObservation(event, t, t)
-                elif t < obs.first_seen:
-                    # Keep the details of the earliest event: records are not strictly ordered.
-                    obs.first_seen, obs.first_event = t, event
-                    obs.count += 1
-                else:
-                    obs.count += 1
-                    if t > obs.last_seen:
-                        obs.last_seen = t
-            pkey = PrincipalKey(event.account_id, event.principal.key)
-            seen = principals.get(pkey)
-            if seen is None or t < seen[1]:
-                principals[pkey] = (event.principal, t)
-        stats["records"] += n_records
-        ex.grants.sort()
-        return ex
+        """The object's distinct tuples with their time spans (extract.py)."""
+        return self.extractor.extract(records, fallback_account, fallback_region)
 
     def process(
         self,
@@ -479,7 +165,7 @@ class Detector:
         # the maker's alert (and the lineage it passes on) is known when it is judged.
         later = [c for c in claims if c.key.principal_key in made_here]
         first = [c for c in claims if c.key.principal_key not in made_here] if later else claims
-        outcomes: dict[PrincipalKey, _Outcome] = {}
+        outcomes: dict[PrincipalKey, Outcome] = {}
         claimed: set[TupleKey] = set()
         for part in (first, later):
             if not part:
@@ -533,7 +219,7 @@ class Detector:
         for g in found:
             hot = stored.get((PrincipalKey(g.account_id, g.creator), MarkKind.ALERTED))
             if hot is not None and hot.event_time <= g.event_time < hot.expires_at:
-                passed.append(_lineage_mark(g, hot.alert_id, hot.severity, forget))
+                passed.append(lineage_mark(g, hot.alert_id, hot.severity, forget))
         if passed:
             self.baseline.put_marks(passed)
         lineage: dict[PrincipalKey, Mark] = {}
@@ -560,14 +246,14 @@ class Detector:
         first_seen: dict[PrincipalKey, int],
         lineage: dict[PrincipalKey, Mark],
         found: list[Grant],
-        outcomes: dict[PrincipalKey, _Outcome],
+        outcomes: dict[PrincipalKey, Outcome],
     ) -> set[TupleKey]:
         prepared = self._prepare(claims, observed, principals, first_seen, lineage, found)
 
         def stage(
             pkey: PrincipalKey, won: frozenset[TupleKey], window: Sequence[WindowEntry]
         ) -> Staged:
-            outcome = self._judge(result.source, prepared[pkey], observed, won, window)
+            outcome = self.judge.outcome_of(result.source, prepared[pkey], observed, won, window)
             outcomes[pkey] = outcome  # a retry with fewer keys replaces the earlier judgement
             return Staged(
                 [PendingAlert.of(a) for a in outcome.alerts],
@@ -595,7 +281,7 @@ class Detector:
         first_seen_of: dict[PrincipalKey, int],
         lineage: dict[PrincipalKey, Mark],
         found: list[Grant],
-    ) -> dict[PrincipalKey, _Prepared]:
+    ) -> dict[PrincipalKey, Prepared]:
         """Each claiming principal's context, with what enrichment says, asked only about
         principals that may alert or are still learning (screened over all the tuples they
         claim: they cannot win more)."""
@@ -605,7 +291,7 @@ class Detector:
             if not c.key.action.startswith(PSEUDO):
                 obs.append(observed[c.key])
         accounts: dict[str, tuple[str, str]] = {}
-        prepared: dict[PrincipalKey, _Prepared] = {}
+        prepared: dict[PrincipalKey, Prepared] = {}
         made: dict[PrincipalKey, list[Grant]] = {}
         for g in found:
             made.setdefault(PrincipalKey(g.account_id, g.creator), []).append(g)
@@ -633,7 +319,7 @@ class Detector:
                     screened = self.policy.screen(ctx, obs)
             grants_made = tuple(made.get(pkey, ()))
             if not screened.alerted:  # a suppressed alert is for tuning: it costs no lookup
-                prepared[pkey] = _Prepared(ctx, grants=grants_made)
+                prepared[pkey] = Prepared(ctx, grants=grants_made)
                 continue
             names = accounts.get(pkey.account_id)
             if names is None:
@@ -641,259 +327,8 @@ class Detector:
                     self.enricher.account_name(pkey.account_id) or "",
                     self.enricher.account_owner(pkey.account_id) or "",
                 )
-            prepared[pkey] = _Prepared(ctx, *names, grants=grants_made)
+            prepared[pkey] = Prepared(ctx, *names, grants=grants_made)
         return prepared
-
-    def _judge(
-        self,
-        source: str,
-        prep: _Prepared,
-        observed: dict[TupleKey, TupleObservation],
-        won: frozenset[TupleKey],
-        window: Sequence[WindowEntry],
-    ) -> _Outcome:
-        """A principal's alerts and new burst window, from the keys it is about to win and its
-        window as stored. Pure: the claim may call it again."""
-        out = _Outcome(won)
-        ctx = prep.ctx
-        new: list[TupleObservation] = []
-        regions: set[str] = set()
-        contexts: set[str] = set()  # "@net:..." / "@agent:..." new to a principal with history
-        for key in sorted(won):
-            if not key.action.startswith(PSEUDO):
-                new.append(observed[key])
-            elif observed[key].first_seen <= ctx.first_seen:
-                continue  # only a principal with history can be somewhere new
-            elif key.action.startswith(REGION_PREFIX):
-                regions.add(key.action[len(REGION_PREFIX) :])
-            else:
-                contexts.add(key.action)
-        s = self.policy.settings
-        window_s = s.burst_window_minutes * 60
-        # The window keeps the slow rule's history and the contexts met; the burst rule reads
-        # its last hour of actions.
-        keep_s = window_s
-        if s.slow_novelty or s.context_novelty:
-            keep_s = max(keep_s, int((s.slow_novelty_days + s.slow_novelty_history_days) * DAY))
-        before = list(window)
-        # Each new network or client family is remembered in the window, so that rule 15 knows
-        # how often the principal meets new ones (learning included: that is how CI runners
-        # teach it that a new network is ordinary).
-        met = (
-            [
-                WindowEntry(
-                    observed[TupleKey(ctx.account_id, ctx.principal.key, c)].first_seen,
-                    c,
-                    "",
-                    "",
-                    "",
-                )
-                for c in sorted(contexts)
-            ]
-            if s.context_novelty
-            else []
-        )
-        ctx = replace(
-            ctx,
-            new_regions=frozenset(regions),
-            new_contexts=frozenset(contexts),
-            networks_met=sum(1 for e in before if e.action.startswith(NET_PREFIX)),
-            clients_met=sum(1 for e in before if e.action.startswith(AGENT_PREFIX)),
-        )
-        screened = self.policy.screen(ctx, new) if new else Screened()
-        for reason, tuples in screened.suppressed.items():
-            out.stats[f"suppressed_tuples.{reason}"] += len(tuples)
-            # With the severity and reasons it would have had: tuning sees what it hides.
-            would = self.policy.grade(ctx, tuples)
-            out.suppressed.append(
-                self._alert(source, ctx, tuples, would.severity, would.reasons, reason)
-            )
-        if not screened.alerted:
-            if met:
-                out.window = merge_window(before, met, keep_s)
-                out.window_expires_at = out.window[-1].event_time + keep_s
-            return out
-
-        def burst_part(entries: list[WindowEntry]) -> list[WindowEntry]:
-            acts = [e for e in entries if not e.action.startswith(PSEUDO)]
-            if not acts:
-                return acts
-            return [e for e in acts if e.event_time >= acts[-1].event_time - window_s]
-
-        draft = merge_window(
-            before, [_window_entry(o.first_event) for o in screened.alerted], keep_s
-        )
-        ctx = replace(ctx, window=tuple(burst_part(draft)))
-        grade = self.policy.grade(ctx, screened.alerted)
-        grade.reasons += self.policy.learning_note(ctx, screened)
-        alert = self._alert(source, ctx, screened.alerted, grade.severity, grade.reasons, prep=prep)
-        self._emit(out, alert)
-        self._mark(out, prep, alert)
-        # Each entry remembers how loud its alert was, and a new network or client it came with.
-        entries = [
-            _window_entry(o.first_event, grade.severity, _context_of(o.first_event, contexts))
-            for o in screened.alerted
-        ]
-        after = merge_window(before, [*entries, *met], keep_s)
-        out.window, out.window_expires_at = after, after[-1].event_time + keep_s
-        recent = burst_part(after)
-        ctx = replace(ctx, window=tuple(recent))
-
-        threshold = s.escalate_at
-        recent_set = set(recent)
-        still_in = [e for e in before if e in recent_set]
-        if len(still_in) < threshold <= len(recent) and len(screened.alerted) < threshold:
-            burst = self.policy.grade_burst(ctx, recent)
-            events = [_window_event(e, ctx.principal, ctx.account_id) for e in recent]
-            alert = Alert(
-                account_id=ctx.account_id,
-                principal=ctx.principal,
-                new_actions=events,
-                severity=burst.severity,
-                reasons=burst.reasons,
-                source_objects=[source],
-                detector="new_action_burst",
-                account_name=prep.account_name,
-                account_owner=prep.account_owner,
-                listed_first=self._sensitive(e.action for e in recent),
-            )
-            self._emit(out, alert)
-        slow = self.policy.grade_slow(ctx, before, after) if s.slow_novelty else None
-        if slow is not None:
-            grade, span = slow
-            alert = Alert(
-                account_id=ctx.account_id,
-                principal=ctx.principal,
-                new_actions=[_window_event(e, ctx.principal, ctx.account_id) for e in span],
-                severity=grade.severity,
-                reasons=grade.reasons,
-                source_objects=[source],
-                detector="new_action_slow",
-                account_name=prep.account_name,
-                account_owner=prep.account_owner,
-            )
-            self._emit(out, alert)
-        return out
-
-    def _mark(self, out: _Outcome, prep: _Prepared, alert: Alert) -> None:
-        """Lineage marks of an alert at or above the lineage threshold: the principal's own
-        (what it grants in the next hours inherits it) and one per principal it made or
-        empowered in this object."""
-        s = self.policy.settings
-        if not s.lineage or alert.severity.rank < Severity(s.lineage_min_severity).rank:
-            return
-        ctx = prep.ctx
-        pkey = PrincipalKey(ctx.account_id, ctx.principal.key)
-        t = alert.first_event_time
-        out.marks.append(
-            Mark(
-                pkey,
-                MarkKind.ALERTED,
-                ctx.principal.key,
-                "",
-                alert.alert_id,
-                alert.severity,
-                t,
-                t + int(s.lineage_hours * 3600),
-            )
-        )
-        forget = int(self.settings.forget_days * DAY)
-        seen: set[PrincipalKey] = set()
-        for g in prep.grants:
-            mark = _lineage_mark(g, alert.alert_id, alert.severity, forget)
-            if mark.subject not in seen:
-                seen.add(mark.subject)
-                out.marks.append(mark)
-
-    def _sensitive(self, actions: Iterable[str]) -> frozenset[str]:
-        return frozenset(a for a in actions if self.policy.sensitive(a) is not None)
-
-    def _emit(self, out: _Outcome, alert: Alert) -> None:
-        if alert.severity.rank < self.policy.min_severity.rank:
-            alert.suppressed_reason = "below_min_severity"
-            out.suppressed.append(alert)
-            out.stats["suppressed_alerts.below_min_severity"] += 1
-            return
-        out.alerts.append(alert)
-        out.stats[f"alerts.{alert.severity}"] += 1
-
-    def _alert(
-        self,
-        source: str,
-        ctx: PrincipalContext,
-        tuples: list[TupleObservation],
-        severity: Severity,
-        reasons: list[str],
-        suppressed_reason: str = "",
-        prep: _Prepared | None = None,
-    ) -> Alert:
-        actions = [o.first_event for o in tuples]
-        return Alert(
-            account_id=ctx.account_id,
-            principal=ctx.principal,
-            new_actions=actions,
-            severity=severity,
-            reasons=reasons,
-            source_objects=[source],
-            suppressed_reason=suppressed_reason,
-            account_name=prep.account_name if prep else "",
-            account_owner=prep.account_owner if prep else "",
-            role_created=ctx.role.created if ctx.role else None,
-            listed_first=self._sensitive(e.action for e in actions),
-        )
-
-
-def _grant(found: list[Grant], event: Event) -> None:
-    if event.target and not event.error_code and grants(event.event_source, event.event_name):
-        found.append(
-            Grant(
-                event.account_id,
-                event.principal.key,
-                event.action,
-                event.target,
-                event.event_time,
-                event.event_id,
-            )
-        )
-
-
-def _lineage_mark(g: Grant, alert_id: str, severity: Severity, forget: int) -> Mark:
-    return Mark(
-        PrincipalKey(g.account_id, g.target),
-        MarkKind.LINEAGE,
-        g.creator,
-        g.action,
-        alert_id,
-        severity,
-        g.event_time,
-        g.event_time + forget,
-    )
-
-
-def _window_entry(event: Event, severity: Severity | None = None, context: str = "") -> WindowEntry:
-    """A new action in the burst window, its strings cut as the alert cuts them (the window is
-    stored as one item)."""
-    return WindowEntry(
-        event.event_time,
-        clip(event.action, FIELD_LIMITS["action"]),
-        clip(event.region, FIELD_LIMITS["region"]),
-        clip(event.event_id, FIELD_LIMITS["event_id"]),
-        clip(event.error_code, FIELD_LIMITS["error_code"]),
-        str(severity) if severity is not None else "",
-        context,
-    )
-
-
-def _context_of(event: Event, new_contexts: set[str]) -> str:
-    """The network and client family of `event` that are new to its principal, as a phrase."""
-    found = []
-    net = network_of(event.source_ip)
-    if net and NET_PREFIX + net in new_contexts:
-        found.append(f"network {net}")
-    family = agent_family(event.user_agent)
-    if family and AGENT_PREFIX + family in new_contexts:
-        found.append(f"client {family}")
-    return clip(", ".join(found), FIELD_LIMITS["source_ip"])
 
 
 def _with_context(
@@ -921,18 +356,3 @@ def _with_context(
                     known.first_seen, known.first_event = obs.first_seen, e
                 known.last_seen = max(known.last_seen, obs.last_seen)
     return out
-
-
-def _window_event(entry: WindowEntry, principal: Principal, account_id: str) -> Event:
-    event_source, _, event_name = entry.action.rpartition(":")
-    return Event(
-        principal=principal,
-        account_id=account_id,
-        action=entry.action,
-        event_source=event_source,
-        event_name=event_name,
-        region=entry.region,
-        event_time=entry.event_time,
-        event_id=entry.event_id,
-        error_code=entry.error_code,
-    )

@@ -15,7 +15,7 @@ so are reads. `tests/test_lineage.py` checks that every IAM action of the curate
 
 from __future__ import annotations
 
-from .model import Principal
+from .model import Grant, Mark, MarkKind, Principal, PrincipalKey, Severity
 
 IAM = "iam.amazonaws.com"
 
@@ -61,3 +61,18 @@ def lineage_subject(principal: Principal) -> str:
         role = principal.key.partition("#")[0].rsplit("/", 1)[-1]
         return "role/" + role if role else ""
     return ""
+
+
+def lineage_mark(g: Grant, alert_id: str, severity: Severity, forget: int) -> Mark:
+    """The mark a grant leaves on the user or role it names: the alert (of its maker) that it
+    passes on, for `forget` seconds."""
+    return Mark(
+        PrincipalKey(g.account_id, g.target),
+        MarkKind.LINEAGE,
+        g.creator,
+        g.action,
+        alert_id,
+        severity,
+        g.event_time,
+        g.event_time + forget,
+    )

@@ -26,7 +26,8 @@ from typing import Any, cast
 
 import msgspec
 
-from ..domain.detector import DetectionSettings, Detector, Extraction
+from ..domain.detector import DetectionSettings, Detector
+from ..domain.extract import Extraction
 from ..domain.policy import AlertPolicy
 from ..stores.memory import MemoryBaseline
 
