@@ -9,10 +9,13 @@ trail's objects (who was active on which day), and reports:
 - per intrusion: the severity of the alert that holds its **first** new action, whether that is
   at least medium ("flagged at its first action"), the highest severity any of its alerts
   reached, and how long after its first action the first alert at >= medium came;
-- **benign alerts at >= medium per 50 active principal-days after learning**: every alert at
-  medium or above that is not an intrusion's, divided by the (principal, UTC day) pairs of the
-  live phase with at least one call, counting only days after the principal's learning period
-  (`--learning-days` from its first call in the trail; root has none), times 50.
+- **benign alerts at >= medium per 50 active principal-days after learning**: the alerts at
+  medium or above that are not an intrusion's and came after their principal's learning period
+  (`--learning-days` from its first call in the trail; root has none), divided by the
+  (principal, UTC day) pairs of the live phase with at least one call after that period, times
+  50. Numerator and denominator count the same principal-days; the benign alerts raised during
+  a principal's learning period (a sensitive action breaks through it, rule 2) are listed
+  apart, never left out.
 
 The figures describe this one generated month; they are a regression yardstick, not the
 policy's defaults' justification (docs/alert-policy.md gives those from principles).
@@ -54,8 +57,9 @@ class Intrusion:
 @dataclass(frozen=True, slots=True)
 class Evaluation:
     intrusions: list[Intrusion]
-    benign_at_medium: int
+    benign_at_medium: int  # after their principal's learning period
     benign_at_medium_alerts: list[str]  # "severity principal detector: actions"
+    benign_at_medium_in_learning: list[str]  # raised during the principal's learning period
     active_principal_days: int
     benign_at_medium_per_50_principal_days: float | None
 
@@ -143,26 +147,43 @@ def evaluate(
             )
         )
 
-    benign = [a for a in alerts if a["alert_id"] not in claimed and RANK[a["severity"]] >= MEDIUM]
     learn = int(learning_days * DAY)
+
+    def learned_at(account: str, principal: str) -> int:
+        """When the principal's learning ended (the trail's view; a per-person key falls back
+        to its role's first call)."""
+        first = first_seen.get((account, principal))
+        if first is None:
+            first = first_seen.get((account, principal.partition("#")[0]), 0)
+        return first + (0 if principal.endswith(":root") else learn)
+
+    benign: list[dict[str, Any]] = []
+    in_learning: list[dict[str, Any]] = []
+    for a in alerts:
+        if a["alert_id"] in claimed or RANK[a["severity"]] < MEDIUM:
+            continue
+        at = parse_event_time(a["last_event_time"]) or 0
+        learned = at >= learned_at(a["account_id"], a["principal"]["arn"])
+        (benign if learned else in_learning).append(a)
     days = 0
     for key, seen in live_days.items():
-        root = key[1].endswith(":root")
-        end = first_seen[key] + (0 if root else learn)
+        end = learned_at(*key)
         days += sum(1 for d in seen if d * DAY >= end)
     return Evaluation(
         intrusions=intrusions,
         benign_at_medium=len(benign),
-        benign_at_medium_alerts=[
-            f"{a['severity']} {a['principal']['arn']} {a['detector']}: "
-            + ", ".join(n["action"] for n in a["new_actions"])
-            for a in benign
-        ],
+        benign_at_medium_alerts=[_line(a) for a in benign],
+        benign_at_medium_in_learning=[_line(a) for a in in_learning],
         active_principal_days=days,
         benign_at_medium_per_50_principal_days=(
             round(len(benign) * 50 / days, 3) if days else None
         ),
     )
+
+
+def _line(a: dict[str, Any]) -> str:
+    actions = ", ".join(n["action"] for n in a["new_actions"])
+    return f"{a['severity']} {a['principal']['arn']} {a['detector']}: {actions}"
 
 
 def render(ev: Evaluation) -> str:
@@ -186,6 +207,9 @@ def render(ev: Evaluation) -> str:
         f"principal-days after learning = {'n/a' if rate is None else rate} per 50 "
         "(target <= 0.25)",
         *(f"  {line}" for line in ev.benign_at_medium_alerts),
+        f"benign alerts >= medium during their principal's learning period: "
+        f"{len(ev.benign_at_medium_in_learning)}",
+        *(f"  {line}" for line in ev.benign_at_medium_in_learning),
     ]
     return "\n".join(lines)
 

@@ -98,10 +98,24 @@ def test_benign_alerts_are_those_at_medium_or_more_that_no_intrusion_claims(
         # the intruder's principal, but none of its actions and an ordinary detector: benign
         alert("b3", ATTACK["principal_key"], "high", ["x:Y"], T0 + 21 * DAY),
     ]
-    first = {(acct, role): T0, (acct, ATTACK["principal_key"]): T0}
-    days = {(acct, role): {T0 // DAY + 20, T0 // DAY + 21}, (acct, ATTACK["principal_key"]): set()}
+    # A principal first seen the day before its alert is still learning: its alert is listed
+    # apart, and its days are not in the denominator either.
+    newcomer = "arn:aws:iam::111111111111:role/new-app"
+    alerts.append(alert("c1", newcomer, "high", ["secretsmanager:GetSecretValue"], T0 + 20 * DAY))
+    first = {
+        (acct, role): T0,
+        (acct, ATTACK["principal_key"]): T0,
+        (acct, newcomer): T0 + 19 * DAY,
+    }
+    days = {
+        (acct, role): {T0 // DAY + 20, T0 // DAY + 21},
+        (acct, ATTACK["principal_key"]): set(),
+        (acct, newcomer): {T0 // DAY + 19, T0 // DAY + 20},
+    }
     got = ev.evaluate([ATTACK], alerts, first, days, 15.0)
     assert got.benign_at_medium == 2
+    assert [line.split()[0] for line in got.benign_at_medium_in_learning] == ["high"]
+    assert newcomer in got.benign_at_medium_in_learning[0]
     assert got.active_principal_days == 2
     assert got.benign_at_medium_per_50_principal_days == 50.0
 

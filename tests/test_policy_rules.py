@@ -300,6 +300,69 @@ def test_sensitive_actions_past_the_line_limit_share_one_reason() -> None:
     assert g.reasons[-1] == "3 more sensitive actions: x:A20, x:A21, x:A22 (already high)"
 
 
+ATTACH_ROLE_POLICY = "iam.amazonaws.com:AttachRolePolicy"  # privilege-escalation, high
+PUT_ROLE_POLICY = "iam.amazonaws.com:PutRolePolicy"  # privilege-escalation, high
+STOP_LOGGING = "cloudtrail.amazonaws.com:StopLogging"  # defense-evasion, critical
+UPDATE_TRAIL = "cloudtrail.amazonaws.com:UpdateTrail"  # defense-evasion, high
+
+
+def test_siblings_share_the_service_and_tactic_of_a_high_action() -> None:
+    table = SensitiveActions()
+    assert PUT_ROLE_POLICY in table.siblings(ATTACH_ROLE_POLICY)
+    assert ATTACH_ROLE_POLICY not in table.siblings(ATTACH_ROLE_POLICY)
+    # another tactic of the same service, or the same tactic of another service: not siblings
+    assert CREATE_KEY not in table.siblings(ATTACH_ROLE_POLICY)  # iam persistence
+    assert "eks.amazonaws.com:CreateAccessEntry" not in table.siblings(ATTACH_ROLE_POLICY)
+    # a critical action has none (nothing makes switching off the trail routine), nor an
+    # ordinary or a user-defined one
+    assert table.siblings(STOP_LOGGING) == []
+    assert table.siblings(LIST_BUCKETS) == []
+    assert SensitiveActions(add=("s3:List*",)).siblings(LIST_BUCKETS) == []
+
+
+def test_a_power_the_principal_already_exercises_is_medium_not_high() -> None:
+    g = informational()
+    grade_sensitive(g, [ATTACH_ROLE_POLICY], SensitiveActions(), False, S, {PUT_ROLE_POLICY})
+    assert g.severity is Severity.MEDIUM
+    assert g.reasons == [
+        "sensitive action iam:AttachRolePolicy (privilege-escalation), a power the principal "
+        "already exercises (iam:PutRolePolicy) from its usual networks and clients: medium, not "
+        "high: raised to medium"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("actions", "exercised", "fresh", "root", "settings"),
+    [
+        # from a network or client new to the principal: the full severity
+        ([ATTACH_ROLE_POLICY], {PUT_ROLE_POLICY}, {ATTACH_ROLE_POLICY}, False, S),
+        # what it exercises is another kind of power
+        ([ATTACH_ROLE_POLICY], {CREATE_KEY}, set(), False, S),
+        # the rule off
+        ([ATTACH_ROLE_POLICY], {PUT_ROLE_POLICY}, set(), False, replace(S, exercised_power=False)),
+        # a critical action is never lowered, even next to a habit of the same tactic
+        ([STOP_LOGGING], {UPDATE_TRAIL}, set(), False, S),
+        # root's credential grants are critical whatever it did before
+        ([CREATE_KEY], {"iam.amazonaws.com:CreateLoginProfile"}, set(), True, S),
+    ],
+)
+def test_a_new_power_keeps_its_severity(
+    actions: list[str],
+    exercised: set[str],
+    fresh: set[str],
+    root: bool,
+    settings: PolicySettings,
+) -> None:
+    g = informational()
+    table = SensitiveActions()
+    grade_sensitive(g, actions, table, root, settings, exercised, fresh)
+    hit = table.get(actions[0])
+    assert hit is not None
+    want = "critical" if root or hit.severity == "critical" else hit.severity
+    assert g.severity is Severity(want)
+    assert not any("already exercises" in r for r in g.reasons)
+
+
 # -- rule 7: root in tiers (root.py) ---------------------------------------------------------
 
 
@@ -332,6 +395,19 @@ def test_root_sign_in_without_mfa_or_after_a_failure_is_high(kw: dict[str, Any],
         Severity.HIGH,
         [f"root user console sign-in {how}: raised to high"],
     )
+
+
+def test_root_sign_in_from_a_network_new_to_it_is_high() -> None:
+    login = signin(mfa_used=True, source_ip="185.220.1.1")
+    g = informational()
+    grade_root(g, [SIGNIN], [login], S, {"185.220.0.0/16"})
+    assert (g.severity, g.reasons) == (
+        Severity.HIGH,
+        ["root user console sign-in from network 185.220.0.0/16 new to it: raised to high"],
+    )
+    usual = informational()
+    grade_root(usual, [SIGNIN], [login], S, {"52.99.0.0/16"})
+    assert usual.severity is Severity.MEDIUM
 
 
 def test_root_reads_are_low() -> None:
@@ -536,7 +612,7 @@ def from_tor() -> TupleObservation:
 
 def test_a_new_action_from_a_new_network_is_one_step_louder() -> None:
     g = informational()
-    ctx = context(new_contexts=frozenset({"@net:185.220.0.0/16"}), networks_met=1)
+    ctx = context(PERSON, new_contexts=frozenset({"@net:185.220.0.0/16"}), networks_met=1)
     grade_context(g, ctx, [from_tor()], S)
     assert (g.severity, g.reasons) == (
         Severity.LOW,
@@ -549,10 +625,60 @@ def test_a_new_action_from_a_new_network_is_one_step_louder() -> None:
 
 def test_a_new_network_and_client_together_are_one_step() -> None:
     g = informational()
-    ctx = context(new_contexts=frozenset({"@net:185.220.0.0/16", "@agent:aws-cli"}))
+    ctx = context(PERSON, new_contexts=frozenset({"@net:185.220.0.0/16", "@agent:aws-cli"}))
     grade_context(g, ctx, [from_tor()], S)
     assert g.severity is Severity.LOW and len(g.reasons) == 1
     assert "client(s) aws-cli" in g.reasons[0]
+
+
+def test_long_term_credentials_from_a_new_network_are_one_more_step() -> None:
+    """An IAM user's key (or root) does not move with compute: from a network new to it, a new
+    action is raised once for the network and once more for the kind of credentials."""
+    g = informational()
+    ctx = context(ALICE, new_contexts=frozenset({"@net:185.220.0.0/16"}), networks_met=1)
+    grade_context(g, ctx, [from_tor()], S)
+    assert g.severity is Severity.MEDIUM
+    assert g.reasons[-1] == (
+        "the IAM user's credentials were used from network(s) 185.220.0.0/16 new to it: "
+        "long-term credentials do not move with compute, so this is how stolen ones look: "
+        "raised from low to medium"
+    )
+    signin = informational()
+    login = obs(SIGNIN, source_ip="185.220.1.1")
+    grade_context(
+        signin, context(ROOT, new_contexts=frozenset({"@net:185.220.0.0/16"})), [login], S
+    )
+    assert signin.severity is Severity.MEDIUM
+    assert signin.reasons[-1].startswith("the root user signed in from network(s) 185.220.0.0/16")
+
+
+def test_long_term_credentials_are_not_raised_twice_by_a_routine_or_a_client_alone() -> None:
+    # New networks are ordinary for this user: neither step.
+    routine = informational()
+    ctx = context(ALICE, new_contexts=frozenset({"@net:185.220.0.0/16"}), networks_met=3)
+    grade_context(routine, ctx, [from_tor()], S)
+    assert routine.severity is Severity.INFORMATIONAL
+    # Only the client is new: the one step of rule 15, nothing for the credentials.
+    client = informational()
+    grade_context(
+        client, context(ALICE, new_contexts=frozenset({"@agent:aws-cli"})), [from_tor()], S
+    )
+    assert client.severity is Severity.LOW and len(client.reasons) == 1
+    # A role's session from a new network: the one step only.
+    role = informational()
+    grade_context(
+        role, context(PERSON, new_contexts=frozenset({"@net:185.220.0.0/16"})), [from_tor()], S
+    )
+    assert role.severity is Severity.LOW
+    # The rule off.
+    off = informational()
+    grade_context(
+        off,
+        context(ALICE, new_contexts=frozenset({"@net:185.220.0.0/16"})),
+        [from_tor()],
+        replace(S, long_term_new_network=False),
+    )
+    assert off.severity is Severity.LOW
 
 
 def test_new_networks_are_ordinary_for_a_principal_that_often_meets_them() -> None:

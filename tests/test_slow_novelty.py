@@ -34,9 +34,12 @@ def slow_alerts(run: Run) -> list[Any]:
     return [a for a in run.alerts if a.detector == "new_action_slow"]
 
 
-def test_a_key_used_from_a_new_network_for_slow_recon_is_medium() -> None:
-    run = Run().history(user())
-    one_a_day(run, user(), 4, **STOLEN)
+APP = assumed_role("reporting-app", "i-0abc")  # a role's session: its credentials can be lifted
+
+
+def test_stolen_session_credentials_used_for_slow_recon_are_medium() -> None:
+    run = Run().history(APP)
+    one_a_day(run, APP, 4, **STOLEN)
 
     (slow,) = slow_alerts(run)
     assert slow.severity is Severity.MEDIUM
@@ -122,12 +125,26 @@ def test_a_deploy_role_gaining_actions_with_every_release_does_not_page() -> Non
 
 
 def test_a_new_action_from_a_new_network_is_one_step_louder() -> None:
-    run = Run().history(user())
-    (alert,) = run.obj([record(READS[0], LIVE, user(), sourceIPAddress="185.220.101.4")]).alerts
+    run = Run().history(APP)
+    (alert,) = run.obj([record(READS[0], LIVE, APP, sourceIPAddress="185.220.101.4")]).alerts
     assert alert.severity is Severity.LOW
     assert "network(s) 185.220.0.0/16 new to the principal (0 new networks lately)" in (
         " | ".join(alert.reasons)
     )
+
+
+def test_an_iam_user_s_key_used_for_slow_recon_is_medium_at_its_first_action() -> None:
+    """Long-term credentials from a new network and client: the first quiet read is already
+    medium (rule 15 and its long-term step), so the intrusion is caught on day one, not four."""
+    run = Run().history(user())
+    one_a_day(run, user(), 4, **STOLEN)
+    first, *rest = [a for a in run.alerts if a.detector == "new_action"]
+    assert first.severity is Severity.MEDIUM
+    assert "the IAM user's credentials were used from network(s) 185.220.0.0/16" in (
+        " | ".join(first.reasons)
+    )
+    # the network is known from then on: the next days' reads are quiet again
+    assert {a.severity for a in rest} == {Severity.INFORMATIONAL}
 
 
 def test_a_new_action_from_the_usual_network_and_client_is_not_raised() -> None:

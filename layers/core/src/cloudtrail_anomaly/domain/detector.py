@@ -36,6 +36,7 @@ from .model import (
     TupleClaim,
     TupleKey,
     TupleObservation,
+    TupleState,
     WindowEntry,
 )
 from .policy import AlertPolicy, PrincipalContext, Screened
@@ -158,6 +159,7 @@ class Detector:
         lineage, made_here = self._lineage(claims, principals, ex.grants)
         if not claims:
             return result
+        exercised = self._exercised(claims, known)
         # Each principal is judged inside its claim (`stage`), so that its alerts and burst
         # window are written in the same transaction as its tuples. Judging is pure: what it
         # needs from enrichment is fetched first, since a store may judge more than once.
@@ -176,7 +178,15 @@ class Detector:
                         if mark.kind is MarkKind.LINEAGE and outcome.won & claimed:
                             lineage.setdefault(mark.subject, mark)
             claimed |= self._claim_judged(
-                result, part, observed, principals, first_seen, lineage, ex.grants, outcomes
+                result,
+                part,
+                observed,
+                principals,
+                first_seen,
+                lineage,
+                ex.grants,
+                outcomes,
+                exercised,
             )
         self._count_claims(stats, claims, claimed)
         overflow: list[Mark] = []
@@ -237,6 +247,36 @@ class Detector:
         made_here = {p for p, subject in subjects.items() if subject in targets}
         return lineage, made_here
 
+    def _exercised(
+        self, claims: list[TupleClaim], known: dict[TupleKey, TupleState]
+    ) -> dict[PrincipalKey, frozenset[str]]:
+        """For each principal claiming a new high sensitive action: the sibling powers (same
+        service and tactic) it has exercised for at least a learning period (rule 16). Looked
+        up only for such claims, which are rare: no request for an ordinary object."""
+        claiming = {c.key for c in claims}
+        since: dict[TupleKey, int] = {}  # a sibling's key -> when it must still be known
+        for c in claims:
+            if c.key.action.startswith(PSEUDO):
+                continue
+            for sibling in self.policy.sensitive_siblings(c.key.action):
+                key = TupleKey(c.key.account_id, c.key.principal, sibling)
+                if key not in claiming:
+                    since[key] = min(c.first_seen, since.get(key, c.first_seen))
+        if not since:
+            return {}
+        found = {k: known[k] for k in since if k in known}
+        missing = [k for k in since if k not in known]
+        if missing:
+            found |= self.baseline.lookup(missing)
+        # A power is a habit once exercised for a learning period: one the principal took up
+        # minutes ago (an intruder's previous step) is part of the same novelty.
+        habit = int(self.policy.settings.learning_days * DAY)
+        out: dict[PrincipalKey, set[str]] = {}
+        for key, state in found.items():
+            if state.first_seen + habit <= since[key] < state.expires_at:
+                out.setdefault(key.principal_key, set()).add(key.action)
+        return {p: frozenset(a) for p, a in out.items()}
+
     def _claim_judged(
         self,
         result: ObjectResult,
@@ -247,8 +287,11 @@ class Detector:
         lineage: dict[PrincipalKey, Mark],
         found: list[Grant],
         outcomes: dict[PrincipalKey, Outcome],
+        exercised: dict[PrincipalKey, frozenset[str]],
     ) -> set[TupleKey]:
-        prepared = self._prepare(claims, observed, principals, first_seen, lineage, found)
+        prepared = self._prepare(
+            claims, observed, principals, first_seen, lineage, found, exercised
+        )
 
         def stage(
             pkey: PrincipalKey, won: frozenset[TupleKey], window: Sequence[WindowEntry]
@@ -281,6 +324,7 @@ class Detector:
         first_seen_of: dict[PrincipalKey, int],
         lineage: dict[PrincipalKey, Mark],
         found: list[Grant],
+        exercised: dict[PrincipalKey, frozenset[str]],
     ) -> dict[PrincipalKey, Prepared]:
         """Each claiming principal's context, with what enrichment says, asked only about
         principals that may alert or are still learning (screened over all the tuples they
@@ -307,6 +351,7 @@ class Detector:
                 first_seen_of[pkey],
                 first_seen_of.get(PrincipalKey(pkey.account_id, ACCOUNT_PRINCIPAL)),
                 lineage=mark,
+                exercised=exercised.get(pkey, frozenset()),
             )
             screened = self.policy.screen(ctx, obs) if obs else Screened()
             may_learn = screened.alerted or "learning" in screened.suppressed

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 
 from .alerts import FIELD_LIMITS, Alert, clip
@@ -114,12 +115,30 @@ class Judge:
             if s.context_novelty
             else []
         )
+        # A network or client first met within the burst window is as new to this object's
+        # actions as to those of the object that met it first: CloudTrail delivers the objects of
+        # one intrusion's regions in any order, and which was first must not change the alerts.
+        if new and s.context_novelty:
+            since = min(o.first_seen for o in new) - window_s
+            met_lately = {
+                e.action
+                for e in before
+                if e.action.startswith((NET_PREFIX, AGENT_PREFIX)) and e.event_time >= since
+            }
+        else:
+            met_lately = set()
         ctx = replace(
             ctx,
             new_regions=frozenset(regions),
-            new_contexts=frozenset(contexts),
-            networks_met=sum(1 for e in before if e.action.startswith(NET_PREFIX)),
-            clients_met=sum(1 for e in before if e.action.startswith(AGENT_PREFIX)),
+            new_contexts=frozenset(contexts | met_lately),
+            networks_met=sum(
+                1 for e in before if e.action.startswith(NET_PREFIX) and e.action not in met_lately
+            ),
+            clients_met=sum(
+                1
+                for e in before
+                if e.action.startswith(AGENT_PREFIX) and e.action not in met_lately
+            ),
         )
         screened = self.policy.screen(ctx, new) if new else Screened()
         for reason, tuples in screened.suppressed.items():
@@ -152,7 +171,9 @@ class Judge:
         self._mark(out, prep, alert)
         # Each entry remembers how loud its alert was, and a new network or client it came with.
         entries = [
-            _window_entry(o.first_event, grade.severity, _context_of(o.first_event, contexts))
+            _window_entry(
+                o.first_event, grade.severity, _context_of(o.first_event, ctx.new_contexts)
+            )
             for o in screened.alerted
         ]
         after = merge_window(before, [*entries, *met], keep_s)
@@ -278,7 +299,7 @@ def _window_entry(event: Event, severity: Severity | None = None, context: str =
     )
 
 
-def _context_of(event: Event, new_contexts: set[str]) -> str:
+def _context_of(event: Event, new_contexts: AbstractSet[str]) -> str:
     """The network and client family of `event` that are new to its principal, as a phrase."""
     found = []
     net = network_of(event.source_ip)

@@ -10,12 +10,12 @@ says why it is as loud as it is. docs/alert-policy.md describes every rule and i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from ..model import DAY, Event, Severity, TupleObservation, WindowEntry
 from ..sensitive import SensitiveAction
 from . import slow_novelty
-from .context_novelty import grade_context
+from .context_novelty import came_fresh, grade_context, rare_new_networks
 from .count import grade_burst_count, grade_count
 from .denied import grade_denied_window, is_denied, note_denied, note_denied_in_window
 from .grade import Grade, PrincipalContext
@@ -55,13 +55,19 @@ class AlertPolicy:
     def sensitive(self, action: str) -> SensitiveAction | None:
         return self._sensitive.get(action)
 
+    def sensitive_siblings(self, action: str) -> list[str]:
+        """The sensitive actions whose exercise makes `action` no new power (rule 16); none
+        when `exercised_power` is off."""
+        return self._sensitive.siblings(action) if self.settings.exercised_power else []
+
     def grade(self, ctx: PrincipalContext, alerted: Sequence[TupleObservation]) -> Grade:
         """The per-object alert: the count sets the base, the other rules raise it; a new
         region, then a new network or client, bump the result."""
         s = self.settings
         g = grade_count(len(alerted), s)
         actions = [o.first_event.action for o in alerted]
-        self._weigh(g, ctx, actions, [o.first_event for o in alerted])
+        events = [o.first_event for o in alerted]
+        self._weigh(g, ctx, actions, events, {e.action for e in events if came_fresh(e, ctx)})
         note_denied(
             g, [o.first_event.action for o in alerted if is_denied(o.first_event.error_code)]
         )
@@ -77,7 +83,8 @@ class AlertPolicy:
         the role's trust policy and denied attempts."""
         s = self.settings
         g = grade_burst_count(window, s)
-        self._weigh(g, ctx, dict.fromkeys(e.action for e in window))
+        fresh = {e.action for e in window if e.context}  # came with a new network or client
+        self._weigh(g, ctx, dict.fromkeys(e.action for e in window), fresh=fresh)
         denied = list(dict.fromkeys(e.action for e in window if is_denied(e.error_code)))
         note_denied_in_window(g, denied)
         grade_denied_window(g, denied, s)
@@ -95,13 +102,15 @@ class AlertPolicy:
         ctx: PrincipalContext,
         actions: Iterable[str],
         events: Sequence[Event] = (),
+        fresh: Collection[str] = (),
     ) -> None:
         """The rules an alert and a burst share: sensitive actions, root, the trust policy,
-        lineage. `events`: the first events of the actions, when known (not for a burst)."""
+        lineage. `events`: the first events of the actions, when known (not for a burst);
+        `fresh`: the actions that came from a network or client new to the principal."""
         s = self.settings
         root = ctx.principal.type == "Root"
-        grade_sensitive(g, actions, self._sensitive, root, s)
+        grade_sensitive(g, actions, self._sensitive, root, s, ctx.exercised, fresh)
         if root:
-            grade_root(g, actions, events, s)
+            grade_root(g, actions, events, s, rare_new_networks(ctx, s))
         grade_trust(g, ctx, s)
         grade_lineage(g, ctx)

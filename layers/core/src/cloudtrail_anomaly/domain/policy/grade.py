@@ -28,6 +28,9 @@ class PrincipalContext:
     new_contexts: frozenset[str] = frozenset()
     networks_met: int = 0
     clients_met: int = 0
+    # Sensitive actions the principal already performs (known before this object) that share a
+    # service and tactic with a new sensitive action of it (rule 16, `exercised_power`).
+    exercised: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)

@@ -1,12 +1,14 @@
 """Rule 7, root in tiers: what the account's root user does, not that it is root, sets the
-level. A console sign-in is medium (high without MFA or after a failed attempt), a new read low,
+level. A console sign-in is medium (high without MFA, after a failed attempt, or from a network
+new to root), a new read low,
 a new change high; a sensitive action on logging, detection, the organization or credentials is
 critical (`root_critical`, weighed with the sensitive actions)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
+from ..context import network_of
 from ..lineage import GRANTING_ACTIONS
 from ..model import Event
 from .grade import Grade, names, short
@@ -39,10 +41,15 @@ def root_critical(action: str, tactic: str) -> bool:
 
 
 def grade_root(
-    g: Grade, actions: Iterable[str], events: Sequence[Event], s: PolicySettings
+    g: Grade,
+    actions: Iterable[str],
+    events: Sequence[Event],
+    s: PolicySettings,
+    new_networks: Collection[str] = (),
 ) -> None:
     """The root user's new actions: a sign-in, reads, changes. `events`: the first events of
-    the actions when known (the burst follow-up knows only the names)."""
+    the actions when known (the burst follow-up knows only the names); `new_networks`: the
+    networks (context.network_of) new to root in this object, where that is rare for it."""
     by_action = {e.action: e for e in events}
     listed = list(dict.fromkeys(actions))
     signin = by_action.get(SIGNIN)
@@ -52,6 +59,8 @@ def grade_root(
             risks.append("without MFA")
         if signin is not None and signin.login_failed:
             risks.append("after a failed attempt")
+        if signin is not None and network_of(signin.source_ip) in new_networks:
+            risks.append(f"from network {network_of(signin.source_ip)} new to it")
         if risks:
             g.at_least(
                 s.root_risky_signin_severity, f"root user console sign-in {' and '.join(risks)}"

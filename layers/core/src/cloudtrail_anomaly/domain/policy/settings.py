@@ -53,6 +53,14 @@ class PolicySettings:
     # within the slow-novelty window's days (CI runners, NAT pools: new is ordinary for them).
     context_novelty: bool = True
     context_routine_at: int = 3
+    # Long-term credentials (an IAM user's key or password, root) do not move with compute: a
+    # new action from a network new to them (and rare for them) is one more step up.
+    long_term_new_network: bool = True
+    # A high sensitive action is medium for a principal that already exercises a power of the
+    # same kind (same service and tactic, e.g. PutRolePolicy before AttachRolePolicy) and
+    # takes it from no network or client new to it: it gains no new power (rule 16).
+    exercised_power: bool = True
+    exercised_power_severity: str = "medium"
     sensitive_actions_add: tuple[str, ...] = ()  # extra sensitive actions (at least high)
     sensitive_actions_remove: tuple[str, ...] = ()  # curated ones to drop
     service_trusted_role_severity: str = "high"  # role assumable by an AWS service (yogisec)
