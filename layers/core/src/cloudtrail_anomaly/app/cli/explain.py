@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from ...domain.detector import REGION_PREFIX
+from ...domain.extract import REGION_PREFIX
 from ...domain.model import iso
 from ...domain.policy import AlertPolicy
 from ...domain.sensitive import expand_action
