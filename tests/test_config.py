@@ -217,7 +217,7 @@ def test_precise_errors(doc: dict[str, Any], message: str) -> None:
 
 def test_every_severity_key_is_validated() -> None:
     severity_keys = [f.name for f in fields(Config().policy) if f.name.endswith("severity")]
-    assert len(severity_keys) == 12
+    assert len(severity_keys) == 13  # exercised_power_severity (issue 16) is the 13th
     for key in severity_keys:
         with pytest.raises(ConfigError, match=rf"policy\.{key}: must be one of"):
             parse_config({"policy": {key: "loud"}})
