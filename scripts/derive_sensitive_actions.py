@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Show where the curated sensitive-action list (`cloudtrail_anomaly/sensitive.py`) comes from.
+"""Show where the curated sensitive-action list (`cloudtrail_anomaly/domain/sensitive.py`) comes from.
 
 Candidates are the actions that public attack data ties to intrusion set-up:
 - TrailDiscover (adanalvarez/TrailDiscover, CC BY 4.0) `labels.jsonl`: every event whose MITRE
