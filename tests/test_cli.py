@@ -15,16 +15,14 @@ import orjson
 import pytest
 from cloudtrail_anomaly.app.cli.main import main
 
+from tests.builders import ACCOUNT, T0, record
 from tests.helpers import (
-    ACCOUNT,
     FIXTURES,
     STRATUS_FEDERATION,
     STRATUS_LAMBDA,
     STRATUS_PASSWORD,
-    T0,
     fixture_path,
     gz,
-    record,
 )
 
 SEVERITIES = {"informational", "low", "medium", "high", "critical"}

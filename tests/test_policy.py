@@ -19,7 +19,8 @@ from cloudtrail_anomaly.domain.policy import AlertPolicy, IgnoreSettings, Policy
 from cloudtrail_anomaly.ports import Enricher
 from cloudtrail_anomaly.stores.memory import MemoryBaseline, StaticEnrichment
 
-from tests.helpers import ACCOUNT, DAY, OTHER_ACCOUNT, T0, assumed_role, gz, record, user
+from tests.builders import ACCOUNT, DAY, OTHER_ACCOUNT, T0, assumed_role, record, user
+from tests.helpers import gz
 
 MIN = 60
 LIVE = T0 + 30 * DAY  # well after the history's first sighting: learning is over

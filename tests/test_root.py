@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.helpers import record, user
+from tests.builders import record, user
 from tests.test_policy import LIVE, MIN, Run, only, reasons, root
 
 SIGNIN = "signin.amazonaws.com:ConsoleLogin"
