@@ -1,7 +1,8 @@
 """The CloudTrail record builder and the identity builders of the tests.
 
 `record` is the one builder of a CloudTrail record; `user` and `assumed_role` build its
-`userIdentity`; `ACCOUNT`, `T0` are its defaults.
+`userIdentity`; `ACCOUNT`, `T0` are its defaults. `user_record` is `record` in the shape of
+the trail on disk (tests/trail.py, the reconciliation and fault suites).
 """
 
 from __future__ import annotations
@@ -83,3 +84,20 @@ def record(
     }
     doc.update(extra)
     return doc
+
+
+def user_record(action: str, t: int, name: str = "alice", account: str = ACCOUNT) -> dict[str, Any]:
+    """`record` of IAM user `name` as the trail on disk (tests/trail.py) holds it: its IDs
+    named after the event name and the time (`evt-GetUser-<t>`, `req-GetUser-<t>`: the fault
+    suite's expectations and docs/reliability.md name them), read-only when the event name
+    starts with Get, List or Describe."""
+    event_name = action.rpartition(":")[2]
+    return record(
+        action,
+        t,
+        user(name, account),
+        event_id=f"evt-{event_name}-{t}",
+        account=account,
+        requestID=f"req-{event_name}-{t}",
+        readOnly=event_name.startswith(("Get", "List", "Describe")),
+    )
