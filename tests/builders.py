@@ -1,8 +1,9 @@
 """The CloudTrail record builder and the identity builders of the tests.
 
-`record` is the one builder of a CloudTrail record; `user` and `assumed_role` build its
-`userIdentity`; `ACCOUNT`, `T0` are its defaults. `user_record` is `record` in the shape of
-the trail on disk (tests/trail.py, the reconciliation and fault suites).
+`record` is the one builder of a CloudTrail record; `user`, `assumed_role`, `root`,
+`aws_service`, `service_linked_role` and `sso` build its `userIdentity`; `ACCOUNT` and `T0` are
+its defaults. `user_record` is `record` in the shape of the trail on disk (tests/trail.py, the
+reconciliation and fault suites).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "210987654321"
 T0 = 1_717_200_000  # 2024-06-01T00:00:00Z
 DAY = 86_400
+SSO_ROLE = "AWSReservedSSO_AdministratorAccess_0123456789abcdef"
 
 
 def user(name: str = "alice", account: str = ACCOUNT) -> dict[str, Any]:
@@ -49,6 +51,38 @@ def assumed_role(
             "attributes": {"creationDate": "2024-06-01T00:00:00Z", "mfaAuthenticated": "false"},
         },
     }
+
+
+def root(account: str = ACCOUNT) -> dict[str, Any]:
+    return {
+        "type": "Root",
+        "principalId": account,
+        "arn": f"arn:aws:iam::{account}:root",
+        "accountId": account,
+        "accessKeyId": "ASIAEXAMPLEROOT",
+    }
+
+
+def aws_service(name: str = "ec2.amazonaws.com") -> dict[str, Any]:
+    return {"type": "AWSService", "invokedBy": name}
+
+
+def service_linked_role(account: str = ACCOUNT) -> dict[str, Any]:
+    ident = assumed_role("AWSServiceRoleForElasticLoadBalancing", "ElasticLoadBalancing", account)
+    issuer = ident["sessionContext"]["sessionIssuer"]
+    issuer["arn"] = (
+        f"arn:aws:iam::{account}:role/aws-service-role/elasticloadbalancing.amazonaws.com/"
+        "AWSServiceRoleForElasticLoadBalancing"
+    )
+    return ident
+
+
+def sso(person: str, role: str = SSO_ROLE, account: str = ACCOUNT) -> dict[str, Any]:
+    ident = assumed_role(role, person, account)
+    ident["sessionContext"]["sessionIssuer"]["arn"] = (
+        f"arn:aws:iam::{account}:role/aws-reserved/sso.amazonaws.com/{role}"
+    )
+    return ident
 
 
 def record(
