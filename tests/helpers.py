@@ -1,11 +1,12 @@
-"""Shared test helpers: fixture files and literal CloudTrail records.
+"""Shared test helpers: fixture files and a baseline that defers its refreshes.
+
+CloudTrail records and identities are built by tests/builders.py.
 
 Imported as `tests.helpers` (tests/ is a package), never through a path hack.
 """
 
 from __future__ import annotations
 
-import copy
 import gzip
 import io
 from collections.abc import Sequence
@@ -14,15 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from cloudtrail_anomaly.domain.model import TupleClaim, iso
+from cloudtrail_anomaly.domain.model import TupleClaim
 from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from cloudtrail_anomaly.trail.reader import read_records
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cloudtrail"
-ACCOUNT = "123456789012"
-OTHER_ACCOUNT = "210987654321"
-T0 = 1_717_200_000  # 2024-06-01T00:00:00Z
-DAY = 86_400
 
 # One fixture per notable shape (all under tests/fixtures/cloudtrail/).
 STRATUS_FEDERATION = "stratus-red-team/aws.persistence.sts-federation-token.json.gz"
@@ -60,74 +57,6 @@ def log_files() -> list[Path]:
 
 def gz(doc: Any) -> bytes:
     return gzip.compress(orjson.dumps(doc))
-
-
-def user(name: str = "alice", account: str = ACCOUNT) -> dict[str, Any]:
-    return {
-        "type": "IAMUser",
-        "principalId": "AIDAEXAMPLE" + name.upper(),
-        "arn": f"arn:aws:iam::{account}:user/{name}",
-        "accountId": account,
-        "accessKeyId": "AKIAEXAMPLE",
-        "userName": name,
-    }
-
-
-def assumed_role(
-    role: str = "deploy", session: str = "ci", account: str = ACCOUNT
-) -> dict[str, Any]:
-    return {
-        "type": "AssumedRole",
-        "principalId": f"AROAEXAMPLE:{session}",
-        "arn": f"arn:aws:sts::{account}:assumed-role/{role}/{session}",
-        "accountId": account,
-        "accessKeyId": "ASIAEXAMPLE",
-        "sessionContext": {
-            "sessionIssuer": {
-                "type": "Role",
-                "principalId": "AROAEXAMPLE",
-                "arn": f"arn:aws:iam::{account}:role/{role}",
-                "accountId": account,
-                "userName": role,
-            },
-            "attributes": {"creationDate": "2024-06-01T00:00:00Z", "mfaAuthenticated": "false"},
-        },
-    }
-
-
-def record(
-    action: str = "ec2.amazonaws.com:DescribeInstances",
-    t: int = T0,
-    identity: dict[str, Any] | None = None,
-    *,
-    event_id: str | None = None,
-    account: str = ACCOUNT,
-    region: str = "us-east-1",
-    **extra: Any,
-) -> dict[str, Any]:
-    """A well-formed CloudTrail record; `extra` overrides or adds top-level fields."""
-    source, _, name = action.rpartition(":")
-    doc: dict[str, Any] = {
-        "eventVersion": "1.09",
-        "userIdentity": copy.deepcopy(identity) if identity is not None else user(),
-        "eventTime": iso(t),
-        "eventSource": source,
-        "eventName": name,
-        "awsRegion": region,
-        "sourceIPAddress": "198.51.100.7",
-        "userAgent": "aws-cli/2.15.0",
-        "requestParameters": None,
-        "responseElements": None,
-        "requestID": "req-" + (event_id or f"{action}-{t}"),
-        "eventID": event_id or f"evt-{action}-{t}",
-        "readOnly": True,
-        "eventType": "AwsApiCall",
-        "managementEvent": True,
-        "recipientAccountId": account,
-        "eventCategory": "Management",
-    }
-    doc.update(extra)
-    return doc
 
 
 class DeferringBaseline(MemoryBaseline):

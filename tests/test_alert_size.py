@@ -32,8 +32,8 @@ from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.builders import ACCOUNT, T0, record
 from tests.dynamo_tables import BASELINE_TABLE
-from tests.helpers import ACCOUNT, T0, record
 
 TABLE = BASELINE_TABLE
 ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"

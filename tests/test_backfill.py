@@ -15,8 +15,9 @@ from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from cloudtrail_anomaly.usecases.backfill import backfill
 
 from tests.athena_local import LocalAthena
+from tests.builders import user_record
 from tests.helpers import DeferringBaseline
-from tests.trail import ACCOUNT, LAYOUT, REGION, DiskBucket, at, log_key, log_object, record
+from tests.trail import ACCOUNT, LAYOUT, REGION, DiskBucket, at, log_key, log_object
 
 SPEC = TableSpec("cloudtrail_anomaly", "cloudtrail", LAYOUT, partitioning="explicit")
 
@@ -29,9 +30,11 @@ def test_history_becomes_the_baseline_first_sightings_included(tmp_path: Path) -
     bucket = DiskBucket(tmp_path)
     for day in range(0, 100, 5):  # an object every 5 days, 100 days back
         t = at(9, 0) - day * DAY
-        records = [record("s3.amazonaws.com:ListBuckets", t - 10 - i, f"u{i}") for i in range(6)]
+        records = [
+            user_record("s3.amazonaws.com:ListBuckets", t - 10 - i, f"u{i}") for i in range(6)
+        ]
         if day % 10 == 0:
-            records.append(record("iam.amazonaws.com:ListUsers", t - 5, "u0"))
+            records.append(user_record("iam.amazonaws.com:ListUsers", t - 5, "u0"))
         bucket.put(log_key(t, f"d{day}"), log_object(records))
     baseline = MemoryBaseline()
     athena = LocalAthena(tmp_path, SPEC)
@@ -73,7 +76,9 @@ def test_refreshes_the_baseline_holds_back_are_written_by_the_end(tmp_path: Path
     bucket = DiskBucket(tmp_path)
     for day in range(0, 60, 5):
         t = at(9, 0) - day * DAY
-        bucket.put(log_key(t, f"d{day}"), log_object([record("s3.amazonaws.com:ListBuckets", t)]))
+        bucket.put(
+            log_key(t, f"d{day}"), log_object([user_record("s3.amazonaws.com:ListBuckets", t)])
+        )
     table = AthenaTable(SPEC, LocalAthena(tmp_path, SPEC))
     baseline = DeferringBaseline()  # as DynamoDB's: holds refreshes only inside a batch
     learner = Detector(baseline, AlertPolicy(), alerting=False)

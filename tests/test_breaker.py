@@ -27,25 +27,13 @@ from cloudtrail_anomaly.stores.memory import MemoryBaseline, MemoryLedger
 from cloudtrail_anomaly.usecases.deliver import Deliverer
 from cloudtrail_anomaly.usecases.ingest import RealtimeProcessor
 
+from tests.builders import T0, record, user
 from tests.hec_server import HecServer
-from tests.test_realtime import ACCOUNT, KEY, T0, MemorySource, body
+from tests.test_realtime import KEY, MemorySource, body
 from tests.test_splunk_hec import TOKEN, FakeTime, assert_each_once
 
 BUDGET = 30.0  # the deployed SPLUNK_HEC_RETRY_BUDGET_SECONDS
 OBJECTS = 12
-
-
-def user_record(n: int, name: str, t: int) -> dict[str, Any]:
-    arn = f"arn:aws:iam::{ACCOUNT}:user/u{n}"
-    return {
-        "eventTime": f"2024-06-01T00:{t // 60:02d}:{t % 60:02d}Z",
-        "eventSource": "iam.amazonaws.com",
-        "eventName": name,
-        "awsRegion": "us-east-1",
-        "recipientAccountId": ACCOUNT,
-        "eventID": f"{name}-{n}-{t}",
-        "userIdentity": {"type": "IAMUser", "arn": arn, "accountId": ACCOUNT},
-    }
 
 
 def key(n: int) -> str:
@@ -78,7 +66,10 @@ class World:
 
     def put(self, n: int) -> ObjectRef:
         """An object in which user n does two things for the first time: one alert."""
-        records = [user_record(n, "CreateAccessKey", n), user_record(n, "AttachUserPolicy", n + 1)]
+        records = [
+            record("iam.amazonaws.com:CreateAccessKey", T0 + n, user(f"u{n}")),
+            record("iam.amazonaws.com:AttachUserPolicy", T0 + n + 1, user(f"u{n}")),
+        ]
         self.source.objects[("b", key(n))] = (f"e{n}", body(records))
         return ObjectRef("b", key(n), f"e{n}")
 
@@ -149,7 +140,10 @@ def test_the_next_invocation_tries_once_again(world: World) -> None:
     # without alerts of its own (the processor knows alerts are waiting).
     world.hec.faults.busy_first = 0
     quiet = ObjectRef("b", key(20), "e20")
-    world.source.objects[("b", key(20))] = ("e20", body([user_record(0, "CreateAccessKey", 30)]))
+    world.source.objects[("b", key(20))] = (
+        "e20",
+        body([record("iam.amazonaws.com:CreateAccessKey", T0 + 30, user("u0"))]),
+    )
     p.begin_batch([quiet])
     outcome = p.process(quiet)
     p.end_batch()

@@ -25,8 +25,8 @@ from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
 from cloudtrail_anomaly.stores.memory import MemoryBaseline, MemoryOutbox, StaticEnrichment
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 
+from tests.builders import ACCOUNT, T0, assumed_role, record
 from tests.dynamo_tables import BASELINE_TABLE
-from tests.helpers import ACCOUNT, T0, assumed_role, record
 
 MIN = 60
 ACTIONS = [

@@ -15,16 +15,14 @@ import orjson
 import pytest
 from cloudtrail_anomaly.app.cli.main import main
 
+from tests.builders import ACCOUNT, T0, record
 from tests.helpers import (
-    ACCOUNT,
     FIXTURES,
     STRATUS_FEDERATION,
     STRATUS_LAMBDA,
     STRATUS_PASSWORD,
-    T0,
     fixture_path,
     gz,
-    record,
 )
 
 SEVERITIES = {"informational", "low", "medium", "high", "critical"}
@@ -365,7 +363,8 @@ def test_random_bytes_named_gz_are_not_gzip(
 def test_explain_counts_only_the_burst_windows_minutes(tmp_path: Path) -> None:
     """The stored window reaches back days (slow novelty keeps them); explain's burst window
     is its last burst_window_minutes of activity."""
-    from tests.trail import at, log_key, log_object, record
+    from tests.builders import user_record
+    from tests.trail import at, log_key, log_object
 
     day = 86_400
     trail = tmp_path / "trail"
@@ -381,7 +380,7 @@ def test_explain_counts_only_the_burst_windows_minutes(tmp_path: Path) -> None:
     ):
         key = trail / log_key(t, f"x{n}")
         key.parent.mkdir(parents=True, exist_ok=True)
-        key.write_bytes(log_object([record(a, t + i, "alice") for i, a in enumerate(actions)]))
+        key.write_bytes(log_object([user_record(a, t + i, "alice") for i, a in enumerate(actions)]))
     state = tmp_path / "state.sqlite"
     replayed = subprocess.run(
         [

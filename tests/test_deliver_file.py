@@ -21,7 +21,8 @@ from cloudtrail_anomaly.stores.memory import MemoryOutbox
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 from cloudtrail_anomaly.usecases.deliver import Deliverer
 
-from tests.helpers import ACCOUNT, T0, gz, record, user
+from tests.builders import ACCOUNT, T0, record, user
+from tests.helpers import gz
 
 
 def log_file(folder: Path, n: int, *actions: str) -> Path:

@@ -11,17 +11,8 @@ from cloudtrail_anomaly.domain.model import Severity, TupleKey
 from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.stores.memory import MemoryBaseline
 
-from tests.helpers import (
-    ACCOUNT,
-    DAY,
-    FIXTURES,
-    OTHER_ACCOUNT,
-    T0,
-    assumed_role,
-    fixture_records,
-    record,
-    user,
-)
+from tests.builders import ACCOUNT, DAY, OTHER_ACCOUNT, T0, assumed_role, record, user
+from tests.helpers import FIXTURES, fixture_records
 
 ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
 # Everyday, non-sensitive actions, so severity comes from the count alone.

@@ -25,7 +25,8 @@ from cloudtrail_anomaly.aws.enrichment import (
 )
 from cloudtrail_anomaly.ports import Enricher
 
-from tests.helpers import T0, gz, record, user
+from tests.builders import T0, record, user
+from tests.helpers import gz
 
 REGION = "us-east-1"
 READER = "CloudTrailAnomalyReadOnly"

@@ -21,18 +21,15 @@ from cloudtrail_anomaly.domain.events import (
 )
 from cloudtrail_anomaly.domain.model import Principal
 
+from tests.builders import ACCOUNT, assumed_role, record, user
 from tests.helpers import (
-    ACCOUNT,
     EVENT_VERSION_1_0,
     INSIGHT,
     OTRF,
     SERVICE_EVENT,
     STRATUS_FEDERATION,
     TRAILSCRAPER,
-    assumed_role,
     fixture_records,
-    record,
-    user,
 )
 
 T_2024 = 1_717_200_000  # 2024-06-01T00:00:00Z

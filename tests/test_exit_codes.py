@@ -17,7 +17,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.helpers import ACCOUNT, T0, gz, record, user
+from tests.builders import ACCOUNT, T0, record, user
+from tests.helpers import gz
 
 CLI = Path(sys.executable).with_name("cloudtrail-anomaly")
 

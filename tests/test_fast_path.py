@@ -28,7 +28,7 @@ from cloudtrail_anomaly.trail.reader import EmptyObject, ObjectError, read_compa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import ACCOUNT, assumed_role, record, user
+from tests.builders import ACCOUNT, assumed_role, record, user
 from tests.reference_extract import reference_extract
 
 ROOT = Path(__file__).parent

@@ -29,9 +29,10 @@ import pytest
 import time_machine
 from cloudtrail_anomaly.stores.dynamodb.outbox import DynamoDbOutbox
 
+from tests.builders import user_record
 from tests.deployed import REGION, DeployedStack, Fault, Packaged, Poller, deployed
 from tests.test_deployed import put_objects, queue_missed_rows, scheduled
-from tests.trail import DiskBucket, at, log_key, log_object, record, twenty_files
+from tests.trail import DiskBucket, at, log_key, log_object, twenty_files
 
 pytestmark = pytest.mark.faults
 
@@ -515,11 +516,11 @@ def test_an_alert_over_dynamodbs_item_limit(
     # mallory is known from a month before (past the learning period): its novelty alerts.
     history_key = log_key(t - 30 * 86_400, "mallory0")
     history = log_object(
-        [record("sts.amazonaws.com:GetCallerIdentity", t - 30 * 86_400, "mallory")]
+        [user_record("sts.amazonaws.com:GetCallerIdentity", t - 30 * 86_400, "mallory")]
     )
     records = []
     for i in range(577):
-        r = record(f"ec2.amazonaws.com:Describe{i:04d}Things", t + i, "mallory")
+        r = user_record(f"ec2.amazonaws.com:Describe{i:04d}Things", t + i, "mallory")
         r["userAgent"] = "A" * 512
         records.append(r)
     key = log_key(t + 600, "big577")

@@ -15,7 +15,7 @@ from cloudtrail_anomaly.domain.sensitive import default_sensitive_actions
 from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline
 
-from tests.helpers import assumed_role, record, user
+from tests.builders import assumed_role, record, user
 from tests.test_policy import KNOWN, LIVE, MIN, Run, only, reasons
 
 ADMIN = user("admin")

@@ -19,7 +19,21 @@ from cloudtrail_anomaly.domain.policy import AlertPolicy, IgnoreSettings, Policy
 from cloudtrail_anomaly.ports import Enricher
 from cloudtrail_anomaly.stores.memory import MemoryBaseline, StaticEnrichment
 
-from tests.helpers import ACCOUNT, DAY, OTHER_ACCOUNT, T0, assumed_role, gz, record, user
+from tests.builders import (
+    ACCOUNT,
+    DAY,
+    OTHER_ACCOUNT,
+    SSO_ROLE,
+    T0,
+    assumed_role,
+    aws_service,
+    record,
+    root,
+    service_linked_role,
+    sso,
+    user,
+)
+from tests.helpers import gz
 
 MIN = 60
 LIVE = T0 + 30 * DAY  # well after the history's first sighting: learning is over
@@ -33,39 +47,6 @@ DESCRIBE = [
     "ec2.amazonaws.com:DescribeAddresses",
 ]
 KNOWN = "ec2.amazonaws.com:DescribeInstances"  # every principal's history holds this action
-SSO_ROLE = "AWSReservedSSO_AdministratorAccess_0123456789abcdef"
-
-
-def root(account: str = ACCOUNT) -> dict[str, Any]:
-    return {
-        "type": "Root",
-        "principalId": account,
-        "arn": f"arn:aws:iam::{account}:root",
-        "accountId": account,
-        "accessKeyId": "ASIAEXAMPLEROOT",
-    }
-
-
-def aws_service(name: str = "ec2.amazonaws.com") -> dict[str, Any]:
-    return {"type": "AWSService", "invokedBy": name}
-
-
-def service_linked_role(account: str = ACCOUNT) -> dict[str, Any]:
-    ident = assumed_role("AWSServiceRoleForElasticLoadBalancing", "ElasticLoadBalancing", account)
-    issuer = ident["sessionContext"]["sessionIssuer"]
-    issuer["arn"] = (
-        f"arn:aws:iam::{account}:role/aws-service-role/elasticloadbalancing.amazonaws.com/"
-        "AWSServiceRoleForElasticLoadBalancing"
-    )
-    return ident
-
-
-def sso(person: str, role: str = SSO_ROLE, account: str = ACCOUNT) -> dict[str, Any]:
-    ident = assumed_role(role, person, account)
-    ident["sessionContext"]["sessionIssuer"]["arn"] = (
-        f"arn:aws:iam::{account}:role/aws-reserved/sso.amazonaws.com/{role}"
-    )
-    return ident
 
 
 def denied(action: str, t: int, identity: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -4,7 +4,7 @@ holds back carries the severity and reasons it would have had."""
 
 from __future__ import annotations
 
-from tests.helpers import record, user
+from tests.builders import record, user
 from tests.test_policy import LIVE, MIN, Run, only, reasons
 
 STOP, DELETE = "cloudtrail.amazonaws.com:StopLogging", "cloudtrail.amazonaws.com:DeleteTrail"

@@ -19,7 +19,8 @@ from cloudtrail_anomaly.trail.reader import (
     read_records,
 )
 
-from tests.helpers import OTRF, STRATUS_PASSWORD, fixture_bytes, gz, record
+from tests.builders import record
+from tests.helpers import OTRF, STRATUS_PASSWORD, fixture_bytes, gz
 
 DOC = {"Records": [record(), record("s3.amazonaws.com:ListBuckets")]}
 RAW = orjson.dumps(DOC)

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 from cloudtrail_anomaly.domain.detector import Detector
-from cloudtrail_anomaly.domain.model import DAY, iso
+from cloudtrail_anomaly.domain.model import DAY
 from cloudtrail_anomaly.domain.policy import AlertPolicy
 from cloudtrail_anomaly.ports import (
     DeliveryReport,
@@ -23,25 +23,15 @@ from cloudtrail_anomaly.ports import (
 from cloudtrail_anomaly.stores.memory import MemoryBaseline, MemoryLedger
 from cloudtrail_anomaly.usecases.ingest import RealtimeProcessor
 
+from tests.builders import ACCOUNT, T0, record
 from tests.fakes import ListSink
 from tests.helpers import DeferringBaseline
 
-ACCOUNT = "123456789012"
-ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
-T0 = 1_717_200_000  # 2024-06-01T00:00:00Z
+GET_USER = "iam.amazonaws.com:GetUser"
+CREATE_USER = "iam.amazonaws.com:CreateUser"
+CREATE_ACCESS_KEY = "iam.amazonaws.com:CreateAccessKey"
+DELETE_USER = "iam.amazonaws.com:DeleteUser"
 KEY = f"AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2024/06/01/{ACCOUNT}_CloudTrail_us-east-1_20240601T0005Z_abc.json.gz"
-
-
-def record(name: str, t: int, source: str = "iam.amazonaws.com") -> dict[str, Any]:
-    return {
-        "eventTime": iso(t),
-        "eventSource": source,
-        "eventName": name,
-        "awsRegion": "us-east-1",
-        "recipientAccountId": ACCOUNT,
-        "eventID": f"{name}-{t}",
-        "userIdentity": {"type": "IAMUser", "arn": ALICE, "accountId": ACCOUNT},
-    }
 
 
 def body(records: list[dict[str, Any]]) -> bytes:
@@ -76,13 +66,13 @@ def parts() -> dict[str, Any]:
     )
     # Alice and her account are a month old: her new actions alert.
     history = f"AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2024/05/01/{ACCOUNT}_CloudTrail_us-east-1_20240501T0005Z_old.json.gz"
-    source.objects[("b", history)] = ("h", body([record("GetUser", T0 - 30 * DAY)]))
+    source.objects[("b", history)] = ("h", body([record(GET_USER, T0 - 30 * DAY)]))
     processor.process(ObjectRef("b", history))
     return {"p": processor, "source": source, "ledger": ledger, "sink": sink, "baseline": baseline}
 
 
 def test_a_log_object_is_detected_alerted_and_recorded(parts: dict[str, Any]) -> None:
-    records = [record("CreateUser", T0 + 60), record("CreateAccessKey", T0 + 120)]
+    records = [record(CREATE_USER, T0 + 60), record(CREATE_ACCESS_KEY, T0 + 120)]
     parts["source"].objects[("b", KEY)] = ("e1", body(records))
     outcome = parts["p"].process(ObjectRef("b", KEY))
     assert outcome.status == "processed"
@@ -99,7 +89,7 @@ def test_a_log_object_is_detected_alerted_and_recorded(parts: dict[str, Any]) ->
 
 
 def test_a_known_etag_costs_one_ledger_read_and_no_download(parts: dict[str, Any]) -> None:
-    parts["source"].objects[("b", KEY)] = ("e1", body([record("CreateUser", T0)]))
+    parts["source"].objects[("b", KEY)] = ("e1", body([record(CREATE_USER, T0)]))
     parts["p"].process(ObjectRef("b", KEY, "e1"))
     opened = parts["source"].opened
     outcome = parts["p"].process(ObjectRef("b", KEY, "e1"))
@@ -108,7 +98,7 @@ def test_a_known_etag_costs_one_ledger_read_and_no_download(parts: dict[str, Any
 
 
 def test_without_an_etag_the_object_is_opened_but_not_read_again(parts: dict[str, Any]) -> None:
-    parts["source"].objects[("b", KEY)] = ("e1", body([record("CreateUser", T0)]))
+    parts["source"].objects[("b", KEY)] = ("e1", body([record(CREATE_USER, T0)]))
     assert parts["p"].process(ObjectRef("b", KEY)).status == "processed"
     outcome = parts["p"].process(ObjectRef("b", KEY))  # CloudTrail's SNS message: no ETag
     assert (outcome.status, outcome.etag) == ("duplicate", "e1")
@@ -116,9 +106,9 @@ def test_without_an_etag_the_object_is_opened_but_not_read_again(parts: dict[str
 
 
 def test_a_new_etag_is_a_new_object(parts: dict[str, Any]) -> None:
-    parts["source"].objects[("b", KEY)] = ("e1", body([record("CreateUser", T0)]))
+    parts["source"].objects[("b", KEY)] = ("e1", body([record(CREATE_USER, T0)]))
     parts["p"].process(ObjectRef("b", KEY, "e1"))
-    parts["source"].objects[("b", KEY)] = ("e2", body([record("DeleteUser", T0 + 5)]))
+    parts["source"].objects[("b", KEY)] = ("e2", body([record(DELETE_USER, T0 + 5)]))
     assert parts["p"].process(ObjectRef("b", KEY, "e2")).status == "processed"
     assert len(parts["sink"].alerts) == 2
 
@@ -163,7 +153,7 @@ def test_a_sink_outage_keeps_the_alert_pending_without_failing_the_object(
 
     sink = parts["sink"]
     parts["p"].sink = Down()
-    parts["source"].objects[("b", KEY)] = ("e1", body([record("CreateUser", T0)]))
+    parts["source"].objects[("b", KEY)] = ("e1", body([record(CREATE_USER, T0)]))
     outcome = parts["p"].process(ObjectRef("b", KEY))
     # The alert is durable in the outbox: the object is done, its message is not retried.
     assert outcome.status == "processed"
@@ -174,7 +164,7 @@ def test_a_sink_outage_keeps_the_alert_pending_without_failing_the_object(
     # The sink is back: the next object sends what was pending, once.
     parts["p"].sink = sink
     later = KEY.replace("_abc", "_abd")
-    parts["source"].objects[("b", later)] = ("e2", body([record("GetUser", T0 + 60)]))
+    parts["source"].objects[("b", later)] = ("e2", body([record(GET_USER, T0 + 60)]))
     parts["p"].process(ObjectRef("b", later))
     assert [a["alert_id"] for a in sink.alerts] == [pending.alert_id]
     assert parts["baseline"].outbox.pending() == []
@@ -190,7 +180,7 @@ def test_a_batch_asks_the_ledger_once_and_records_its_objects_together(
     p, ledger, source = parts["p"], parts["ledger"], parts["source"]
     refs = []
     for n in range(10):
-        source.objects[("b", _key(n))] = (f"e{n}", body([record("GetUser", T0 + n)]))
+        source.objects[("b", _key(n))] = (f"e{n}", body([record(GET_USER, T0 + n)]))
         refs.append(ObjectRef("b", _key(n), f"e{n}"))
     before = ledger.requests
     p.begin_batch(refs)
@@ -212,7 +202,7 @@ def test_a_batch_asks_the_ledger_once_and_records_its_objects_together(
 
 def test_an_object_twice_in_one_batch_is_processed_once(parts: dict[str, Any]) -> None:
     p, source = parts["p"], parts["source"]
-    source.objects[("b", KEY)] = ("e1", body([record("CreateUser", T0)]))
+    source.objects[("b", KEY)] = ("e1", body([record(CREATE_USER, T0)]))
     with_etag, without = ObjectRef("b", KEY, "e1"), ObjectRef("b", KEY)  # S3 and SNS
     p.begin_batch([with_etag, without])
     assert p.process(with_etag).status == "processed"
@@ -226,7 +216,7 @@ def test_a_long_batch_is_written_25_objects_a_request_as_it_goes(parts: dict[str
     p, ledger, source = parts["p"], parts["ledger"], parts["source"]
     refs = []
     for n in range(60):
-        source.objects[("b", _key(n))] = (f"e{n}", body([record("GetUser", T0 + n)]))
+        source.objects[("b", _key(n))] = (f"e{n}", body([record(GET_USER, T0 + n)]))
         refs.append(ObjectRef("b", _key(n), f"e{n}"))
     p.begin_batch(refs)
     for ref in refs[:30]:
@@ -263,7 +253,7 @@ def test_unanswered_lookups_are_asked_one_by_one_and_unwritten_entries_are_repor
     ledger.entries[("b", _key(1), "e1")] = ProcessedObject("b", _key(1), "e1", 1, 0, T0)
     refs = [ObjectRef("b", _key(n), f"e{n}") for n in range(3)]
     for n in range(3):
-        source.objects[("b", _key(n))] = (f"e{n}", body([record("GetUser", T0 + n)]))
+        source.objects[("b", _key(n))] = (f"e{n}", body([record(GET_USER, T0 + n)]))
     p.begin_batch(refs)
     assert [p.process(r).status for r in refs] == ["processed", "duplicate", "processed"]
     report = p.end_batch()
@@ -275,13 +265,13 @@ def test_held_refreshes_are_written_at_the_end_of_the_batch_or_of_a_lone_object(
     p = RealtimeProcessor(
         Detector(baseline, AlertPolicy()), source, ledger, ListSink(), outbox=baseline.outbox
     )
-    source.objects[("b", _key(0))] = ("e0", body([record("GetUser", T0)]))
+    source.objects[("b", _key(0))] = ("e0", body([record(GET_USER, T0)]))
     p.process(ObjectRef("b", _key(0), "e0"))  # claimed: nothing to refresh
     gu = next(iter(baseline.tuples))
     # Eight days on (past the 7.5 days of the default refresh), in a batch of three objects.
     refs = []
     for n in range(1, 4):
-        source.objects[("b", _key(n))] = (f"e{n}", body([record("GetUser", T0 + 8 * DAY + n)]))
+        source.objects[("b", _key(n))] = (f"e{n}", body([record(GET_USER, T0 + 8 * DAY + n)]))
         refs.append(ObjectRef("b", _key(n), f"e{n}"))
     p.begin_batch(refs)
     flushes = baseline.flushes
@@ -293,6 +283,6 @@ def test_held_refreshes_are_written_at_the_end_of_the_batch_or_of_a_lone_object(
     assert baseline.flushes == flushes + 1
     assert baseline.tuples[gu].last_seen == T0 + 8 * DAY + 3
     # Outside a batch, each object writes its own.
-    source.objects[("b", _key(9))] = ("e9", body([record("GetUser", T0 + 16 * DAY)]))
+    source.objects[("b", _key(9))] = ("e9", body([record(GET_USER, T0 + 16 * DAY)]))
     p.process(ObjectRef("b", _key(9), "e9"))
     assert baseline.tuples[gu].last_seen == T0 + 16 * DAY

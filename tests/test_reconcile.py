@@ -24,6 +24,7 @@ from cloudtrail_anomaly.usecases.reconcile import (
 )
 
 from tests.athena_local import LocalAthena
+from tests.builders import user_record
 from tests.fakes import ListSink
 from tests.helpers import DeferringBaseline
 from tests.trail import (
@@ -37,7 +38,6 @@ from tests.trail import (
     digest_key,
     log_key,
     log_object,
-    record,
     twenty_files,
 )
 
@@ -186,10 +186,10 @@ def test_without_digests_the_window_is_listed(world: World) -> None:
 
 def test_digest_entries_are_checked_before_they_are_followed(world: World) -> None:
     good = log_key(at(9, 10), "good1")
-    body = log_object([record("iam.amazonaws.com:GetUser", at(9, 9))])
+    body = log_object([user_record("iam.amazonaws.com:GetUser", at(9, 9))])
     world.bucket.put(good, body)
     absent = log_key(at(9, 12), "absent1")
-    records = [record("iam.amazonaws.com:GetUser", at(9, 9))]
+    records = [user_record("iam.amazonaws.com:GetUser", at(9, 9))]
     foreign = [
         (good.replace("123456789012", "210987654321"), body, records),  # another account's
         (good.replace("good1", "x';DROP TABLE t;--"), body, records),
@@ -219,8 +219,10 @@ def test_athena_detects_an_object_the_function_cannot_read(tmp_path: Path) -> No
     world = World(tmp_path, max_bytes=50_000)
     files = twenty_files(world.bucket)
     big = log_key(at(9, 20), "big1")
-    records = [record("iam.amazonaws.com:GetUser", at(9, 19) - 5 * i, "u05") for i in range(300)]
-    records.append(record("iam.amazonaws.com:DeleteTrail", at(9, 19, 30), "u05"))
+    records = [
+        user_record("iam.amazonaws.com:GetUser", at(9, 19) - 5 * i, "u05") for i in range(300)
+    ]
+    records.append(user_record("iam.amazonaws.com:DeleteTrail", at(9, 19, 30), "u05"))
     world.bucket.put(big, log_object(records))
     digest = digest_document(at(9, 40, 31), [*files[1:], (big, log_object(records), records)])
     world.bucket.put(digest_key(at(9, 40, 31)), digest)
@@ -243,11 +245,13 @@ def test_refreshes_from_athena_rows_are_written_by_the_end_of_the_run(tmp_path: 
     baseline = DeferringBaseline()  # as DynamoDB's: holds refreshes only inside a batch
     world = World(tmp_path, baseline=baseline, max_bytes=50_000)
     old = log_key(at(9, 0) - 30 * DAY, "old")
-    world.bucket.put(old, log_object([record("iam.amazonaws.com:GetUser", at(9, 0) - 30 * DAY)]))
+    world.bucket.put(
+        old, log_object([user_record("iam.amazonaws.com:GetUser", at(9, 0) - 30 * DAY)])
+    )
     world.notify(old)
     # An object too large for the function, of a tuple last seen a month ago: Athena reads it.
     big = log_key(at(9, 20), "big1")
-    records = [record("iam.amazonaws.com:GetUser", at(9, 19) - 5 * i) for i in range(300)]
+    records = [user_record("iam.amazonaws.com:GetUser", at(9, 19) - 5 * i) for i in range(300)]
     world.bucket.put(big, log_object(records))
     world.bucket.put(
         digest_key(at(9, 40, 31)),
@@ -293,7 +297,7 @@ def test_accounts_and_regions_are_discovered_from_the_bucket(world: World) -> No
     world.bucket.put(f"{LAYOUT.root}not-an-account/CloudTrail/x", b"")
     world.bucket.put(f"{LAYOUT.root}{ACCOUNT}/CloudTrail/US-EAST-1;x/x", b"")
     other = log_key(at(9, 45), "eu1", region="eu-west-1")
-    world.bucket.put(other, log_object([record("s3.amazonaws.com:ListBuckets", at(9, 44))]))
+    world.bucket.put(other, log_object([user_record("s3.amazonaws.com:ListBuckets", at(9, 44))]))
     report = world.reconciler.run(NOW)
     assert report.stats["pairs"] == 2 and report.stats["folders_ignored"] == 2
     assert other in {o.ref.key for o in report.outcomes}  # eu-west-1 has no digests: listed

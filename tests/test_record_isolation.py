@@ -26,8 +26,8 @@ from cloudtrail_anomaly.trail import reader
 from cloudtrail_anomaly.trail.reader import ObjectError, read_compact, read_records
 from cloudtrail_anomaly.usecases.ingest import RealtimeProcessor
 
+from tests.builders import ACCOUNT, record, user
 from tests.fakes import ListSink
-from tests.helpers import ACCOUNT, record, user
 from tests.reference_extract import reference_extract
 
 MARK = b'"@@BAD@@"'

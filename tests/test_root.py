@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.helpers import record, user
-from tests.test_policy import LIVE, MIN, Run, only, reasons, root
+from tests.builders import record, root, user
+from tests.test_policy import LIVE, MIN, Run, only, reasons
 
 SIGNIN = "signin.amazonaws.com:ConsoleLogin"
 

@@ -11,7 +11,7 @@ from cloudtrail_anomaly.domain.context import agent_family, network_of
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import Severity
 
-from tests.helpers import DAY, T0, assumed_role, record, user
+from tests.builders import DAY, T0, assumed_role, record, user
 from tests.test_policy import KNOWN, LIVE, Run
 
 READS = [

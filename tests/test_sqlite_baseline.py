@@ -27,7 +27,8 @@ from cloudtrail_anomaly.domain.policy import AlertPolicy, PolicySettings
 from cloudtrail_anomaly.ports import Staged
 from cloudtrail_anomaly.stores.sqlite import SqliteBaseline, StateFileError
 
-from tests.helpers import ACCOUNT, DAY, T0, fixture_records, record, user
+from tests.builders import ACCOUNT, DAY, T0, record, user
+from tests.helpers import fixture_records
 
 FORGET = 90 * DAY
 ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"

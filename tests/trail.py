@@ -26,6 +26,7 @@ from cloudtrail_anomaly.ports import (
 )
 from cloudtrail_anomaly.trail.layout import TrailLayout
 
+from tests.builders import user_record
 from tests.helpers import DIGESTS
 
 ORG = "o-abcdefghij"
@@ -58,36 +59,6 @@ def digest_key(end: int, account: str = ACCOUNT, region: str = REGION) -> str:
         f"{folder}{account}_CloudTrail-Digest_{region}_{TRAIL}_{region}_"
         f"{stamp(end, '%Y%m%dT%H%M%SZ')}.json.gz"
     )
-
-
-def record(action: str, t: int, user: str = "alice", account: str = ACCOUNT) -> dict[str, Any]:
-    source, _, name = action.rpartition(":")
-    return {
-        "eventVersion": "1.09",
-        "userIdentity": {
-            "type": "IAMUser",
-            "principalId": f"AIDAEXAMPLE{user.upper()}",
-            "arn": f"arn:aws:iam::{account}:user/{user}",
-            "accountId": account,
-            "accessKeyId": "AKIAEXAMPLE",
-            "userName": user,
-        },
-        "eventTime": iso(t),
-        "eventSource": source,
-        "eventName": name,
-        "awsRegion": REGION,
-        "sourceIPAddress": "198.51.100.7",
-        "userAgent": "aws-cli/2.15.0",
-        "requestParameters": None,
-        "responseElements": None,
-        "requestID": f"req-{name}-{t}",
-        "eventID": f"evt-{name}-{t}",
-        "readOnly": name.startswith(("Get", "List", "Describe")),
-        "eventType": "AwsApiCall",
-        "managementEvent": True,
-        "recipientAccountId": account,
-        "eventCategory": "Management",
-    }
 
 
 class DiskBucket:
@@ -184,7 +155,7 @@ def twenty_files(bucket: DiskBucket) -> list[tuple[str, bytes, list[dict[str, An
     09:40:31 lists the 20, the one before it (08:40:31) the history object."""
     history_key = log_key(at(8, 35), "history")
     history = [
-        record("iam.amazonaws.com:GetUser", at(8, 30) - 30 * 86_400 + i, f"u{i:02d}")
+        user_record("iam.amazonaws.com:GetUser", at(8, 30) - 30 * 86_400 + i, f"u{i:02d}")
         for i in range(20)
     ]
     bucket.put(history_key, log_object(history))
@@ -192,8 +163,8 @@ def twenty_files(bucket: DiskBucket) -> list[tuple[str, bytes, list[dict[str, An
     for i in range(20):
         t = at(8, 41) + i * 180
         records = [
-            record("iam.amazonaws.com:GetUser", t - 60, f"u{i:02d}"),
-            record(f"iam.amazonaws.com:CreateThing{i:02d}", t - 30, f"u{i:02d}"),
+            user_record("iam.amazonaws.com:GetUser", t - 60, f"u{i:02d}"),
+            user_record(f"iam.amazonaws.com:CreateThing{i:02d}", t - 30, f"u{i:02d}"),
         ]
         key = log_key(t, f"f{i:02d}Q7")
         body = log_object(records)
