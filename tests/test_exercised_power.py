@@ -10,7 +10,7 @@ from collections.abc import Collection
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.model import Severity, TupleKey, TupleState
 
-from tests.helpers import DAY, T0, assumed_role, record, user
+from tests.builders import DAY, T0, assumed_role, record, user
 from tests.test_policy import LIVE, Run
 
 ATTACH = "iam.amazonaws.com:AttachRolePolicy"
