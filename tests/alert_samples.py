@@ -5,6 +5,7 @@ sensitive actions, MITRE techniques), suppressed ones included."""
 
 from __future__ import annotations
 
+import gzip
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 import orjson
 import pytest
 from cloudtrail_anomaly.app.cli.main import main
+
+from tests.builders import ACCOUNT, DAY, T0, assumed_role, record
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ("--scale", "0.1")
@@ -56,5 +59,30 @@ def emitted_alerts(
         ["replay", str(FIXTURES), "--learning-days", "0", "--include-suppressed"],
         where / "alerts.jsonl",
     )
-    assert demo and fixtures
-    return demo + fixtures
+    slow = _replay(["replay", str(_slow_recon_trail(where / "slow"))], where / "slow.jsonl")
+    assert demo and fixtures and any(a["detector"] == "new_action_slow" for a in slow)
+    return demo + fixtures + slow
+
+
+def _slow_recon_trail(where: Path) -> Path:
+    """A role's session credentials used from a new network for one new read a day over four
+    days, a month after its usual work: the quiet new actions add up to a `new_action_slow`
+    follow-up (the demo's slow recon uses an IAM user's key, caught on its first day)."""
+    app = assumed_role("reporting-app", "i-0abc")
+    stolen = {"sourceIPAddress": "185.220.101.4", "userAgent": "Boto3/1.34.0 Python/3.12.1"}
+    objects = [[record("ec2.amazonaws.com:DescribeInstances", T0, app)]]
+    for day, action in enumerate(
+        (
+            "iam.amazonaws.com:ListUsers",
+            "secretsmanager.amazonaws.com:ListSecrets",
+            "lambda.amazonaws.com:ListFunctions20150331",
+            "rds.amazonaws.com:DescribeDBInstances",
+        )
+    ):
+        objects.append([record(action, T0 + (30 + day) * DAY, app, **stolen)])
+    where.mkdir(parents=True)
+    for i, records in enumerate(objects):
+        stamp = records[0]["eventTime"].replace("-", "").replace(":", "")[:13]
+        name = f"{ACCOUNT}_CloudTrail_us-east-1_{stamp}Z_slow{i}.json.gz"
+        (where / name).write_bytes(gzip.compress(orjson.dumps({"Records": records})))
+    return where
