@@ -8,10 +8,10 @@ runs it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from fnmatch import fnmatchcase
 from typing import Any
 
+import msgspec
 from cloudtrail_anomaly.domain.detector import DetectionSettings
 from cloudtrail_anomaly.domain.events import RecordSkipped, normalize
 from cloudtrail_anomaly.domain.extract import REGION_PREFIX, Extraction
@@ -28,7 +28,9 @@ def keyed(event: Event, per_session_roles: Iterable[str]) -> Event:
         return event
     if not any(fnmatchcase(p.name, g) for g in per_session_roles):
         return event
-    return replace(event, principal=replace(p, key=f"{p.key}#{p.session}"))
+    return msgspec.structs.replace(
+        event, principal=msgspec.structs.replace(p, key=f"{p.key}#{p.session}")
+    )
 
 
 def reference_extract(

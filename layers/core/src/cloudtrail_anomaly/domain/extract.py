@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -159,14 +159,16 @@ class Extractor:
             return principal
         keyed = cache.get(principal)
         if keyed is None:
-            keyed = cache[principal] = replace(
+            keyed = cache[principal] = msgspec.structs.replace(
                 principal, key=f"{principal.key}#{principal.session}"
             )
         return keyed
 
     def _keyed(self, event: Event, cache: dict[Principal, Principal]) -> Event:
         keyed = self._keyed_principal(event.principal, cache)
-        return event if keyed is event.principal else replace(event, principal=keyed)
+        return (
+            event if keyed is event.principal else msgspec.structs.replace(event, principal=keyed)
+        )
 
     def extract(
         self, records: Iterable[Any], fallback_account: str = "", fallback_region: str = ""
