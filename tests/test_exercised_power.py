@@ -89,3 +89,29 @@ def test_a_network_met_minutes_ago_in_another_object_is_still_new() -> None:
         [record("s3.amazonaws.com:ListBuckets", LIVE + 2 * 3600, user(), **ELSEWHERE)]
     ).alerts
     assert later.severity is Severity.INFORMATIONAL
+
+
+def test_networks_met_within_the_hour_still_teach_a_runner_that_new_is_ordinary() -> None:
+    """Only the object's own networks are "still new" within the burst window: three NAT pools
+    a CI runner met in the last hour still count towards its routine."""
+    runner = assumed_role("ci-runner", "i-0abc")
+    run = Run().history(runner)
+    for i in range(3):  # its known work from a new address each few minutes: no alert
+        run.obj(
+            [
+                record(
+                    "ec2.amazonaws.com:DescribeInstances",
+                    LIVE + i * 300,
+                    runner,
+                    sourceIPAddress=f"52.{10 + i}.1.1",
+                )
+            ]
+        )
+    assert run.alerts == []
+    (alert,) = run.obj(
+        [record("s3.amazonaws.com:ListBuckets", LIVE + 1200, runner, sourceIPAddress="52.99.1.1")]
+    ).alerts
+    assert alert.severity is Severity.INFORMATIONAL
+    assert "ordinary for it (3 new networks lately, threshold 3): not raised" in (
+        " | ".join(alert.reasons)
+    )

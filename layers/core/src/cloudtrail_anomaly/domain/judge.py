@@ -118,13 +118,14 @@ class Judge:
         # A network or client first met within the burst window is as new to this object's
         # actions as to those of the object that met it first: CloudTrail delivers the objects of
         # one intrusion's regions in any order, and which was first must not change the alerts.
+        # Only this object's own networks and clients: the others met lately still count as
+        # "met" for the routine (a CI runner meeting three NAT pools within the hour).
         if new and s.context_novelty:
             since = min(o.first_seen for o in new) - window_s
-            met_lately = {
-                e.action
-                for e in before
-                if e.action.startswith((NET_PREFIX, AGENT_PREFIX)) and e.event_time >= since
+            ours = {NET_PREFIX + network_of(o.first_event.source_ip) for o in new} | {
+                AGENT_PREFIX + agent_family(o.first_event.user_agent) for o in new
             }
+            met_lately = {e.action for e in before if e.action in ours and e.event_time >= since}
         else:
             met_lately = set()
         ctx = replace(
