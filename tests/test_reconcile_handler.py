@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import orjson
 import pytest
 import requests
-from cloudtrail_anomaly.app.reconcile_function import ReconcileIncomplete
+from aws_lambda_powertools import Logger, Metrics
+from cloudtrail_anomaly.app.reconcile_function import (
+    CORE_METRICS,
+    ReconcileFunction,
+    ReconcileIncomplete,
+)
 from cloudtrail_anomaly.app.settings import ReconcileFunctionSettings, SettingsError
 from cloudtrail_anomaly.athena.queries import (
     RESULT_COLUMNS,
@@ -30,6 +36,8 @@ from cloudtrail_anomaly.athena.queries import (
 )
 from cloudtrail_anomaly.athena.schema import TableSpec
 from cloudtrail_anomaly.domain.model import DAY
+from cloudtrail_anomaly.usecases.deliver import DeliverySummary
+from cloudtrail_anomaly.usecases.reconcile import ReconcileReport, Window
 
 from tests.athena_local import LocalAthena, athena_result_rows
 from tests.dynamo_tables import BASELINE_TABLE, LEDGER_TABLE
@@ -282,3 +290,25 @@ def test_settings_are_validated_at_cold_start() -> None:
         }
     )
     assert ok.accounts == ("111122223333", "444455556666")
+
+
+def test_a_failed_hourly_redelivery_says_so_as_the_real_time_function_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The hourly run's delivery round fails (HEC down): `delivery_circuit_open` is published
+    and logged with the reason, so the outage shows in the hourly run's metrics too."""
+    metrics = Metrics(namespace="CloudTrailAnomalyTest", service="reconcile-test")
+    function = ReconcileFunction(cast(Any, None), cast(Any, None), Logger("t"), metrics)
+    stats: Counter[str] = Counter({name: 0 for name in (*CORE_METRICS, "bytes_scanned")})
+    failed = DeliverySummary(still_pending=3, circuit_open="HTTP 503 from Splunk HEC")
+    function._publish(ReconcileReport(Window(0, 3600), stats, delivery=failed))
+    metrics.flush_metrics()
+    out = capsys.readouterr().out
+    assert emf(out)["delivery_circuit_open"] == 1
+    assert "HTTP 503 from Splunk HEC" in out
+
+    # A round that was skipped (the circuit already open) or succeeded publishes nothing.
+    for summary in (DeliverySummary(circuit_open="x", skipped=True), DeliverySummary()):
+        function._publish(ReconcileReport(Window(0, 3600), stats, delivery=summary))
+        metrics.flush_metrics()
+        assert "delivery_circuit_open" not in emf(capsys.readouterr().out)

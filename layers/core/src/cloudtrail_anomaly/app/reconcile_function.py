@@ -192,6 +192,14 @@ class ReconcileFunction:
                 "alert sink misconfigured; alerts stay pending",
                 extra={"error": delivery.config_error},
             )
+        if delivery is not None and delivery.circuit_opened:
+            # As the real-time function says it: the hourly run's re-delivery failed too.
+            m.add_metric("delivery_circuit_open", count, 1)
+            self.logger.warning(
+                "delivery_circuit_open: the hourly run stopped delivering; alerts stay pending "
+                "for the next invocation",
+                extra={"reason": delivery.circuit_open, "pending": delivery.still_pending},
+            )
         self.logger.info(
             "reconciliation",
             extra={
