@@ -243,9 +243,13 @@ class ObjectRef:
     etag: str = ""
 
 
-class LogObjectBody(Protocol):
+class ByteStream(Protocol):
+    """What the trail reader reads a log object from: a local file, an S3 body, bytes."""
+
     def read(self, size: int = -1, /) -> bytes: ...
 
+
+class LogObjectBody(ByteStream, Protocol):
     def close(self) -> None: ...
 
 

@@ -41,13 +41,14 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import msgspec
 import orjson
 from isal import isal_zlib
 
 from ..domain.events import CompactRecord, InvalidRecord
+from ..ports import ByteStream
 
 DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB decompressed
 _CHUNK = 1 << 20  # read from the stream
@@ -68,10 +69,6 @@ _GZIP_WBITS = 16 + 15
 
 # isal's stub declares `error` an instance; it is the exception class, as zlib's is.
 _INFLATE_ERROR = cast("type[Exception]", isal_zlib.error)
-
-
-class ByteStream(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class ObjectError(Exception):
