@@ -111,7 +111,7 @@ def test_workers_return_each_file_in_the_order_given(demo: Path) -> None:
     files.insert(5, demo / "missing.json.gz")
     settings = DetectionSettings()
     local = Detector(MemoryBaseline(), AlertPolicy(), settings)
-    expected = [read_and_extract(f, local, 1 << 30) for f in files]
+    expected = [read_and_extract(f, local.extractor, 1 << 30) for f in files]
     got = list(extract_in_workers(files, settings, 1 << 30, 2))
     assert [r.name for r in got] == [f.as_posix() for f in files]
     assert got == expected

@@ -330,6 +330,19 @@ class Enricher(Protocol):
         ...
 
 
+class NoEnrichment:
+    """The `Enricher` of a deployment without enrichment: it knows nothing."""
+
+    def account_name(self, account_id: str) -> str | None:
+        return None
+
+    def account_owner(self, account_id: str) -> str | None:
+        return None
+
+    def role_info(self, role_arn: str) -> RoleInfo | None:
+        return None
+
+
 # -- what a store may offer besides its port -------------------------------------------------------
 
 

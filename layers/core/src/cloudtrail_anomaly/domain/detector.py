@@ -19,8 +19,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..ports import MAX_STAGED_MARKS, Baseline, Enricher, MarkKey, PendingAlert, Staged
-from ..stores.memory import NoEnrichment
+from ..ports import (
+    MAX_STAGED_MARKS,
+    Baseline,
+    Enricher,
+    MarkKey,
+    NoEnrichment,
+    PendingAlert,
+    Staged,
+)
 from .alerts import Alert
 from .context import AGENT_PREFIX, NET_PREFIX, agent_family, network_of
 from .extract import PSEUDO, REGION_PREFIX, Extraction, Extractor

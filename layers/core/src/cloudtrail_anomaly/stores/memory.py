@@ -1,7 +1,7 @@
 """In-memory implementations of the ports: for tests, and for one-shot runs that keep no state.
 
-`MemoryBaseline` (with its `MemoryOutbox`), `MemoryLedger`, and the enrichers `NoEnrichment`
-(enrichment off) and `StaticEnrichment` (names given in advance).
+`MemoryBaseline` (with its `MemoryOutbox`), `MemoryLedger`, and the enricher `StaticEnrichment`
+(names given in advance; `ports.NoEnrichment` is enrichment off).
 """
 
 from __future__ import annotations
@@ -165,17 +165,6 @@ class MemoryLedger:
         for entry in entries:
             self.entries[entry.id] = entry
         return 0
-
-
-class NoEnrichment:
-    def account_name(self, account_id: str) -> str | None:
-        return None
-
-    def account_owner(self, account_id: str) -> str | None:
-        return None
-
-    def role_info(self, role_arn: str) -> RoleInfo | None:
-        return None
 
 
 class StaticEnrichment:

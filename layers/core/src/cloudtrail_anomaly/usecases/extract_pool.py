@@ -1,7 +1,7 @@
 """Read, inflate, decode and extract local log objects in worker processes (`--jobs N`).
 
 Only the part of detection that touches every record runs in the workers: classifying the file
-name, reading it (capped), decoding it and `Detector.extract`. What they send back is small, an
+name, reading it (capped), decoding it and `Extractor.extract`. What they send back is small, an
 `Extraction` of the object's distinct tuples, and the one process that owns the baseline takes
 the results in delivery order (`Detector.process_extracted`), so claims, policy and alerts are
 those of a run in one process. Memory stays bounded: a worker holds one object at a time, and at
@@ -22,14 +22,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, suppress
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 
-from ..domain.detector import DetectionSettings, Detector
-from ..domain.extract import Extraction
-from ..domain.policy import AlertPolicy
-from ..stores.memory import MemoryBaseline
+from ..domain.detector import DetectionSettings
+from ..domain.extract import Extraction, Extractor
 
 _CHUNK_BYTES = 1 << 20  # of compressed input per task: small objects travel many to a task
 _CHUNK_FILES = 64
@@ -64,24 +62,23 @@ _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(list[ObjectRead], dec_hook=_counter)
 
 # The worker's own extraction state (its cache of identities), set up once per process.
-_worker_detector: Detector | None = None
+_worker_extractor: Extractor | None = None
 
 
 def _init_worker(settings: DetectionSettings) -> None:
     # Ctrl-C reaches the whole process group: the parent stops the pool, workers must not
     # each print a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    global _worker_detector
-    # Extraction reads neither the baseline nor the policy.
-    _worker_detector = Detector(MemoryBaseline(), cast(AlertPolicy, None), settings)
+    global _worker_extractor
+    _worker_extractor = Extractor(settings.per_session_roles)  # no baseline, no policy
 
 
 def _extract_chunk(names: list[str], max_bytes: int) -> bytes:
     from .replay import read_and_extract  # replay imports this module
 
-    assert _worker_detector is not None
+    assert _worker_extractor is not None
     return _ENCODER.encode(
-        [read_and_extract(Path(name), _worker_detector, max_bytes) for name in names]
+        [read_and_extract(Path(name), _worker_extractor, max_bytes) for name in names]
     )
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 from ..domain.detector import Detector, ObjectResult
+from ..domain.extract import Extractor
 from ..domain.model import PrincipalKey, Severity
 from ..trail.keys import KeyKind, classify_local_path, delivery_sort_key
 from ..trail.reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, read_compact
@@ -123,7 +124,7 @@ def replay(
     if jobs > 1 and len(files) > 1:
         reads = extract_in_workers(files, detector.settings, max_bytes, jobs)
     else:
-        reads = (read_and_extract(path, detector, max_bytes) for path in files)
+        reads = (read_and_extract(path, detector.extractor, max_bytes) for path in files)
     try:
         for read in _with_progress(reads, len(files), progress):
             result = take(read, detector, summary)
@@ -140,7 +141,7 @@ def replay(
 def process_file(
     path: Path, detector: Detector, summary: ReplaySummary, max_bytes: int
 ) -> ObjectResult | None:
-    return take(read_and_extract(path, detector, max_bytes), detector, summary)
+    return take(read_and_extract(path, detector.extractor, max_bytes), detector, summary)
 
 
 def take(read: ObjectRead, detector: Detector, summary: ReplaySummary) -> ObjectResult | None:
@@ -153,7 +154,7 @@ def take(read: ObjectRead, detector: Detector, summary: ReplaySummary) -> Object
     return detector.process_extracted(read.extraction, read.name)
 
 
-def read_and_extract(path: Path, detector: Detector, max_bytes: int) -> ObjectRead:
+def read_and_extract(path: Path, extractor: Extractor, max_bytes: int) -> ObjectRead:
     """Classify, read and extract one file: the part of detection that a worker process can
     do (it touches no baseline)."""
     name = path.as_posix()
@@ -186,7 +187,7 @@ def read_and_extract(path: Path, detector: Detector, max_bytes: int) -> ObjectRe
         read.error = f"{name}: cannot read: {exc.strerror}"
         return read
     stats["objects"] += 1
-    read.extraction = detector.extract(records, account, region)
+    read.extraction = extractor.extract(records, account, region)
     return read
 
 
