@@ -94,7 +94,6 @@ class TupleObservation(msgspec.Struct, array_like=True):
     first_seen: int
     last_seen: int
     count: int = 1
-    regions: set[str] = msgspec.field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)

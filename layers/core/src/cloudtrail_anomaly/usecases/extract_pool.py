@@ -8,7 +8,8 @@ those of a run in one process. Memory stays bounded: a worker holds one object a
 most `_CHUNKS_PER_WORKER` chunks of objects are in flight per worker.
 
 Results travel as msgpack (msgspec), not pickle: decoding them is the claiming process's cost
-per object, and pickle's rebuilding of slotted dataclasses costs about twice as much.
+per object, and pickle's rebuilding of objects costs about twice as much; each first event is
+sent once (`_WireExtraction`), not once per tuple that shares it.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, suppress
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
 from ..domain.detector import DetectionSettings
 from ..domain.extract import Extraction, Extractor
+from ..domain.model import Event, Grant, Principal, PrincipalKey, TupleKey, TupleObservation
 
 _CHUNK_BYTES = 1 << 20  # of compressed input per task: small objects travel many to a task
 _CHUNK_FILES = 64
@@ -52,14 +53,62 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _counter(kind: type, obj: Any) -> Any:
-    if kind is Counter or getattr(kind, "__origin__", None) is Counter:
-        return Counter(obj)
-    raise NotImplementedError(kind)
+class _WireExtraction(msgspec.Struct, array_like=True, gc=False):
+    """An `Extraction` as a worker sends it: each first event once (an object's action tuple
+    and its region pseudo-tuple share theirs), the tuples as rows that point into `events`."""
+
+    events: list[Event]
+    observed: list[tuple[str, str, str, int, int, int, int]]  # key, event index, span, count
+    principals: list[tuple[str, str, Principal, int]]  # key, principal, first sighting
+    stats: dict[str, int]
+    grants: list[Grant]
+
+
+class _WireRead(msgspec.Struct, array_like=True, gc=False):
+    name: str
+    stats: dict[str, int]
+    error: str
+    extraction: _WireExtraction | None
+
+
+def _to_wire(read: ObjectRead) -> _WireRead:
+    ex = read.extraction
+    if ex is None:
+        return _WireRead(read.name, read.stats, read.error, None)
+    index: dict[int, int] = {}
+    events: list[Event] = []
+    observed = []
+    for key, obs in ex.observed.items():
+        event = obs.first_event
+        i = index.get(id(event))
+        if i is None:
+            i = index[id(event)] = len(events)
+            events.append(event)
+        observed.append((*key, i, obs.first_seen, obs.last_seen, obs.count))
+    principals = [(*key, p, t) for key, (p, t) in ex.principals.items()]
+    wire = _WireExtraction(events, observed, principals, dict(ex.stats), ex.grants)
+    return _WireRead(read.name, read.stats, read.error, wire)
+
+
+def _from_wire(read: _WireRead) -> ObjectRead:
+    wire = read.extraction
+    if wire is None:
+        return ObjectRead(read.name, read.stats, read.error)
+    events = wire.events
+    ex = Extraction(
+        {
+            TupleKey(a, p, act): TupleObservation(events[i], first, last, n)
+            for a, p, act, i, first, last, n in wire.observed
+        },
+        {PrincipalKey(a, p): (principal, t) for a, p, principal, t in wire.principals},
+        Counter(wire.stats),
+        wire.grants,
+    )
+    return ObjectRead(read.name, read.stats, read.error, ex)
 
 
 _ENCODER = msgspec.msgpack.Encoder()
-_DECODER = msgspec.msgpack.Decoder(list[ObjectRead], dec_hook=_counter)
+_DECODER = msgspec.msgpack.Decoder(list[_WireRead])
 
 # The worker's own extraction state (its cache of identities), set up once per process.
 _worker_extractor: Extractor | None = None
@@ -78,7 +127,7 @@ def _extract_chunk(names: list[str], max_bytes: int) -> bytes:
 
     assert _worker_extractor is not None
     return _ENCODER.encode(
-        [read_and_extract(Path(name), _worker_extractor, max_bytes) for name in names]
+        [_to_wire(read_and_extract(Path(name), _worker_extractor, max_bytes)) for name in names]
     )
 
 
@@ -141,6 +190,7 @@ def extract_in_workers(
             for chunk in chunks:  # keep the workers fed before decoding
                 pending.append(pool.submit(_extract_chunk, chunk, max_bytes))
                 break
-            yield from _DECODER.decode(done)
+            for read in _DECODER.decode(done):
+                yield _from_wire(read)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
