@@ -157,73 +157,54 @@ def history_scope(pairs: Iterable[tuple[str, str]], start: int, end: int) -> Que
 
 # -- the tuple queries ---------------------------------------------------------------------------
 
-# (result column, SQL expression, where the value goes in a CloudTrail record)
-_KEYS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("recipient_account_id", "recipientaccountid", ("recipientAccountId",)),
-    ("aws_region", "awsregion", ("awsRegion",)),
-    ("event_source", "eventsource", ("eventSource",)),
-    ("event_name", "eventname", ("eventName",)),
-    ("identity_type", "useridentity.type", ("userIdentity", "type")),
-    ("identity_arn", "useridentity.arn", ("userIdentity", "arn")),
-    ("identity_account_id", "useridentity.accountid", ("userIdentity", "accountId")),
-    ("identity_principal_id", "useridentity.principalid", ("userIdentity", "principalId")),
-    ("identity_user_name", "useridentity.username", ("userIdentity", "userName")),
-    ("identity_invoked_by", "useridentity.invokedby", ("userIdentity", "invokedBy")),
-    ("identity_provider", "useridentity.identityprovider", ("userIdentity", "identityProvider")),
-    (
-        "on_behalf_of_user_id",
-        "useridentity.onbehalfof.userid",
-        ("userIdentity", "onBehalfOf", "userId"),
-    ),
-    (
-        "on_behalf_of_store_arn",
-        "useridentity.onbehalfof.identitystorearn",
-        ("userIdentity", "onBehalfOf", "identityStoreArn"),
-    ),
-    (
-        "issuer_type",
-        "useridentity.sessioncontext.sessionissuer.type",
-        ("userIdentity", "sessionContext", "sessionIssuer", "type"),
-    ),
-    (
-        "issuer_arn",
-        "useridentity.sessioncontext.sessionissuer.arn",
-        ("userIdentity", "sessionContext", "sessionIssuer", "arn"),
-    ),
-    (
-        "issuer_principal_id",
-        "useridentity.sessioncontext.sessionissuer.principalid",
-        ("userIdentity", "sessionContext", "sessionIssuer", "principalId"),
-    ),
-    (
-        "issuer_account_id",
-        "useridentity.sessioncontext.sessionissuer.accountid",
-        ("userIdentity", "sessionContext", "sessionIssuer", "accountId"),
-    ),
-    (
-        "issuer_user_name",
-        "useridentity.sessioncontext.sessionissuer.username",
-        ("userIdentity", "sessionContext", "sessionIssuer", "userName"),
-    ),
+# (result column, where the value is in a CloudTrail record); the SQL expression is that path
+# as the table's columns name it (`sql_expr`: lower case, dot-separated).
+_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("recipient_account_id", ("recipientAccountId",)),
+    ("aws_region", ("awsRegion",)),
+    ("event_source", ("eventSource",)),
+    ("event_name", ("eventName",)),
+    ("identity_type", ("userIdentity", "type")),
+    ("identity_arn", ("userIdentity", "arn")),
+    ("identity_account_id", ("userIdentity", "accountId")),
+    ("identity_principal_id", ("userIdentity", "principalId")),
+    ("identity_user_name", ("userIdentity", "userName")),
+    ("identity_invoked_by", ("userIdentity", "invokedBy")),
+    ("identity_provider", ("userIdentity", "identityProvider")),
+    ("on_behalf_of_user_id", ("userIdentity", "onBehalfOf", "userId")),
+    ("on_behalf_of_store_arn", ("userIdentity", "onBehalfOf", "identityStoreArn")),
+    ("issuer_type", ("userIdentity", "sessionContext", "sessionIssuer", "type")),
+    ("issuer_arn", ("userIdentity", "sessionContext", "sessionIssuer", "arn")),
+    ("issuer_principal_id", ("userIdentity", "sessionContext", "sessionIssuer", "principalId")),
+    ("issuer_account_id", ("userIdentity", "sessionContext", "sessionIssuer", "accountId")),
+    ("issuer_user_name", ("userIdentity", "sessionContext", "sessionIssuer", "userName")),
 )
 # The first event's details, for the alert (min_by: the values of the earliest record).
-_FIRST: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("first_event_id", "eventid", ("eventID",)),
-    ("first_error_code", "errorcode", ("errorCode",)),
-    ("first_source_ip", "sourceipaddress", ("sourceIPAddress",)),
-    ("first_user_agent", "useragent", ("userAgent",)),
-    ("first_event_type", "eventtype", ("eventType",)),
-    ("first_event_category", "eventcategory", ("eventCategory",)),
-    ("first_read_only", "readonly", ("readOnly",)),
+_FIRST: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("first_event_id", ("eventID",)),
+    ("first_error_code", ("errorCode",)),
+    ("first_source_ip", ("sourceIPAddress",)),
+    ("first_user_agent", ("userAgent",)),
+    ("first_event_type", ("eventType",)),
+    ("first_event_category", ("eventCategory",)),
+    ("first_read_only", ("readOnly",)),
 )
+
+
+def sql_expr(where: tuple[str, ...]) -> str:
+    """The column of a record's field in the CloudTrail table: `userIdentity.sessionContext`
+    is `useridentity.sessioncontext` (Athena lower-cases names)."""
+    return ".".join(where).lower()
+
+
 PATH_COLUMN = "object_path"
 RESULT_COLUMNS = (
     PATH_COLUMN,
-    *(c for c, _, _ in _KEYS),
+    *(c for c, _ in _KEYS),
     "first_time",
     "last_time",
     "events",
-    *(c for c, _, _ in _FIRST),
+    *(c for c, _ in _FIRST),
 )
 
 
@@ -232,15 +213,15 @@ def tuples_sql(spec: TableSpec, scope: QueryScope, *, with_path: bool) -> str:
     object when `with_path`. Ordered by account and identity, so one principal's rows come
     together (the backfill feeds the detector a principal at a time)."""
     keys = ([f'"$path" AS {PATH_COLUMN}'] if with_path else []) + [
-        f"{expr} AS {name}" for name, expr, _ in _KEYS
+        f"{sql_expr(where)} AS {name}" for name, where in _KEYS
     ]
     aggregates = [
         "min(eventtime) AS first_time",
         "max(eventtime) AS last_time",
         "count(*) AS events",
-        *(f"min_by({expr}, eventtime) AS {name}" for name, expr, _ in _FIRST),
+        *(f"min_by({sql_expr(where)}, eventtime) AS {name}" for name, where in _FIRST),
     ]
-    group = (['"$path"'] if with_path else []) + [expr for _, expr, _ in _KEYS]
+    group = (['"$path"'] if with_path else []) + [sql_expr(where) for _, where in _KEYS]
     order = [
         "recipientaccountid",
         "useridentity.sessioncontext.sessionissuer.arn",
@@ -265,7 +246,7 @@ def row_records(row: Row) -> list[dict[str, Any]]:
     """A result row as CloudTrail records the detector reads: its first event (with the
     details) and, when later, its last, so the detector sees the tuple's span."""
     first: dict[str, Any] = {}
-    for name, _, where in (*_KEYS, *_FIRST):
+    for name, where in (*_KEYS, *_FIRST):
         value = row.get(name)
         if value is None or value == "":
             continue
@@ -277,7 +258,7 @@ def row_records(row: Row) -> list[dict[str, Any]]:
     records = [first]
     last_time = row.get("last_time")
     if last_time and last_time != first["eventTime"]:
-        last = {k: v for k, v in first.items() if k not in {w[0] for _, _, w in _FIRST}}
+        last = {k: v for k, v in first.items() if k not in {w[0] for _, w in _FIRST}}
         last["eventTime"] = last_time
         records.append(last)
     return records
