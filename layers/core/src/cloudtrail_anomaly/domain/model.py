@@ -22,6 +22,17 @@ def iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def span_label(start: int, end: int) -> str:
+    """`2026-10-01T10:00Z/2026-10-01T11:00Z`: a period of whole minutes, as logs and metrics
+    name the hourly window and the backfill's period."""
+    fmt = "%Y-%m-%dT%H:%MZ"
+    return (
+        datetime.fromtimestamp(start, UTC).strftime(fmt)
+        + "/"
+        + datetime.fromtimestamp(end, UTC).strftime(fmt)
+    )
+
+
 class PrincipalKey(NamedTuple):
     """A principal as the baseline knows it: the account it acted in and its baseline key."""
 

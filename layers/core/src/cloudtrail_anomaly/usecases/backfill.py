@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from ..athena.queries import history_scope, row_records
 from ..athena.table import AthenaTable
 from ..domain.detector import Detector
-from ..domain.model import DAY, PrincipalKey
+from ..domain.model import DAY, PrincipalKey, span_label
 from ..ports import Row
 
 DEFAULT_DAYS = 90
@@ -39,12 +39,7 @@ class BackfillReport:
 
     @property
     def label(self) -> str:
-        fmt = "%Y-%m-%dT%H:%MZ"
-        return (
-            datetime.fromtimestamp(self.start, UTC).strftime(fmt)
-            + "/"
-            + datetime.fromtimestamp(self.end, UTC).strftime(fmt)
-        )
+        return span_label(self.start, self.end)
 
 
 def _principal_group(row: Row) -> tuple[str | None, ...]:

@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from ..athena.queries import PATH_COLUMN, missed_scopes, row_records, window_scopes
 from ..athena.table import AthenaTable
+from ..domain.model import span_label
 from ..ports import (
     ListedObject,
     ObjectGone,
@@ -64,12 +65,7 @@ class Window:
 
     @property
     def label(self) -> str:
-        fmt = "%Y-%m-%dT%H:%MZ"
-        return (
-            datetime.fromtimestamp(self.start, UTC).strftime(fmt)
-            + "/"
-            + datetime.fromtimestamp(self.end, UTC).strftime(fmt)
-        )
+        return span_label(self.start, self.end)
 
 
 def reconcile_window(now: int, lag_minutes: float = 30, length_minutes: float = 60) -> Window:
