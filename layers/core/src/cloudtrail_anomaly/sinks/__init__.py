@@ -15,7 +15,7 @@ rejected where a person can read it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -83,13 +83,35 @@ def with_min_severity(sink: AlertSink, min_severity: Severity | str | None) -> A
     return MinSeverity(sink, Severity(min_severity))
 
 
+SizedItem = tuple[str, dict[str, Any], int]  # (alert_id, request entry, its bytes)
+
+
+def send_in_order(
+    batches: Sequence[list[SizedItem]],
+    send: Callable[[list[SizedItem], DeliveryReport], bool],
+    report: DeliveryReport,
+) -> None:
+    """Send `sized_batches`' requests in turn; once `send` says the round must stop (False),
+    every alert of the requests left is pending (`not sent: an earlier request failed`)."""
+    for n, batch in enumerate(batches):
+        if not send(batch, report):
+            for rest in batches[n + 1 :]:
+                keep_pending(rest, report)
+            return
+
+
+def keep_pending(batch: Sequence[SizedItem], report: DeliveryReport) -> None:
+    for alert_id, _, _ in batch:
+        report.pending[alert_id] = "not sent: an earlier request failed"
+
+
 def sized_batches(
-    items: Sequence[tuple[str, dict[str, Any], int]], max_count: int, max_bytes: int
-) -> list[list[tuple[str, dict[str, Any], int]]]:
+    items: Sequence[SizedItem], max_count: int, max_bytes: int
+) -> list[list[SizedItem]]:
     """`(alert_id, entry, size)` items in order, cut into requests of at most `max_count`
     entries and `max_bytes` (a single larger entry goes alone: the caller refuses it first)."""
-    out: list[list[tuple[str, dict[str, Any], int]]] = []
-    batch: list[tuple[str, dict[str, Any], int]] = []
+    out: list[list[SizedItem]] = []
+    batch: list[SizedItem] = []
     size = 0
     for item in items:
         if batch and (len(batch) == max_count or size + item[2] > max_bytes):

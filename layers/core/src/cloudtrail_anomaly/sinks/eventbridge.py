@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..ports import AlertSink, DeliveryReport, PendingAlert
-from . import sized_batches
+from . import send_in_order, sized_batches
 from .formatted import with_format
 
 log = logging.getLogger(__name__)
@@ -122,13 +122,9 @@ class EventBridgeSink:
                 )
                 continue
             ready.append((alert.alert_id, entry, size))
-        batches = sized_batches(ready, MAX_ENTRIES_PER_CALL, MAX_REQUEST_BYTES)
-        for n, batch in enumerate(batches):
-            if not self._send(batch, report):
-                for rest in batches[n + 1 :]:
-                    for alert_id, _, _ in rest:
-                        report.pending[alert_id] = "not sent: an earlier request failed"
-                break
+        send_in_order(
+            sized_batches(ready, MAX_ENTRIES_PER_CALL, MAX_REQUEST_BYTES), self._send, report
+        )
         return report
 
     def _send(self, batch: list[tuple[str, dict[str, Any], int]], report: DeliveryReport) -> bool:

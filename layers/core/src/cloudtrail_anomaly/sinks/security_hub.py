@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..formats.asff import to_asff
 from ..ports import DeliveryReport, PendingAlert
-from . import sized_batches
+from . import keep_pending, send_in_order, sized_batches
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +108,9 @@ class SecurityHubSink:
                 )
                 continue
             ready.append((alert.alert_id, finding, size))
-        batches = sized_batches(ready, MAX_FINDINGS_PER_CALL, MAX_REQUEST_BYTES)
-        for n, batch in enumerate(batches):
-            if not self._send(batch, report):
-                for rest in batches[n + 1 :]:
-                    _keep_pending(rest, report)
-                break
+        send_in_order(
+            sized_batches(ready, MAX_FINDINGS_PER_CALL, MAX_REQUEST_BYTES), self._send, report
+        )
         return report
 
     def _send(self, batch: list[tuple[str, dict[str, Any], int]], report: DeliveryReport) -> bool:
@@ -128,7 +125,7 @@ class SecurityHubSink:
             if code == "InvalidInputException" and len(batch) > 1:
                 half = len(batch) // 2
                 if not self._send(batch[:half], report):
-                    _keep_pending(batch[half:], report)
+                    keep_pending(batch[half:], report)
                     return False
                 return self._send(batch[half:], report)
             if code == "InvalidInputException":
@@ -161,11 +158,6 @@ class SecurityHubSink:
                 report.dead_lettered[alert_id] = f"Security Hub refused the finding: {reason}"
             report.counters["findings_failed"] += 1
         return True
-
-
-def _keep_pending(batch: Sequence[tuple[str, dict[str, Any], int]], report: DeliveryReport) -> None:
-    for alert_id, _, _ in batch:
-        report.pending[alert_id] = "not sent: an earlier request failed"
 
 
 class SecurityHubSettingsError(ValueError):
