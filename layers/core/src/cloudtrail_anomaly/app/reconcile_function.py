@@ -117,23 +117,9 @@ class ReconcileFunction:
         logger: Logger,
         metrics: Metrics,
     ) -> ReconcileFunction:
-        """Built as the Lambda builds it at cold start: boto3 clients with the retry config, and
-        the alert destination the environment names (`wiring.alert_sink_from_env`: Splunk HEC,
-        Security Hub or EventBridge, every variable checked now), else JSON lines in the log."""
-        import boto3
-
-        from ..aws import retry_config
-
-        sink = wiring.alert_sink_from_env(env, boto3.client)
-        return cls.build(
-            settings,
-            s3=boto3.client("s3", config=retry_config()),
-            dynamodb=boto3.client("dynamodb", config=retry_config()),
-            athena=boto3.client("athena", config=retry_config()),
-            logger=logger,
-            metrics=metrics,
-            sink=sink,
-        )
+        """Built as the Lambda builds it at cold start (`wiring.lambda_aws`)."""
+        aws = wiring.lambda_aws(env, "s3", "dynamodb", "athena")
+        return cls.build(settings, **aws.clients, logger=logger, metrics=metrics, sink=aws.sink)
 
     def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
         if "backfill_days" in event:

@@ -132,6 +132,27 @@ class DestinationError(ValueError):
     """The environment names no usable alert destination, or more than one."""
 
 
+class LambdaAws(NamedTuple):
+    """What a function builds at cold start to reach AWS: a boto3 client per service, with the
+    retry config, and the alert destination its environment names (None: JSON lines in the
+    log)."""
+
+    clients: dict[str, Any]
+    sink: AlertSink | None
+
+
+def lambda_aws(env: Mapping[str, str], *services: str) -> LambdaAws:
+    """`LambdaAws` for `services` (`"s3"`, `"dynamodb"`, ...): `alert_sink_from_env` checks
+    every destination variable now, so a bad one fails the cold start, named."""
+    import boto3
+
+    from ..aws import retry_config
+
+    client: Callable[..., Any] = boto3.client  # typed per service name; any name here
+    sink = alert_sink_from_env(env, client)
+    return LambdaAws({s: client(s, config=retry_config()) for s in services}, sink)
+
+
 def alert_sink_from_env(
     env: Mapping[str, str], boto3_client: Callable[..., Any]
 ) -> AlertSink | None:
