@@ -250,3 +250,13 @@ def test_the_deployment_turns_the_sink_on_from_the_environment() -> None:
     assert member is not None and member.member_accounts
     with pytest.raises(SecurityHubSettingsError, match="SECURITY_HUB_ACCOUNT_ID"):
         security_hub_sink_from_env({"SECURITY_HUB_FINDINGS": "true", "AWS_REGION": REGION}, client)
+    # Off in every spelling a flag has; a value that is no flag fails, named, as Splunk's do.
+    for off in ("false", "0", "No", " off "):
+        assert security_hub_sink_from_env({**base, "SECURITY_HUB_FINDINGS": off}, client) is None
+    for name in ("SECURITY_HUB_FINDINGS", "SECURITY_HUB_MEMBER_ACCOUNTS"):
+        with pytest.raises(
+            SecurityHubSettingsError, match=f"{name}='ture': expected true or false"
+        ):
+            security_hub_sink_from_env(
+                {**base, "SECURITY_HUB_FINDINGS": "true", name: "ture"}, client
+            )

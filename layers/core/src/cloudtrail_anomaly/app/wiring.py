@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ..domain.detector import Detector
 from ..domain.policy import AlertPolicy
 from ..ports import AlertSink, Baseline, Enricher
+from ..sinks import parse_flag
 from ..sinks.jsonl import JsonLinesSink
 from ..usecases.ingest import RealtimeProcessor
 from .settings import Config, ReaderSettings, RealtimeSettings, load_config
@@ -182,9 +183,12 @@ def alert_sink_from_env(
             found["Splunk HEC (SPLUNK_HEC_URL)"] = with_format(
                 hec, env.get("ALERT_FORMAT", "").strip() or None
             )
-    # The template always sets SECURITY_HUB_FINDINGS ("false" unless asked): only a value that
-    # turns the sink on is worth its import (anything else gives no sink there either).
-    if env.get("SECURITY_HUB_FINDINGS", "").strip().lower() in _ON:
+    # The template always sets SECURITY_HUB_FINDINGS ("false" unless asked): a value that turns
+    # the sink off is not worth its import; any other (on, or not a flag) is checked there.
+    if (
+        _any_set(env, "SECURITY_HUB_FINDINGS")
+        and parse_flag(env["SECURITY_HUB_FINDINGS"]) is not False
+    ):
         from ..sinks.security_hub import security_hub_sink_from_env
 
         hub = security_hub_sink_from_env(env, boto3_client)
@@ -199,9 +203,6 @@ def alert_sink_from_env(
     if len(found) > 1:
         raise DestinationError(f"one alert destination per deployment, not {' and '.join(found)}")
     return next(iter(found.values()), None)
-
-
-_ON = frozenset({"1", "true", "on", "yes"})  # what sinks/security_hub.py reads as "on"
 
 
 def _any_set(env: Mapping[str, str], prefix: str) -> bool:

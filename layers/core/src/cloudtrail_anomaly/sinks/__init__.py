@@ -83,6 +83,17 @@ def with_min_severity(sink: AlertSink, min_severity: Severity | str | None) -> A
     return MinSeverity(sink, Severity(min_severity))
 
 
+def parse_flag(raw: str) -> bool | None:
+    """A flag variable's value: True for 1/true/yes/on, False for 0/false/no/off (any case,
+    spaces around), None for anything else (the caller names the variable in its error)."""
+    word = raw.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    return None
+
+
 SizedItem = tuple[str, dict[str, Any], int]  # (alert_id, request entry, its bytes)
 
 

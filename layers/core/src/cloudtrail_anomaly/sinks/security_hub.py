@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..formats.asff import to_asff
 from ..ports import DeliveryReport, PendingAlert
-from . import keep_pending, send_in_order, sized_batches
+from . import keep_pending, parse_flag, send_in_order, sized_batches
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +160,14 @@ class SecurityHubSink:
         return True
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "")
+    value = parse_flag(raw) if raw.strip() else False
+    if value is None:
+        raise SecurityHubSettingsError(f"{name}={raw!r}: expected true or false")
+    return value
+
+
 class SecurityHubSettingsError(ValueError):
     """A bad SECURITY_HUB_* setting; the message names it."""
 
@@ -170,7 +178,7 @@ def security_hub_sink_from_env(
     """The sink the deployment asks for: `SECURITY_HUB_FINDINGS=true` turns it on, findings are
     imported in `AWS_REGION` for `SECURITY_HUB_ACCOUNT_ID` (the deployment's account) and, with
     `SECURITY_HUB_MEMBER_ACCOUNTS=true`, belong to the account the actions happened in."""
-    if env.get("SECURITY_HUB_FINDINGS", "").strip().lower() not in ("1", "true", "on", "yes"):
+    if not _flag(env, "SECURITY_HUB_FINDINGS"):
         return None
     account = env.get("SECURITY_HUB_ACCOUNT_ID", "").strip()
     if not (len(account) == 12 and account.isdigit()):
@@ -180,12 +188,7 @@ def security_hub_sink_from_env(
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
     if not region:
         raise SecurityHubSettingsError("AWS_REGION is not set")
-    member = env.get("SECURITY_HUB_MEMBER_ACCOUNTS", "").strip().lower() in (
-        "1",
-        "true",
-        "on",
-        "yes",
-    )
+    member = _flag(env, "SECURITY_HUB_MEMBER_ACCOUNTS")
     return SecurityHubSink(
         boto3_client("securityhub", region_name=region),
         home_account=account,

@@ -43,6 +43,7 @@ import orjson
 import requests
 
 from ..ports import DeliveryReport, PendingAlert
+from . import parse_flag
 
 log = logging.getLogger(__name__)
 
@@ -228,11 +229,10 @@ class HecSettings:
             raw = text(name)  # quoted as given: the scrubber knows the token's cases
             if not raw:
                 return default
-            if raw.lower() in ("1", "true", "yes", "on"):
-                return True
-            if raw.lower() in ("0", "false", "no", "off"):
-                return False
-            raise HecSettingsError(f"SPLUNK_HEC_{name}={raw!r}: expected true or false")
+            value = parse_flag(raw)
+            if value is None:
+                raise HecSettingsError(f"SPLUNK_HEC_{name}={raw!r}: expected true or false")
+            return value
 
         def number(name: str, default: float) -> float:
             raw = text(name)
