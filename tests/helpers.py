@@ -8,10 +8,13 @@ Imported as `tests.helpers` (tests/ is a package), never through a path hack.
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import io
+import sys
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import orjson
@@ -20,6 +23,19 @@ from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from cloudtrail_anomaly.trail.reader import read_records
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cloudtrail"
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def load_script(script: str, name: str | None = None) -> ModuleType:
+    """`scripts/<script>.py` as a module named `name` (default: `script`). scripts/ is not a
+    package; the module is registered in sys.modules, where its dataclasses look it up."""
+    spec = importlib.util.spec_from_file_location(name or script, SCRIPTS / f"{script}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
 
 # One fixture per notable shape (all under tests/fixtures/cloudtrail/).
 STRATUS_FEDERATION = "stratus-red-team/aws.persistence.sts-federation-token.json.gz"

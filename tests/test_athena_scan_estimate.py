@@ -3,25 +3,18 @@ objects are what default mode reads, full mode reads the hour's objects."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import load_script
 from tests.trail import DiskBucket, twenty_files
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "athena_scan_estimate.py"
 
 
 def test_the_estimate_on_a_small_trail(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spec = importlib.util.spec_from_file_location("athena_scan_estimate", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclasses look themselves up
-    spec.loader.exec_module(module)
+    module = load_script("athena_scan_estimate")
     files = twenty_files(DiskBucket(tmp_path / "live"))
     assert module.main(["--data", str(tmp_path), "--missed", "2"]) == 0
     out = capsys.readouterr().out

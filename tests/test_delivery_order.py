@@ -10,14 +10,11 @@ CloudTrail stamped.
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import re
 import shutil
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import orjson
@@ -26,7 +23,8 @@ from cloudtrail_anomaly.app.cli.main import main as cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+from tests.helpers import load_script
+
 STAMP = re.compile(r"_(\d{8}T\d{4})Z_")
 JITTER_MINUTES = 15
 # Five accounts put every intrusion in its own account; 16 days of history end the population's
@@ -34,16 +32,7 @@ JITTER_MINUTES = 15
 TRAIL = ["--accounts", "5", "--history-days", "16", "--live-days", "3", "--scale", "0.05"]
 
 
-def _script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"{name}_for_order", SCRIPTS / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-EVALUATE = _script("evaluate_policy")
+EVALUATE = load_script("evaluate_policy")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +40,7 @@ def organization(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, 
     """A generated month: its trail, the baseline state after its history, its activity."""
     root = tmp_path_factory.mktemp("org")
     trail = root / "trail"
-    assert _script("generate_sample").main(["--out", str(trail), *TRAIL]) == 0
+    assert load_script("generate_sample").main(["--out", str(trail), *TRAIL]) == 0
     state = root / "history.sqlite"
     assert cli(["baseline", str(trail / "history"), "--state", str(state), "--jobs", "1"]) == 0
     return trail, state, EVALUATE.activity(trail)

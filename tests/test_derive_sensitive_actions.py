@@ -3,34 +3,21 @@ sensitive list or pruned with a reason, and the script says so when one is neith
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from tests.helpers import FIXTURES
+from tests.helpers import FIXTURES, load_script
 
-SCRIPT = Path(__file__).parent.parent / "scripts" / "derive_sensitive_actions.py"
 TRAILDISCOVER = FIXTURES / "traildiscover" / "labels.jsonl"
 STRATUS = FIXTURES / "stratus-red-team" / "labels.tsv"
 
 
 @pytest.fixture(scope="module")
-def derive() -> Iterator[ModuleType]:
-    """The script as a module (scripts/ is not a package; no sys.path change)."""
-    spec = importlib.util.spec_from_file_location("derive_sensitive_actions", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        del sys.modules[spec.name]
+def derive() -> ModuleType:
+    return load_script("derive_sensitive_actions")
 
 
 def test_fixture_labels_have_no_gap_and_no_conflict(

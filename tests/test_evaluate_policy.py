@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -12,23 +10,15 @@ from typing import Any
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "evaluate_policy.py"
+from tests.helpers import load_script
+
 DAY = 86400
 T0 = 1_790_000_000 - 1_790_000_000 % DAY  # a UTC midnight
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("evaluate_policy", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["evaluate_policy"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def ev() -> ModuleType:
-    return _load()
+    return load_script("evaluate_policy")
 
 
 def _iso(ts: int) -> str:
@@ -138,13 +128,7 @@ def test_it_reads_a_generated_trail_and_names_a_missing_input(
     assert ev.main([str(tmp_path)]) == 2
     assert "scenarios.json not found" in capsys.readouterr().err
 
-    spec = importlib.util.spec_from_file_location(
-        "generate_sample_for_eval", SCRIPT.parent / "generate_sample.py"
-    )
-    assert spec and spec.loader
-    gen = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = gen
-    spec.loader.exec_module(gen)
+    gen = load_script("generate_sample")
     out = tmp_path / "trail"
     small = ["--accounts", "4", "--history-days", "2", "--live-days", "2", "--scale", "0.1"]
     assert gen.main(["--out", str(out), *small]) == 0

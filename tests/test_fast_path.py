@@ -29,11 +29,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.builders import ACCOUNT, assumed_role, record, user
+from tests.helpers import load_script
 from tests.reference_extract import reference_extract
 
 ROOT = Path(__file__).parent
 FIXTURES = sorted(p for p in (ROOT / "fixtures").rglob("*") if p.name.endswith(".json.gz"))
-SCRIPT = ROOT.parent / "scripts" / "generate_sample.py"
 # Key every role's sessions apart too, so that per-session keying is exercised on every fixture.
 SETTINGS = [DetectionSettings(), DetectionSettings(per_session_roles=("*",))]
 FALLBACKS = [("", ""), ("999988887777", "xx-test-1")]
@@ -125,8 +125,6 @@ def test_fixtures_do_take_the_compact_path() -> None:
 
 @pytest.fixture(scope="module")
 def gen() -> Any:
-    from tests.test_generate_sample import load_script
-
     return load_script("generate_sample")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import itertools
 import json
 import re
@@ -16,7 +15,8 @@ from typing import Any
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "generate_sample.py"
+from tests.helpers import load_script
+
 SMALL = ["--accounts", "4", "--history-days", "2", "--live-days", "2", "--scale", "0.1"]
 
 KEY_RE = re.compile(
@@ -44,15 +44,6 @@ ACCESS_KEY_RE = re.compile(r"^(AKIA|ASIA)[A-Z2-7]{16}$")
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 # The detector's action: eventSource:eventName without an API-version suffix.
 API_VERSION_SUFFIX = re.compile(r"(?:\d{8}|\d{4}_\d{2}_\d{2})(?:v\d+)?$")
-
-
-def load_script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -311,7 +302,7 @@ def test_json_fallback_writes_the_same_bytes_as_orjson(
     monkeypatch.setitem(sys.modules, "orjson", None)  # import orjson now raises ImportError
     for name in [n for n in sys.modules if n.partition(".")[0] == "synthetic_trail"]:
         monkeypatch.delitem(sys.modules, name)  # so the script imports its package afresh
-    load_script("generate_sample_without_orjson")
+    load_script("generate_sample", "generate_sample_without_orjson")
     fallback = sys.modules["synthetic_trail.writer"]
     assert fallback.dumps is not writer.dumps  # the json encoder, not orjson
     doc = {"Records": [r for records in list(objects.values())[:300] for r in records]}

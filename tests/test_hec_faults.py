@@ -3,21 +3,13 @@ dead-lettered, none pending, no duplicates (but the one at-least-once case it sh
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "hec_faults.py"
+from tests.helpers import load_script
 
 
 def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("hec_faults", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["hec_faults"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    return load_script("hec_faults")
 
 
 def test_every_scenario_delivers_each_alert_once_or_dead_letters_it() -> None:

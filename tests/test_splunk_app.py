@@ -5,12 +5,10 @@ emits. The package script builds a reproducible archive of it."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
 import subprocess
-import sys
 import tarfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,19 +21,14 @@ from cloudtrail_anomaly.formats.cim import CIM_FIELDS, SEVERITY_IDS
 from cloudtrail_anomaly.sinks.splunk_hec import DEFAULT_SOURCETYPE, LEGACY_SOURCETYPE, HecSettings
 
 from tests import alert_samples
+from tests.helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "splunk" / "TA-cloudtrail-anomaly"
-SCRIPT = ROOT / "scripts" / "package_splunk_app.py"
 
 
 def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("package_splunk_app", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("package_splunk_app")
 
 
 pkg = _script()
