@@ -24,17 +24,18 @@ policy's defaults' justification (docs/alert-policy.md gives those from principl
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cloudtrail_anomaly.domain.events import parse_event_time, principal_of
+from cloudtrail_anomaly.domain.detector import DetectionSettings
+from cloudtrail_anomaly.domain.events import parse_event_time
+from cloudtrail_anomaly.domain.extract import Extractor
+from cloudtrail_anomaly.trail.reader import read_compact
 
 SEVERITIES = ("informational", "low", "medium", "high", "critical")
 RANK = {name: i for i, name in enumerate(SEVERITIES)}
@@ -64,35 +65,25 @@ class Evaluation:
     benign_at_medium_per_50_principal_days: float | None
 
 
-def _objects(root: Path) -> Iterator[Path]:
-    yield from sorted(root.rglob("*.json.gz"))
-
-
-def _records(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
-    for path in paths:
-        with gzip.open(path, "rb") as f:
-            doc = json.load(f)
-        yield from doc.get("Records") or []
-
-
 def activity(trail: Path) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], set[int]]]:
     """First call (event time) of every principal over the whole trail, and its UTC days with
-    a call in the live phase; principals keyed (account, baseline key), AWS services left out."""
+    a call in the live phase: the detector's own reading and extraction of each object
+    (`Extractor`, with the default per-person keys of Identity Center roles), so principals are
+    keyed (account, baseline key) as alerts name them; AWS services left out."""
+    extractor = Extractor(DetectionSettings().per_session_roles)
     first: dict[tuple[str, str], int] = {}
     live_days: dict[tuple[str, str], set[int]] = defaultdict(set)
     for phase in ("history", "live"):
-        for record in _records(_objects(trail / phase)):
-            ts = parse_event_time(record.get("eventTime"))
-            if ts is None:
-                continue
-            principal = principal_of(record)
-            if principal.is_service:
-                continue
-            key = (str(record.get("recipientAccountId") or ""), principal.key)
-            if key not in first or ts < first[key]:
-                first[key] = ts
-            if phase == "live":
-                live_days[key].add(ts // DAY)
+        for path in sorted((trail / phase).rglob("*.json.gz")):
+            with path.open("rb") as fh:
+                ex = extractor.extract(read_compact(fh))
+            for (account, key), (principal, ts) in ex.principals.items():
+                if principal.is_service:
+                    continue
+                if first.get((account, key), ts) >= ts:
+                    first[(account, key)] = ts
+                if phase == "live":
+                    live_days[(account, key)].add(ts // DAY)
     return first, live_days
 
 
@@ -150,11 +141,8 @@ def evaluate(
     learn = int(learning_days * DAY)
 
     def learned_at(account: str, principal: str) -> int:
-        """When the principal's learning ended (the trail's view; a per-person key falls back
-        to its role's first call)."""
-        first = first_seen.get((account, principal))
-        if first is None:
-            first = first_seen.get((account, principal.partition("#")[0]), 0)
+        """When the principal's learning ended, as far as the trail shows."""
+        first = first_seen.get((account, principal), 0)
         return first + (0 if principal.endswith(":root") else learn)
 
     benign: list[dict[str, Any]] = []
