@@ -5,7 +5,6 @@ sensitive actions, MITRE techniques), suppressed ones included."""
 
 from __future__ import annotations
 
-import gzip
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from cloudtrail_anomaly.app.cli.main import main
 
 from tests.builders import ACCOUNT, DAY, T0, assumed_role, record
+from tests.helpers import gz
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ("--scale", "0.1")
@@ -84,5 +84,5 @@ def _slow_recon_trail(where: Path) -> Path:
     for i, records in enumerate(objects):
         stamp = records[0]["eventTime"].replace("-", "").replace(":", "")[:13]
         name = f"{ACCOUNT}_CloudTrail_us-east-1_{stamp}Z_slow{i}.json.gz"
-        (where / name).write_bytes(gzip.compress(orjson.dumps({"Records": records})))
+        (where / name).write_bytes(gz({"Records": records}))
     return where
