@@ -133,7 +133,7 @@ def test_a_stopped_iteration_leaves_no_worker_behind(demo: Path) -> None:
 def test_ctrl_c_stops_the_workers_cleanly(demo: Path, tmp_path: Path) -> None:
     # As a terminal does: SIGINT to the whole foreground process group.
     proc = subprocess.Popen(
-        [*CLI, "baseline", str(demo), "--state", str(tmp_path / "s.sqlite"), "--jobs", "2"],
+        [*CLI, "baseline", str(demo), "--state", str(tmp_path / "s.sqlite"), "--jobs", "3"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,

@@ -5,7 +5,7 @@ name, reading it (capped), decoding it and `Extractor.extract`. What they send b
 `Extraction` of the object's distinct tuples, and the one process that owns the baseline takes
 the results in delivery order (`Detector.process_extracted`), so claims, policy and alerts are
 those of a run in one process. Memory stays bounded: a worker holds one object at a time, and at
-most `_CHUNKS_PER_WORKER` chunks of objects are in flight per worker.
+most `_CHUNKS_PER_WORKER` chunks of objects per process are taken and not yet claimed.
 
 Results travel as msgpack (msgspec), not pickle: decoding them is the claiming process's cost
 per object, and pickle's rebuilding of objects costs about twice as much; each first event is
@@ -21,6 +21,7 @@ from collections import Counter, deque
 from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, suppress
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from ..domain.model import Event, Grant, Principal, PrincipalKey, TupleKey, Tupl
 
 _CHUNK_BYTES = 1 << 20  # of compressed input per task: small objects travel many to a task
 _CHUNK_FILES = 64
-_CHUNKS_PER_WORKER = 3  # in flight: one being extracted, the next ones queued
+_CHUNKS_PER_WORKER = 3  # taken and not yet claimed, per process
 
 
 class ObjectRead(msgspec.Struct, array_like=True):
@@ -131,7 +132,19 @@ def _extract_chunk(names: list[str], max_bytes: int) -> bytes:
     )
 
 
-def _chunks(files: Sequence[Path]) -> Iterator[list[str]]:
+class _Chunk:
+    """Consecutive files that go to one process: a worker (`future`) or this one (`reads`)."""
+
+    __slots__ = ("future", "names", "reads", "size")
+
+    def __init__(self, names: list[str], size: int) -> None:
+        self.names = names
+        self.size = size  # compressed bytes
+        self.future: Future[bytes] | None = None
+        self.reads: list[ObjectRead] | None = None
+
+
+def _chunks(files: Sequence[Path]) -> Iterator[_Chunk]:
     chunk: list[str] = []
     size = 0
     for path in files:
@@ -139,10 +152,77 @@ def _chunks(files: Sequence[Path]) -> Iterator[list[str]]:
             size += path.stat().st_size
         chunk.append(str(path))
         if size >= _CHUNK_BYTES or len(chunk) >= _CHUNK_FILES:
-            yield chunk
+            yield _Chunk(chunk, size)
             chunk, size = [], 0
     if chunk:
-        yield chunk
+        yield _Chunk(chunk, size)
+
+
+class _Dispatch:
+    """Hands the chunks out in order: to the workers as they finish one (from the pool's
+    thread, by a done-callback, so a worker never waits for this process to be free), and to
+    this process when it would otherwise wait. The chunks taken and not yet consumed are
+    `taken`, in order; at most `limit` of them, so memory stays bounded however far ahead
+    the workers run."""
+
+    def __init__(
+        self, chunks: Iterator[_Chunk], pool: ProcessPoolExecutor, workers: int, max_bytes: int
+    ) -> None:
+        self._lock = threading.Lock()
+        self._chunks = chunks
+        self._pool = pool
+        self._workers = workers
+        self._max_bytes = max_bytes
+        self._limit = (workers + 1) * _CHUNKS_PER_WORKER
+        self.taken: deque[_Chunk] = deque()
+        self._running: set[Future[bytes]] = set()
+        self._running_bytes = 0
+        self._closed = False
+
+    def _next(self) -> _Chunk | None:
+        if len(self.taken) >= self._limit:
+            return None
+        chunk = next(self._chunks, None)
+        if chunk is not None:
+            self.taken.append(chunk)
+        return chunk
+
+    def feed(self) -> None:
+        """Submit chunks while a worker lacks one: each worker has one, and a second queued
+        behind it when the two are small (a big object waits for whichever process is free
+        first, rather than queue behind another one)."""
+        with self._lock:
+            while not self._closed:
+                n = len(self._running)
+                if n >= 2 * self._workers or (
+                    n >= self._workers and self._running_bytes >= self._workers * _CHUNK_BYTES
+                ):
+                    return
+                chunk = self._next()
+                if chunk is None:
+                    return
+                future = chunk.future = self._pool.submit(
+                    _extract_chunk, chunk.names, self._max_bytes
+                )
+                self._running.add(future)
+                self._running_bytes += chunk.size
+                future.add_done_callback(partial(self._done, size=chunk.size))
+
+    def _done(self, future: Future[bytes], *, size: int) -> None:
+        with self._lock:
+            self._running.discard(future)
+            self._running_bytes -= size
+        if not future.cancelled() and future.exception() is None:
+            self.feed()
+
+    def steal(self) -> _Chunk | None:
+        """The next chunk nobody has taken, for this process (None: all taken, or `limit`)."""
+        with self._lock:
+            return self._next()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
 
 
 @contextmanager
@@ -159,38 +239,63 @@ def _sigint_ignored() -> Iterator[None]:
 
 
 def extract_in_workers(
-    files: Sequence[Path], settings: DetectionSettings, max_bytes: int, jobs: int
+    files: Sequence[Path],
+    settings: DetectionSettings,
+    max_bytes: int,
+    jobs: int,
+    extractor: Extractor | None = None,
 ) -> Generator[ObjectRead, None, None]:
-    """Each file's `ObjectRead`, in the order of `files`, extracted by `jobs` processes.
+    """Each file's `ObjectRead`, in the order of `files`, extracted by `jobs` processes: this
+    one (with `extractor`) and `jobs - 1` workers.
 
-    Stopping the iteration (a Ctrl-C in the consumer, an error, `close()`) cancels what is
-    queued and waits for the workers to finish the object at hand and exit."""
+    The files go in chunks, in order, to whichever process is free (`_Dispatch`): a worker
+    when it finishes one, and this process when the next chunk in order is not ready yet.
+    Rather than wait, it extracts the next chunk nobody has taken, which then travels through
+    no pipe. So this process claims while the workers extract, and extracts too whenever
+    claiming leaves it time. Stopping the iteration (a Ctrl-C in the consumer, an error,
+    `close()`) cancels what is queued and waits for the workers to finish the chunk at hand
+    and exit."""
+    extractor = extractor or Extractor(settings.per_session_roles)
     context = get_context("fork" if os.name == "posix" else "spawn")
+    workers = max(1, jobs - 1)
     pool = ProcessPoolExecutor(
-        max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(settings,)
+        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(settings,)
     )
-    pending: deque[Future[bytes]] = deque()
-    chunks = _chunks(files)
+    dispatch = _Dispatch(_chunks(files), pool, workers, max_bytes)
+    taken = dispatch.taken
     try:
         # The workers are forked at the first submit. Until their initializer ignores SIGINT,
         # a Ctrl-C would kill one half-started (the pool then breaks, and a shutdown may wait
         # for ever): they are forked with SIGINT ignored, which they inherit. A Ctrl-C in those
         # few milliseconds is lost, not half-handled.
         with _sigint_ignored():
-            first = next(chunks, None)
-            if first is not None:
-                pending.append(pool.submit(_extract_chunk, first, max_bytes))
-        while pending and len(pending) < jobs * _CHUNKS_PER_WORKER:
-            chunk = next(chunks, None)
-            if chunk is None:
-                break
-            pending.append(pool.submit(_extract_chunk, chunk, max_bytes))
-        while pending:
-            done = pending.popleft().result()
-            for chunk in chunks:  # keep the workers fed before decoding
-                pending.append(pool.submit(_extract_chunk, chunk, max_bytes))
-                break
-            for read in _DECODER.decode(done):
-                yield _from_wire(read)
+            dispatch.feed()
+        while taken or dispatch.steal() is not None:
+            head = taken[0]
+            if head.future is not None and not head.future.done():
+                # The next in order is not ready: extract a later one here meanwhile.
+                stolen = dispatch.steal()
+                if stolen is not None:
+                    stolen.reads = _extract_here(stolen, extractor, max_bytes)
+                    continue
+            taken.popleft()
+            if head.future is None:
+                yield from (
+                    head.reads
+                    if head.reads is not None
+                    else _extract_here(head, extractor, max_bytes)
+                )
+            else:
+                done = head.future.result()
+                dispatch.feed()  # its place in `taken` is free again
+                for read in _DECODER.decode(done):
+                    yield _from_wire(read)
     finally:
+        dispatch.close()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _extract_here(chunk: _Chunk, extractor: Extractor, max_bytes: int) -> list[ObjectRead]:
+    from .replay import read_and_extract  # replay imports this module
+
+    return [read_and_extract(Path(name), extractor, max_bytes) for name in chunk.names]

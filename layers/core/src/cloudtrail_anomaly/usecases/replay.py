@@ -122,7 +122,7 @@ def replay(
     files = discover(paths, summary.stats)
     reads: Iterator[ObjectRead]
     if jobs > 1 and len(files) > 1:
-        reads = extract_in_workers(files, detector.settings, max_bytes, jobs)
+        reads = extract_in_workers(files, detector.settings, max_bytes, jobs, detector.extractor)
     else:
         reads = (read_and_extract(path, detector.extractor, max_bytes) for path in files)
     try:
