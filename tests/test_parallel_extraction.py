@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 from cloudtrail_anomaly.app.cli.main import main
 from cloudtrail_anomaly.domain.detector import DetectionSettings, Detector
+from cloudtrail_anomaly.domain.extract import Extractor
 from cloudtrail_anomaly.domain.policy import AlertPolicy
 from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from cloudtrail_anomaly.usecases import extract_pool
-from cloudtrail_anomaly.usecases.extract_pool import extract_in_workers
+from cloudtrail_anomaly.usecases import replay as replay_module
+from cloudtrail_anomaly.usecases.extract_pool import ObjectRead, extract_in_workers
 from cloudtrail_anomaly.usecases.replay import read_and_extract
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,6 +118,52 @@ def test_workers_return_each_file_in_the_order_given(demo: Path) -> None:
     assert [r.name for r in got] == [f.as_posix() for f in files]
     assert got == expected
     assert got[5].stats["objects_failed.read_error"] == 1 and got[5].extraction is None
+
+
+def _tagging_extraction(monkeypatch: pytest.MonkeyPatch, log: Path | None = None) -> None:
+    """Each read says which process extracted it (a counter named after its pid, which
+    travels with the read), and is logged to `log` as it is extracted, in any process."""
+    real = replay_module.read_and_extract
+
+    def tagged(path: Path, extractor: Extractor, max_bytes: int) -> ObjectRead:
+        read = real(path, extractor, max_bytes)
+        read.stats[f"pid.{os.getpid()}"] = 1
+        if log is not None:
+            with log.open("a") as fh:
+                fh.write(f"{path}\n")
+        return read
+
+    monkeypatch.setattr(replay_module, "read_and_extract", tagged)
+
+
+def test_this_process_extracts_too_while_the_next_in_order_is_not_ready(
+    demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _tagging_extraction(monkeypatch)
+    monkeypatch.setattr(extract_pool, "_CHUNK_FILES", 8)
+    files = sorted((demo / "live").rglob("*.json.gz"))[:400]
+    got = list(extract_in_workers(files, DetectionSettings(), 1 << 30, 2))
+    assert [r.name for r in got] == [f.as_posix() for f in files]
+    by = {k for r in got for k in r.stats if k.startswith("pid.")}
+    assert f"pid.{os.getpid()}" in by  # this process took chunks...
+    assert len(by) == 2  # ...and one worker (jobs 2: this process and one worker) the rest
+
+
+def test_workers_stop_a_few_chunks_ahead_of_a_slow_consumer(
+    demo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    log = tmp_path / "extracted.txt"
+    _tagging_extraction(monkeypatch, log)
+    monkeypatch.setattr(extract_pool, "_CHUNK_FILES", 2)
+    files = sorted((demo / "history").rglob("*.json.gz"))[:200]
+    reads = extract_in_workers(files, DetectionSettings(), 1 << 30, 3)
+    next(reads)
+    time.sleep(1.0)  # the consumer is busy: the workers have long finished what they may take
+    # Taken and not yet consumed: at most _CHUNKS_PER_WORKER chunks per process (3 of them),
+    # besides the chunk being consumed; 2 files a chunk.
+    assert len(log.read_text().split()) <= (3 * extract_pool._CHUNKS_PER_WORKER + 1) * 2
+    rest = list(reads)
+    assert len(rest) == len(files) - 1 and len(log.read_text().split()) == len(files)
 
 
 def test_a_stopped_iteration_leaves_no_worker_behind(demo: Path) -> None:
