@@ -23,7 +23,6 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, suppress
 from functools import partial
 from multiprocessing import get_context
-from pathlib import Path
 
 import msgspec
 
@@ -128,7 +127,7 @@ def _extract_chunk(names: list[str], max_bytes: int) -> bytes:
 
     assert _worker_extractor is not None
     return _ENCODER.encode(
-        [_to_wire(read_and_extract(Path(name), _worker_extractor, max_bytes)) for name in names]
+        [_to_wire(read_and_extract(name, _worker_extractor, max_bytes)) for name in names]
     )
 
 
@@ -144,13 +143,14 @@ class _Chunk:
         self.reads: list[ObjectRead] | None = None
 
 
-def _chunks(files: Sequence[Path]) -> Iterator[_Chunk]:
+def _chunks(files: Sequence[str | os.PathLike[str]]) -> Iterator[_Chunk]:
     chunk: list[str] = []
     size = 0
-    for path in files:
+    for file in files:
+        path = os.fspath(file)
         with suppress(OSError):  # the worker reports it
-            size += path.stat().st_size
-        chunk.append(str(path))
+            size += os.stat(path).st_size  # noqa: PTH116 (no Path per file)
+        chunk.append(path)
         if size >= _CHUNK_BYTES or len(chunk) >= _CHUNK_FILES:
             yield _Chunk(chunk, size)
             chunk, size = [], 0
@@ -239,7 +239,7 @@ def _sigint_ignored() -> Iterator[None]:
 
 
 def extract_in_workers(
-    files: Sequence[Path],
+    files: Sequence[str | os.PathLike[str]],
     settings: DetectionSettings,
     max_bytes: int,
     jobs: int,
@@ -298,4 +298,4 @@ def extract_in_workers(
 def _extract_here(chunk: _Chunk, extractor: Extractor, max_bytes: int) -> list[ObjectRead]:
     from .replay import read_and_extract  # replay imports this module
 
-    return [read_and_extract(Path(name), extractor, max_bytes) for name in chunk.names]
+    return [read_and_extract(name, extractor, max_bytes) for name in chunk.names]
