@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import tracemalloc
 import zlib
 from typing import Any
 
 import orjson
 import pytest
+from cloudtrail_anomaly.trail import reader
 from cloudtrail_anomaly.trail.reader import (
     EmptyObject,
     ObjectError,
@@ -325,3 +327,33 @@ def test_a_bomb_in_cloudtrail_layout_is_stopped_at_the_cap(read: Any) -> None:
         tracemalloc.stop()
     assert info.value.reason == "too_large"
     assert peak < 1.5 * cap + (3 << 20), f"peak {peak:,} bytes"
+
+
+def test_the_resident_size_is_read_fresh_and_by_each_process_its_own() -> None:
+    # The memory guard reads /proc/self/statm through one fd per process.
+    before = reader._resident()
+    held = b"x" * (128 << 20)  # written, so resident
+    assert reader._resident() - before >= 100 << 20
+    del held
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a forked worker inherits the fd, which would read its parent's figures
+        start = reader._resident()
+        mine = b"y" * (128 << 20)
+        os.write(write_end, str(reader._resident() - start).encode())
+        del mine
+        os._exit(0)
+    os.close(write_end)
+    grew = int(os.read(read_end, 64))
+    os.waitpid(pid, 0)
+    assert grew >= 100 << 20
+
+
+def test_a_read_that_takes_more_memory_than_the_cap_allows_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    figures = iter([0, 100 << 30])  # at the start, then after the first part decoded
+    monkeypatch.setattr(reader, "_resident", lambda: next(figures, 100 << 30))
+    with pytest.raises(ObjectError) as err:
+        read_compact(io.BytesIO(gz(DOC)))
+    assert err.value.reason == "too_large" and "of memory to decode" in str(err.value)

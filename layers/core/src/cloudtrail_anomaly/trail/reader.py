@@ -40,7 +40,6 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, cast
 
 import msgspec
@@ -325,11 +324,25 @@ class _Limits:
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
+# (pid, fd) of /proc/self/statm, opened once per process: opening it for every read cost 14 µs,
+# a fifth of reading a small object; reading it again at offset 0 gives fresh figures. A forked
+# child inherits the fd but must not use it (it would read its parent's): the pid tells.
+_statm: tuple[int, int] = (0, -1)
+
+
 def _resident() -> int:
     """The process's resident size in bytes, or 0 where /proc/self/statm is missing."""
+    global _statm
+    pid, fd = _statm
     try:
-        with Path("/proc/self/statm").open("rb") as fh:
-            return int(fh.read().split()[1]) * _PAGE
+        if pid != os.getpid():
+            pid = os.getpid()
+            _statm = (pid, -1)  # tried once per process
+            fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+            _statm = (pid, fd)
+        if fd < 0:
+            return 0
+        return int(os.pread(fd, 64, 0).split()[1]) * _PAGE
     except (OSError, ValueError, IndexError):
         return 0
 
