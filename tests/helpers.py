@@ -94,6 +94,10 @@ class DeferringBaseline(MemoryBaseline):
     def hold_refreshes(self) -> None:
         self.holding = True
 
+    @property
+    def deferred(self) -> int:
+        return len(self.held)
+
     def flush(self) -> None:
         self.flushes += 1
         self.holding = False

@@ -286,3 +286,33 @@ def test_held_refreshes_are_written_at_the_end_of_the_batch_or_of_a_lone_object(
     source.objects[("b", _key(9))] = ("e9", body([record(GET_USER, T0 + 16 * DAY)]))
     p.process(ObjectRef("b", _key(9), "e9"))
     assert baseline.tuples[gu].last_seen == T0 + 16 * DAY
+
+
+def test_objects_are_recorded_only_once_the_refreshes_they_held_are_written() -> None:
+    # Recorded first, a crash would lose the refreshes: the retry skips recorded objects.
+    baseline, ledger, source = DeferringBaseline(), MemoryLedger(), MemorySource()
+    p = RealtimeProcessor(
+        Detector(baseline, AlertPolicy()), source, ledger, ListSink(), outbox=baseline.outbox
+    )
+
+    def batch(first: int, count: int, at: int) -> list[ObjectRef]:
+        refs = []
+        for n in range(first, first + count):
+            source.objects[("b", _key(n))] = (f"e{n}", body([record(GET_USER, at + n)]))
+            refs.append(ObjectRef("b", _key(n), f"e{n}"))
+        p.begin_batch(refs)
+        return refs
+
+    many = 2 * ledger.write_batch_size + 1
+    for ref in batch(0, many, T0):  # all claimed (the first) or known: nothing held
+        p.process(ref)
+    assert len(ledger.entries) == 2 * ledger.write_batch_size  # 25 a request as they go
+    p.end_batch()
+    assert len(ledger.entries) == many
+    # Eight days on, every object holds the refresh of the tuple it saw.
+    for ref in batch(many, many, T0 + 8 * DAY):
+        p.process(ref)
+        assert baseline.held
+    assert len(ledger.entries) == many  # none recorded while their refreshes are held
+    p.end_batch()
+    assert not baseline.held and len(ledger.entries) == 2 * many

@@ -108,6 +108,13 @@ class BatchingBaseline(Protocol):
         """The batch ends: write the refreshes held since `hold_refreshes`, and hold no more."""
         ...
 
+    @property
+    def deferred(self) -> int:
+        """Refreshes held and not written yet. An object is recorded as processed only when
+        none are: recorded first, a crash would lose the refreshes it held, since a retry
+        skips what the ledger says was processed."""
+        ...
+
 
 # -- the outbox: alerts pending delivery -----------------------------------------------------------
 

@@ -142,7 +142,8 @@ class RealtimeProcessor:
     def begin_batch(self, refs: Iterable[ObjectRef]) -> None:
         """Ask the ledger about every object of a batch whose notification gives its ETag, in
         one request per 100; until `end_batch`, processed objects are recorded 25 a request, and the
-        baseline may hold the batch's refreshes until `end_batch` (`hold_refreshes`)."""
+        baseline may hold the batch's refreshes until `end_batch` (`hold_refreshes`), objects
+        then waiting to be recorded until the refreshes held are written."""
         ids: list[ObjectId] = [
             (r.bucket, r.key, _etag(r.etag))
             for r in refs
@@ -189,7 +190,11 @@ class RealtimeProcessor:
             return
         batch.answered[entry.id] = entry  # the same object twice in one batch: a duplicate
         batch.pending.append(entry)
-        if len(batch.pending) >= self.ledger.write_batch_size:
+        # Recorded once a request's worth is pending, and only when no refresh is held (they
+        # may be the refreshes of these very objects: see BatchingBaseline.deferred).
+        if len(batch.pending) >= self.ledger.write_batch_size and not (
+            self.batching is not None and self.batching.deferred
+        ):
             self._flush(batch)
 
     def process(self, ref: ObjectRef) -> ObjectOutcome:
