@@ -325,7 +325,13 @@ def test_deferred_refreshes_wait_for_flush_and_go_100_a_transaction(dynamodb: An
     assert _stored(dynamodb, keys[:1])[keys[0]].last_seen == T0
     # The cache already has the new state: the detector does not refresh them again.
     assert db.lookup(keys[:1])[keys[0]].last_seen == later + 5
-    db.refresh([_claim(k, later) for k in keys[60:]])  # 100 or more held: written at once
+    # 100 or more held: a full transaction is written at once, the rest held on (not sent
+    # in a part-full one).
+    db.refresh([_claim(k, later) for k in keys[60:]])
+    assert db.request_counts == {"BatchGetItem": 2, "TransactWriteItems": 1}
+    assert db.deferred == 50
+    assert _stored(dynamodb, keys[:1])[keys[0]].last_seen == later + 5  # among the first 100
+    db.flush()  # the batch ends: the rest
     assert db.request_counts == {"BatchGetItem": 2, "TransactWriteItems": 2}  # 100 + 50
     assert db.deferred == 0
     stored = _stored(dynamodb, keys)

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 from cloudtrail_anomaly.domain.detector import Detector
-from cloudtrail_anomaly.domain.model import DAY
+from cloudtrail_anomaly.domain.model import DAY, TupleClaim
 from cloudtrail_anomaly.domain.policy import AlertPolicy
 from cloudtrail_anomaly.ports import (
     DeliveryReport,
@@ -316,3 +316,36 @@ def test_objects_are_recorded_only_once_the_refreshes_they_held_are_written() ->
     assert len(ledger.entries) == many  # none recorded while their refreshes are held
     p.end_batch()
     assert not baseline.held and len(ledger.entries) == 2 * many
+
+
+class _WritesEverySeven(DeferringBaseline):
+    """Writes what it holds every 7 objects (14 refreshes: each object's action and region),
+    as the DynamoDB store does at 100."""
+
+    def refresh(self, updates: Sequence[TupleClaim]) -> None:
+        super().refresh(updates)
+        if len(self.held) >= 14:
+            held, self.held = self.held, []
+            MemoryBaseline.refresh(self, held)
+
+
+def test_objects_are_recorded_in_full_requests_during_a_batch() -> None:
+    baseline, ledger, source = _WritesEverySeven(), MemoryLedger(), MemorySource()
+    p = RealtimeProcessor(
+        Detector(baseline, AlertPolicy()), source, ledger, ListSink(), outbox=baseline.outbox
+    )
+    source.objects[("b", _key(0))] = ("e0", body([record(GET_USER, T0)]))
+    p.process(ObjectRef("b", _key(0), "e0"))
+    refs = []
+    for n in range(1, 31):  # each object holds a refresh, written 7 at a time
+        source.objects[("b", _key(n))] = (f"e{n}", body([record(GET_USER, T0 + n * 8 * DAY)]))
+        refs.append(ObjectRef("b", _key(n), f"e{n}"))
+    p.begin_batch(refs)
+    before = ledger.requests
+    for ref in refs:
+        p.process(ref)
+    # When the 28th object's refreshes are written, 28 objects wait: 25 are recorded in one
+    # request, 3 wait for the next (not two requests, one of 3).
+    assert ledger.requests == before + 1 and len(ledger.entries) == 1 + 25
+    p.end_batch()
+    assert ledger.requests == before + 2 and len(ledger.entries) == 31

@@ -171,12 +171,17 @@ class RealtimeProcessor:
         requests = batch.requests + self._requests() - before
         return BatchReport(batch.looked_up, batch.written, batch.unwritten, requests)
 
-    def _flush(self, batch: _LedgerBatch) -> None:
-        if batch.pending:
-            unwritten = self.ledger.record_many(batch.pending)
-            batch.written += len(batch.pending) - unwritten
+    def _flush(self, batch: _LedgerBatch, *, whole_requests: bool = False) -> None:
+        """Record the pending objects; with `whole_requests`, only full requests' worth (the
+        rest wait for the next one, or the end of the batch)."""
+        pending = batch.pending
+        if whole_requests:
+            pending = pending[: len(pending) - len(pending) % self.ledger.write_batch_size]
+        if pending:
+            unwritten = self.ledger.record_many(pending)
+            batch.written += len(pending) - unwritten
             batch.unwritten += unwritten
-            batch.pending = []
+            batch.pending = batch.pending[len(pending) :]
 
     def _known(self, bucket: str, key: str, etag: str) -> bool:
         if self._batch is not None and (bucket, key, etag) in self._batch.answered:
@@ -195,7 +200,7 @@ class RealtimeProcessor:
         if len(batch.pending) >= self.ledger.write_batch_size and not (
             self.batching is not None and self.batching.deferred
         ):
-            self._flush(batch)
+            self._flush(batch, whole_requests=True)
 
     def process(self, ref: ObjectRef) -> ObjectOutcome:
         before = self._requests()

@@ -500,7 +500,7 @@ class DynamoDbBaseline:
                 self._tuples.put(u.key, TupleState(u.first_seen, u.last_seen, u.expires_at))
             full = len(self._deferred) >= TRANSACT_LIMIT
         if full:
-            self._write_held()  # and go on holding
+            self._write_held(whole_requests=True)  # and go on holding
 
     def hold_refreshes(self) -> None:
         self._holding = True
@@ -509,9 +509,16 @@ class DynamoDbBaseline:
         self._holding = False
         self._write_held()
 
-    def _write_held(self) -> None:
+    def _write_held(self, *, whole_requests: bool = False) -> None:
+        """Write the refreshes held; with `whole_requests`, only full transactions' worth, the
+        rest held on (writing them too would send a part-full request every time an object
+        tips the count over 100)."""
         with self._lock:
-            held, self._deferred = list(self._deferred.values()), {}
+            held = list(self._deferred.values())
+            if whole_requests:
+                held = held[: len(held) - len(held) % TRANSACT_LIMIT]
+            for u in held:
+                del self._deferred[u.key]
         self._write_refreshes(held)
 
     @property
