@@ -180,33 +180,34 @@ class _Dispatch:
         self._closed = False
 
     def _next(self) -> _Chunk | None:
-        if len(self.taken) >= self._limit:
-            return None
-        chunk = next(self._chunks, None)
-        if chunk is not None:
-            self.taken.append(chunk)
-        return chunk
+        """The next chunk, unless `limit` chunks are taken and not consumed (under the lock)."""
+        return None if len(self.taken) >= self._limit else next(self._chunks, None)
 
     def feed(self) -> None:
         """Submit chunks while a worker lacks one: each worker has one, and a second queued
         behind it when the two are small (a big object waits for whichever process is free
         first, rather than queue behind another one)."""
+        submitted: list[tuple[Future[bytes], int]] = []
         with self._lock:
             while not self._closed:
                 n = len(self._running)
                 if n >= 2 * self._workers or (
                     n >= self._workers and self._running_bytes >= self._workers * _CHUNK_BYTES
                 ):
-                    return
+                    break
                 chunk = self._next()
                 if chunk is None:
-                    return
+                    break
                 future = chunk.future = self._pool.submit(
                     _extract_chunk, chunk.names, self._max_bytes
                 )
+                self.taken.append(chunk)  # with its future: never mistaken for this process's
                 self._running.add(future)
                 self._running_bytes += chunk.size
-                future.add_done_callback(partial(self._done, size=chunk.size))
+                submitted.append((future, chunk.size))
+        # Outside the lock: a future already done runs its callback here and now.
+        for future, size in submitted:
+            future.add_done_callback(partial(self._done, size=size))
 
     def _done(self, future: Future[bytes], *, size: int) -> None:
         with self._lock:
@@ -218,7 +219,10 @@ class _Dispatch:
     def steal(self) -> _Chunk | None:
         """The next chunk nobody has taken, for this process (None: all taken, or `limit`)."""
         with self._lock:
-            return self._next()
+            chunk = self._next()
+            if chunk is not None:
+                self.taken.append(chunk)
+            return chunk
 
     def close(self) -> None:
         with self._lock:
