@@ -42,6 +42,7 @@ def test_every_measured_figure_names_its_command(cost: ModuleType) -> None:
     measured = figures()["measured"]
     assert all(m["command"] and m["date"] for m in measured.values())
     assert set(measured["dynamodb"]["by_records_per_object"]) == {"10", "100", "1000"}
+    assert set(measured["dynamodb_dense"]["by_records_per_object"]) == {"100", "1000"}
     assert all(a["why"] for a in figures()["assumptions"].values())
 
 
