@@ -32,6 +32,7 @@ from ..domain.model import Event, Grant, Principal, PrincipalKey, TupleKey, Tupl
 
 _CHUNK_BYTES = 1 << 20  # of compressed input per task: small objects travel many to a task
 _CHUNK_FILES = 64
+_STEAL_FILES = 8  # a chunk this process takes for itself: it claims, too, and looks again soon
 _CHUNKS_PER_WORKER = 3  # taken and not yet claimed, per process
 
 
@@ -134,28 +135,37 @@ def _extract_chunk(names: list[str], max_bytes: int) -> bytes:
 class _Chunk:
     """Consecutive files that go to one process: a worker (`future`) or this one (`reads`)."""
 
-    __slots__ = ("future", "names", "reads", "size")
+    __slots__ = ("future", "names", "reads", "size", "weight")
 
     def __init__(self, names: list[str], size: int) -> None:
         self.names = names
         self.size = size  # compressed bytes
+        # What it holds against the bound on chunks taken: a full chunk (files or bytes) is 1.
+        self.weight = max(len(names) / _CHUNK_FILES, min(1.0, size / _CHUNK_BYTES))
         self.future: Future[bytes] | None = None
         self.reads: list[ObjectRead] | None = None
 
 
-def _chunks(files: Sequence[str | os.PathLike[str]]) -> Iterator[_Chunk]:
-    chunk: list[str] = []
-    size = 0
-    for file in files:
-        path = os.fspath(file)
-        with suppress(OSError):  # the worker reports it
-            size += os.stat(path).st_size  # noqa: PTH116 (no Path per file)
-        chunk.append(path)
-        if size >= _CHUNK_BYTES or len(chunk) >= _CHUNK_FILES:
-            yield _Chunk(chunk, size)
-            chunk, size = [], 0
-    if chunk:
-        yield _Chunk(chunk, size)
+class _Files:
+    """The files in order, cut into chunks as they are taken: a worker's of up to
+    `_CHUNK_FILES` files, this process's of up to `_STEAL_FILES` (it takes one while the next
+    chunk in order is not ready, and should look again soon), both up to `_CHUNK_BYTES`."""
+
+    def __init__(self, files: Sequence[str | os.PathLike[str]]) -> None:
+        self._files = files
+        self._at = 0
+
+    def take(self, max_files: int) -> _Chunk | None:
+        names: list[str] = []
+        size = 0
+        files = self._files
+        while self._at < len(files) and len(names) < max_files and size < _CHUNK_BYTES:
+            path = os.fspath(files[self._at])
+            self._at += 1
+            with suppress(OSError):  # whoever reads it reports it
+                size += os.stat(path).st_size  # noqa: PTH116 (no Path per file)
+            names.append(path)
+        return _Chunk(names, size) if names else None
 
 
 class _Dispatch:
@@ -166,22 +176,37 @@ class _Dispatch:
     the workers run."""
 
     def __init__(
-        self, chunks: Iterator[_Chunk], pool: ProcessPoolExecutor, workers: int, max_bytes: int
+        self, files: _Files, pool: ProcessPoolExecutor, workers: int, max_bytes: int
     ) -> None:
         self._lock = threading.Lock()
-        self._chunks = chunks
+        self._files = files
         self._pool = pool
         self._workers = workers
         self._max_bytes = max_bytes
-        self._limit = (workers + 1) * _CHUNKS_PER_WORKER
+        self._limit = (workers + 1) * _CHUNKS_PER_WORKER  # in full chunks (`_Chunk.weight`)
+        self._taken = 0.0  # the weight of `taken`
         self.taken: deque[_Chunk] = deque()
         self._running: set[Future[bytes]] = set()
         self._running_bytes = 0
         self._closed = False
 
-    def _next(self) -> _Chunk | None:
-        """The next chunk, unless `limit` chunks are taken and not consumed (under the lock)."""
-        return None if len(self.taken) >= self._limit else next(self._chunks, None)
+    def _next(self, max_files: int) -> _Chunk | None:
+        """The next chunk, appended to `taken`, unless `limit` full chunks' worth are taken and
+        not consumed (under the lock)."""
+        if self._taken >= self._limit:
+            return None
+        chunk = self._files.take(max_files)
+        if chunk is not None:
+            self.taken.append(chunk)
+            self._taken += chunk.weight
+        return chunk
+
+    def pop(self) -> _Chunk:
+        """The next chunk in order, consumed: its room in `taken` is free again."""
+        with self._lock:
+            chunk = self.taken.popleft()
+            self._taken -= chunk.weight
+            return chunk
 
     def feed(self) -> None:
         """Submit chunks while a worker lacks one: each worker has one, and a second queued
@@ -195,13 +220,16 @@ class _Dispatch:
                     n >= self._workers and self._running_bytes >= self._workers * _CHUNK_BYTES
                 ):
                     break
-                chunk = self._next()
+                if self._taken >= self._limit:
+                    break
+                chunk = self._files.take(_CHUNK_FILES)
                 if chunk is None:
                     break
                 future = chunk.future = self._pool.submit(
                     _extract_chunk, chunk.names, self._max_bytes
                 )
                 self.taken.append(chunk)  # with its future: never mistaken for this process's
+                self._taken += chunk.weight
                 self._running.add(future)
                 self._running_bytes += chunk.size
                 submitted.append((future, chunk.size))
@@ -219,10 +247,7 @@ class _Dispatch:
     def steal(self) -> _Chunk | None:
         """The next chunk nobody has taken, for this process (None: all taken, or `limit`)."""
         with self._lock:
-            chunk = self._next()
-            if chunk is not None:
-                self.taken.append(chunk)
-            return chunk
+            return self._next(_STEAL_FILES)
 
     def close(self) -> None:
         with self._lock:
@@ -265,7 +290,7 @@ def extract_in_workers(
     pool = ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(settings,)
     )
-    dispatch = _Dispatch(_chunks(files), pool, workers, max_bytes)
+    dispatch = _Dispatch(_Files(files), pool, workers, max_bytes)
     taken = dispatch.taken
     try:
         # The workers are forked at the first submit. Until their initializer ignores SIGINT,
@@ -282,7 +307,7 @@ def extract_in_workers(
                 if stolen is not None:
                     stolen.reads = _extract_here(stolen, extractor, max_bytes)
                     continue
-            taken.popleft()
+            dispatch.pop()
             if head.future is None:
                 yield from (
                     head.reads
