@@ -155,13 +155,15 @@ def test_workers_stop_a_few_chunks_ahead_of_a_slow_consumer(
     log = tmp_path / "extracted.txt"
     _tagging_extraction(monkeypatch, log)
     monkeypatch.setattr(extract_pool, "_CHUNK_FILES", 2)
+    monkeypatch.setattr(extract_pool, "_STEAL_FILES", 1)
     files = sorted((demo / "history").rglob("*.json.gz"))[:200]
     reads = extract_in_workers(files, DetectionSettings(), 1 << 30, 3)
     next(reads)
     time.sleep(1.0)  # the consumer is busy: the workers have long finished what they may take
-    # Taken and not yet consumed: at most _CHUNKS_PER_WORKER chunks per process (3 of them),
-    # besides the chunk being consumed; 2 files a chunk.
-    assert len(log.read_text().split()) <= (3 * extract_pool._CHUNKS_PER_WORKER + 1) * 2
+    # Taken and not yet consumed: _CHUNKS_PER_WORKER full chunks per process (3 of them), the
+    # last one taken possibly beyond, and the chunk being consumed; 2 files a full chunk.
+    bound = (3 * extract_pool._CHUNKS_PER_WORKER + 1 + 1) * 2
+    assert len(log.read_text().split()) <= bound
     rest = list(reads)
     assert len(rest) == len(files) - 1 and len(log.read_text().split()) == len(files)
 

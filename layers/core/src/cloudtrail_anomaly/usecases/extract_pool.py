@@ -1,11 +1,14 @@
-"""Read, inflate, decode and extract local log objects in worker processes (`--jobs N`).
+"""Read, inflate, decode and extract local log objects in `--jobs N` processes: N - 1 workers
+and the one that owns the baseline.
 
 Only the part of detection that touches every record runs in the workers: classifying the file
 name, reading it (capped), decoding it and `Extractor.extract`. What they send back is small, an
 `Extraction` of the object's distinct tuples, and the one process that owns the baseline takes
 the results in delivery order (`Detector.process_extracted`), so claims, policy and alerts are
-those of a run in one process. Memory stays bounded: a worker holds one object at a time, and at
-most `_CHUNKS_PER_WORKER` chunks of objects per process are taken and not yet claimed.
+those of a run in one process. That process extracts too: when the next chunk in order is not
+ready, it takes the next few files nobody has taken (`_Dispatch`), so that neither it nor a
+worker waits while there is work. Memory stays bounded: a process holds one object at a time,
+and at most `_CHUNKS_PER_WORKER` full chunks per process are taken and not yet claimed.
 
 Results travel as msgpack (msgspec), not pickle: decoding them is the claiming process's cost
 per object, and pickle's rebuilding of objects costs about twice as much; each first event is

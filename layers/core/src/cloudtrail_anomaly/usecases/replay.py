@@ -121,8 +121,8 @@ def replay(
     jobs: int = 1,
 ) -> ReplaySummary:
     """Replay the files; `summary`, if given, is filled as it goes (what an interrupted run
-    had done). With `jobs` > 1, files are read and extracted by that many worker processes
-    (usecases/extract_pool.py) while this one claims and judges them in delivery order: the
+    had done). With `jobs` > 1, files are read and extracted by `jobs - 1` worker processes and
+    this one (usecases/extract_pool.py), which claims and judges them in delivery order: the
     same alerts as with one."""
     summary = summary if summary is not None else ReplaySummary()
     files = discover(paths, summary.stats)

@@ -44,8 +44,8 @@ def add_trail_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         metavar="N",
         default=usable_cpus(),
-        help="processes reading and extracting files (default: the CPUs usable, "
-        f"{usable_cpus()} here); alerts are the same with any N",
+        help="processes reading and extracting files, this one included (default: the CPUs "
+        f"usable, {usable_cpus()} here); alerts are the same with any N",
     )
 
 
