@@ -175,8 +175,8 @@ class _Dispatch:
     """Hands the chunks out in order: to the workers as they finish one (from the pool's
     thread, by a done-callback, so a worker never waits for this process to be free), and to
     this process when it would otherwise wait. The chunks taken and not yet consumed are
-    `taken`, in order; at most `limit` of them, so memory stays bounded however far ahead
-    the workers run."""
+    `taken`, in order; at most `limit` full chunks' worth, so memory stays bounded however far
+    ahead the workers run."""
 
     def __init__(
         self, files: _Files, pool: ProcessPoolExecutor, workers: int, max_bytes: int
@@ -194,15 +194,13 @@ class _Dispatch:
         self._closed = False
 
     def _next(self, max_files: int) -> _Chunk | None:
-        """The next chunk, appended to `taken`, unless `limit` full chunks' worth are taken and
-        not consumed (under the lock)."""
-        if self._taken >= self._limit:
-            return None
-        chunk = self._files.take(max_files)
-        if chunk is not None:
-            self.taken.append(chunk)
-            self._taken += chunk.weight
-        return chunk
+        """The next chunk, unless `limit` full chunks' worth are taken and not consumed (under
+        the lock); `_take` it once it is a worker's or this process's."""
+        return None if self._taken >= self._limit else self._files.take(max_files)
+
+    def _take(self, chunk: _Chunk) -> None:
+        self.taken.append(chunk)
+        self._taken += chunk.weight
 
     def pop(self) -> _Chunk:
         """The next chunk in order, consumed: its room in `taken` is free again."""
@@ -223,16 +221,13 @@ class _Dispatch:
                     n >= self._workers and self._running_bytes >= self._workers * _CHUNK_BYTES
                 ):
                     break
-                if self._taken >= self._limit:
-                    break
-                chunk = self._files.take(_CHUNK_FILES)
+                chunk = self._next(_CHUNK_FILES)
                 if chunk is None:
                     break
                 future = chunk.future = self._pool.submit(
                     _extract_chunk, chunk.names, self._max_bytes
                 )
-                self.taken.append(chunk)  # with its future: never mistaken for this process's
-                self._taken += chunk.weight
+                self._take(chunk)  # with its future: never mistaken for this process's
                 self._running.add(future)
                 self._running_bytes += chunk.size
                 submitted.append((future, chunk.size))
@@ -250,7 +245,10 @@ class _Dispatch:
     def steal(self) -> _Chunk | None:
         """The next chunk nobody has taken, for this process (None: all taken, or `limit`)."""
         with self._lock:
-            return self._next(_STEAL_FILES)
+            chunk = self._next(_STEAL_FILES)
+            if chunk is not None:
+                self._take(chunk)
+            return chunk
 
     def close(self) -> None:
         with self._lock:
