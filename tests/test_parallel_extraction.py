@@ -211,3 +211,28 @@ def _children_of(pid: int) -> list[int]:
         text = (task / "children").read_text().split()
         children += [int(c) for c in text]
     return children
+
+
+def test_a_worker_killed_ends_the_run_with_a_clear_error_and_what_was_done(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As the out-of-memory killer would: every worker dies at its first file (this process,
+    # which takes files too, reads on).
+    parent = os.getpid()
+    real = replay_module.read_and_extract
+
+    def dies_in_a_worker(path: Path, extractor: Extractor, max_bytes: int) -> ObjectRead:
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(path, extractor, max_bytes)
+
+    monkeypatch.setattr(replay_module, "read_and_extract", dies_in_a_worker)
+    state = tmp_path / "s.sqlite"
+    code, _, err = _run(
+        ["baseline", str(demo / "history"), "--state", str(state), "--jobs", "2"], capsys
+    )
+    assert code == 1  # exits.INCOMPLETE
+    assert "error: a --jobs worker process ended abruptly" in err
+    assert "Traceback" not in err
+    assert f"{state} holds every object finished" in err and "fewer --jobs" in err
+    assert "interrupted; learned" in err  # the summary of what was done

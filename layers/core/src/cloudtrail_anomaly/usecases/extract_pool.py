@@ -23,6 +23,7 @@ import threading
 from collections import Counter, deque
 from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
 from functools import partial
 from multiprocessing import get_context
@@ -37,6 +38,18 @@ _CHUNK_BYTES = 1 << 20  # of compressed input per task: small objects travel man
 _CHUNK_FILES = 64
 _STEAL_FILES = 8  # a chunk this process takes for itself: it claims, too, and looks again soon
 _CHUNKS_PER_WORKER = 3  # taken and not yet claimed, per process
+
+
+class WorkerDied(Exception):
+    """A worker process ended abruptly (killed: by the out-of-memory killer, say). What this
+    process claimed before stays claimed; the files from `first` on were not read."""
+
+    def __init__(self, first: str) -> None:
+        super().__init__(
+            f"a --jobs worker process ended abruptly (killed, by the out-of-memory killer or a "
+            f"signal) while reading {first} or the files after it"
+        )
+        self.first = first
 
 
 class ObjectRead(msgspec.Struct, array_like=True):
@@ -316,7 +329,10 @@ def extract_in_workers(
                     else _extract_here(head, extractor, max_bytes)
                 )
             else:
-                done = head.future.result()
+                try:
+                    done = head.future.result()
+                except BrokenProcessPool:
+                    raise WorkerDied(head.names[0]) from None
                 dispatch.feed()  # its place in `taken` is free again
                 for read in _DECODER.decode(done):
                     yield _from_wire(read)

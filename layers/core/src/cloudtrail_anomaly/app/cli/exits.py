@@ -10,7 +10,7 @@ import sys
 
 OK = 0
 # The run completed but left work undone: alerts not delivered (kept pending, or refused),
-# objects that failed to read, an Athena query that failed.
+# objects that failed to read, an Athena query that failed; or a --jobs worker was killed.
 INCOMPLETE = 1
 # Usage or configuration: bad arguments, config, state file, sink or AWS set-up; nothing (more)
 # was done. argparse's own errors exit 2 too.

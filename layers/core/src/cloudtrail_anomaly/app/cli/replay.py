@@ -15,6 +15,7 @@ from ...ports import Baseline, Outbox
 from ...stores.memory import MemoryBaseline
 from ...stores.sqlite import SqliteBaseline, StateFileError
 from ...usecases.deliver import Deliverer, DeliverySummary
+from ...usecases.extract_pool import WorkerDied
 from ...usecases.replay import ReplaySummary, format_summary, replay
 from .. import wiring
 from ..settings import Config, ConfigError
@@ -105,6 +106,10 @@ def detect(args: argparse.Namespace, *, alerting: bool) -> int:
     except KeyboardInterrupt:
         _interrupted(args, summary, alerting)
         return exits.INTERRUPTED
+    except WorkerDied as exc:
+        exits.error(str(exc))
+        _interrupted(args, summary, alerting, "with fewer --jobs if memory ran out")
+        return exits.INCOMPLETE
     finally:
         out.close()
     last.dead_lettered += dead_lettered
@@ -133,13 +138,15 @@ def _title(args: argparse.Namespace, alerting: bool, interrupted: bool = False) 
     return f"replay {what} ({done}):"
 
 
-def _interrupted(args: argparse.Namespace, summary: ReplaySummary, alerting: bool) -> None:
+def _interrupted(
+    args: argparse.Namespace, summary: ReplaySummary, alerting: bool, how: str = ""
+) -> None:
     if sys.stderr.isatty():
         sys.stderr.write("\n")  # end the progress line
     if args.state:
         where = (
             f"{args.state} holds every object finished (claims and pending alerts are "
-            "written together); run again to go on"
+            f"written together); run again to go on{f' ({how})' if how else ''}"
             + (
                 f", or `cloudtrail-anomaly deliver --state {args.state}` to send what is pending"
                 if alerting
