@@ -3,6 +3,7 @@ in one, in delivery order; the alerts, the baseline and the summary are those of
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import os
 import shutil
@@ -11,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -236,3 +238,16 @@ def test_a_worker_killed_ends_the_run_with_a_clear_error_and_what_was_done(
     assert "Traceback" not in err
     assert f"{state} holds every object finished" in err and "fewer --jobs" in err
     assert "interrupted; learned" in err  # the summary of what was done
+
+
+@pytest.mark.skipif(not hasattr(fcntl, "F_GETPIPE_SZ"), reason="Linux pipes only")
+def test_the_results_pipe_holds_a_chunk_of_results() -> None:
+    # The pool's queue is not public: this says when a Python upgrade moves it.
+    pool = ProcessPoolExecutor(max_workers=1)
+    try:
+        before = fcntl.fcntl(pool._result_queue._reader.fileno(), fcntl.F_GETPIPE_SZ)  # type: ignore[attr-defined]
+        extract_pool._widen_result_pipe(pool)
+        after = fcntl.fcntl(pool._result_queue._reader.fileno(), fcntl.F_GETPIPE_SZ)  # type: ignore[attr-defined]
+    finally:
+        pool.shutdown()
+    assert before < extract_pool._RESULT_PIPE_BYTES <= after

@@ -30,6 +30,11 @@ from multiprocessing import get_context
 
 import msgspec
 
+try:
+    import fcntl
+except ImportError:  # not on Windows
+    fcntl = None  # type: ignore[assignment]
+
 from ..domain.detector import DetectionSettings
 from ..domain.extract import Extraction, Extractor
 from ..domain.model import Event, Grant, Principal, PrincipalKey, TupleKey, TupleObservation
@@ -38,6 +43,7 @@ _CHUNK_BYTES = 1 << 20  # of compressed input per task: small objects travel man
 _CHUNK_FILES = 64
 _STEAL_FILES = 8  # a chunk this process takes for itself: it claims, too, and looks again soon
 _CHUNKS_PER_WORKER = 3  # taken and not yet claimed, per process
+_RESULT_PIPE_BYTES = 1 << 20  # a chunk's results in one write (Linux's pipes hold 64 KiB)
 
 
 class WorkerDied(Exception):
@@ -304,6 +310,7 @@ def extract_in_workers(
     pool = ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(settings,)
     )
+    _widen_result_pipe(pool)
     dispatch = _Dispatch(_Files(files), pool, workers, max_bytes)
     taken = dispatch.taken
     try:
@@ -339,6 +346,20 @@ def extract_in_workers(
     finally:
         dispatch.close()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _widen_result_pipe(pool: ProcessPoolExecutor) -> None:
+    """Let the pipe that brings the workers' results hold a chunk's worth. A chunk of small
+    objects comes back in ~170 KB; through a 64 KiB pipe the worker waited three times a chunk
+    on this process's reader thread, itself waiting for the GIL: the demo history's `--jobs 2`
+    run took 10 % longer. Linux only (F_SETPIPE_SZ, within /proc/sys/fs/pipe-max-size); the
+    pool's queue is not public, so where it is not found nothing changes but the speed."""
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
+    reader = getattr(getattr(pool, "_result_queue", None), "_reader", None)
+    if setsize is None or reader is None:
+        return
+    with suppress(OSError):  # beyond pipe-max-size, say
+        fcntl.fcntl(reader.fileno(), setsize, _RESULT_PIPE_BYTES)
 
 
 def _extract_here(chunk: _Chunk, extractor: Extractor, max_bytes: int) -> list[ObjectRead]:
