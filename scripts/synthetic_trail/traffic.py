@@ -172,17 +172,20 @@ def generate_hour(world: World, hour_start: int, rng: random.Random) -> list[Eve
             if p.active_from is not None and ts < p.active_from:
                 continue
             action = p.actions[bisect.bisect(p.cum_weights, rng.random() * total)]
-            out.append(
-                Event(
-                    ts,
-                    world.next_seq(),
-                    p,
-                    _pick_session(p, rng, action),
-                    action,
-                    region_for(world, p, action, rng),
-                )
-            )
+            out.append(_call(world, p, ts, action, rng))
     return out
+
+
+def _call(world: World, p: Principal, ts: int, action: Action, rng: random.Random) -> Event:
+    """One call of `action` by `p` at `ts`, from one of its sessions, in the region it uses."""
+    return Event(
+        ts,
+        world.next_seq(),
+        p,
+        _pick_session(p, rng, action),
+        action,
+        region_for(world, p, action, rng),
+    )
 
 
 def _busy_time(world: World, p: Principal, first: int, days: int, rng: random.Random) -> int:
@@ -210,15 +213,5 @@ def coverage_events(world: World, history_days: int) -> list[Event]:
             out.extend(run(world, p, _busy_time(world, p, world.t0, days, rng), rng, full=True))
             continue
         for action in p.actions:
-            ts = _busy_time(world, p, world.t0, days, rng)
-            out.append(
-                Event(
-                    ts,
-                    world.next_seq(),
-                    p,
-                    _pick_session(p, rng, action),
-                    action,
-                    region_for(world, p, action, rng),
-                )
-            )
+            out.append(_call(world, p, _busy_time(world, p, world.t0, days, rng), action, rng))
     return out
