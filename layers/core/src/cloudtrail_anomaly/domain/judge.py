@@ -31,7 +31,7 @@ from .model import (
     TupleObservation,
     WindowEntry,
 )
-from .policy import AlertPolicy, PrincipalContext, Screened
+from .policy import AlertPolicy, Grade, PrincipalContext, Screened
 from .window import merge_window
 
 
@@ -187,36 +187,38 @@ class Judge:
         still_in = [e for e in before if e in recent_set]
         if len(still_in) < threshold <= len(recent) and len(screened.alerted) < threshold:
             burst = self.policy.grade_burst(ctx, recent)
-            events = [_window_event(e, ctx.principal, ctx.account_id) for e in recent]
-            alert = Alert(
-                account_id=ctx.account_id,
-                principal=ctx.principal,
-                new_actions=events,
-                severity=burst.severity,
-                reasons=burst.reasons,
-                source_objects=[source],
-                detector="new_action_burst",
-                account_name=prep.account_name,
-                account_owner=prep.account_owner,
-                listed_first=self._sensitive(e.action for e in recent),
+            self._emit(
+                out, self._window_alert(source, ctx, prep, recent, burst, "new_action_burst")
             )
-            self._emit(out, alert)
         slow = self.policy.grade_slow(before, after) if s.slow_novelty else None
         if slow is not None:
             grade, span = slow
-            alert = Alert(
-                account_id=ctx.account_id,
-                principal=ctx.principal,
-                new_actions=[_window_event(e, ctx.principal, ctx.account_id) for e in span],
-                severity=grade.severity,
-                reasons=grade.reasons,
-                source_objects=[source],
-                detector="new_action_slow",
-                account_name=prep.account_name,
-                account_owner=prep.account_owner,
-            )
-            self._emit(out, alert)
+            self._emit(out, self._window_alert(source, ctx, prep, span, grade, "new_action_slow"))
         return out
+
+    def _window_alert(
+        self,
+        source: str,
+        ctx: PrincipalContext,
+        prep: Prepared,
+        entries: Sequence[WindowEntry],
+        grade: Grade,
+        detector: str,
+    ) -> Alert:
+        """An alert over burst-window entries (a burst, a slow spread): its sensitive actions
+        listed first and mapped to ATT&CK, as in a new-action alert."""
+        return Alert(
+            account_id=ctx.account_id,
+            principal=ctx.principal,
+            new_actions=[_window_event(e, ctx.principal, ctx.account_id) for e in entries],
+            severity=grade.severity,
+            reasons=grade.reasons,
+            source_objects=[source],
+            detector=detector,
+            account_name=prep.account_name,
+            account_owner=prep.account_owner,
+            listed_first=self._sensitive(e.action for e in entries),
+        )
 
     def _mark(self, out: Outcome, prep: Prepared, alert: Alert) -> None:
         """Lineage marks of an alert at or above the lineage threshold: the principal's own
