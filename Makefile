@@ -4,6 +4,11 @@
 # Everything is installed from the lock: pip installs uv (requirements/uv.txt, pinned with
 # hashes), and uv installs the project and every dependency exactly as uv.lock lists them.
 # A machine needs nothing but Python (3.11-3.13) and make.
+#
+# Bytecode is compiled at install (uv's --compile-bytecode for the dependencies, compileall for
+# this package, installed editable): where Python may not write it (PYTHONDONTWRITEBYTECODE, a
+# read-only checkout), every run of the CLI would compile ~75 modules again, 0.18 s of its 0.33 s
+# start. An edited module is compiled again when it runs (the .pyc's timestamp no longer matches).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -29,7 +34,8 @@ $(UV): requirements/uv.txt
 $(BIN)/cloudtrail-anomaly: pyproject.toml uv.lock $(UV)
 	@$(MAKE) --no-print-directory python-version
 	@$(UV) lock --check --offline --quiet 2>/dev/null || { echo "uv.lock is out of date with pyproject.toml: run 'make lock' and commit uv.lock" >&2; exit 2; }
-	$(UV) sync --frozen --all-extras --python $(PYTHON) --quiet
+	$(UV) sync --frozen --all-extras --python $(PYTHON) --quiet --compile-bytecode
+	$(BIN)/python -m compileall -q layers/core/src >/dev/null
 	touch $@
 
 venv: $(BIN)/cloudtrail-anomaly
