@@ -11,8 +11,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import pytest
@@ -241,13 +242,42 @@ def test_a_worker_killed_ends_the_run_with_a_clear_error_and_what_was_done(
 
 
 @pytest.mark.skipif(not hasattr(fcntl, "F_GETPIPE_SZ"), reason="Linux pipes only")
-def test_the_results_pipe_holds_a_chunk_of_results() -> None:
-    # The pool's queue is not public: this says when a Python upgrade moves it.
-    pool = ProcessPoolExecutor(max_workers=1)
+def test_each_results_pipe_holds_a_chunk_of_results() -> None:
+    shared = extract_pool._Shared(get_context("fork"), [], 2)
+    workers = extract_pool._Workers(shared, DetectionSettings(), 1 << 30, 2)
+    workers.start()
     try:
-        before = fcntl.fcntl(pool._result_queue._reader.fileno(), fcntl.F_GETPIPE_SZ)  # type: ignore[attr-defined]
-        extract_pool._widen_result_pipe(pool)
-        after = fcntl.fcntl(pool._result_queue._reader.fileno(), fcntl.F_GETPIPE_SZ)  # type: ignore[attr-defined]
+        sizes = [fcntl.fcntl(w.results.fileno(), fcntl.F_GETPIPE_SZ) for w in workers.live]
     finally:
-        pool.shutdown()
-    assert before < extract_pool._RESULT_PIPE_BYTES <= after
+        workers.close()
+    assert len(sizes) == 2
+    assert all(size >= extract_pool._RESULT_PIPE_BYTES for size in sizes)
+
+
+def test_this_process_runs_no_thread_for_the_workers(demo: Path) -> None:
+    # Results are read here when they are needed: no thread takes the GIL from the claims.
+    before = threading.active_count()
+    reads = extract_in_workers(
+        sorted((demo / "live").rglob("*.json.gz")), DetectionSettings(), 1 << 30, 3
+    )
+    next(reads)
+    during = threading.active_count()
+    reads.close()
+    assert during == before
+
+
+def test_workers_blocked_on_a_full_pipe_stop_at_once(
+    demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pipes of one page: the workers soon wait to write results this process will never read.
+    monkeypatch.setattr(extract_pool, "_RESULT_PIPE_BYTES", 4096)
+    before = set(_children_of(os.getpid()))
+    files = sorted((demo / "history").rglob("*.json.gz"))
+    reads = extract_in_workers(files, DetectionSettings(), 1 << 30, 3)
+    next(reads)
+    time.sleep(0.5)
+    started = time.monotonic()
+    reads.close()
+    # Each gets a broken pipe and exits: nobody waits for the 10 s after which one is killed.
+    assert time.monotonic() - started < 5
+    assert not set(_children_of(os.getpid())) - before

@@ -6,9 +6,11 @@ name, reading it (capped), decoding it and `Extractor.extract`. What they send b
 `Extraction` of the object's distinct tuples, and the one process that owns the baseline takes
 the results in delivery order (`Detector.process_extracted`), so claims, policy and alerts are
 those of a run in one process. That process extracts too: when the next chunk in order is not
-ready, it takes the next few files nobody has taken (`_Dispatch`), so that neither it nor a
-worker waits while there is work. Memory stays bounded: a process holds one object at a time,
-and at most `_CHUNKS_PER_WORKER` full chunks per process are taken and not yet claimed.
+ready, it takes the next few files nobody has taken, so that neither it nor a worker waits
+while there is work. Workers take their chunks themselves (`_Shared`), so none waits for this
+process to hand it one, and this process runs no thread: the results come through one pipe per
+worker, read when they are needed. Memory stays bounded: a process holds one object at a time,
+and at most `_CHUNKS_PER_WORKER` chunks per process are taken and not yet claimed.
 
 Results travel as msgpack (msgspec), not pickle: decoding them is the claiming process's cost
 per object, and pickle's rebuilding of objects costs about twice as much; each first event is
@@ -19,14 +21,14 @@ from __future__ import annotations
 
 import os
 import signal
+import struct
 import threading
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Generator, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
-from functools import partial
 from multiprocessing import get_context
+from multiprocessing.connection import Connection, wait
+from typing import Any
 
 import msgspec
 
@@ -78,11 +80,13 @@ def usable_cpus() -> int:
 
 class _WireExtraction(msgspec.Struct, array_like=True, gc=False):
     """An `Extraction` as a worker sends it: each first event once (an object's action tuple
-    and its region pseudo-tuple share theirs), the tuples as rows that point into `events`."""
+    and its region pseudo-tuple share theirs), the tuples as rows that point into `events`.
+    Keys travel as the NamedTuples they are: msgspec builds them, at half the cost of calling
+    their constructors here."""
 
     events: list[Event]
-    observed: list[tuple[str, str, str, int, int, int, int]]  # key, event index, span, count
-    principals: list[tuple[str, str, Principal, int]]  # key, principal, first sighting
+    observed: list[tuple[TupleKey, int, int, int, int]]  # key, event index, span, count
+    principals: list[tuple[PrincipalKey, Principal, int]]  # key, principal, first sighting
     stats: dict[str, int]
     grants: list[Grant]
 
@@ -107,8 +111,8 @@ def _to_wire(read: ObjectRead) -> _WireRead:
         if i is None:
             i = index[id(event)] = len(events)
             events.append(event)
-        observed.append((*key, i, obs.first_seen, obs.last_seen, obs.count))
-    principals = [(*key, p, t) for key, (p, t) in ex.principals.items()]
+        observed.append((key, i, obs.first_seen, obs.last_seen, obs.count))
+    principals = [(key, p, t) for key, (p, t) in ex.principals.items()]
     wire = _WireExtraction(events, observed, principals, dict(ex.stats), ex.grants)
     return _WireRead(read.name, read.stats, read.error, wire)
 
@@ -118,13 +122,15 @@ def _from_wire(read: _WireRead) -> ObjectRead:
     if wire is None:
         return ObjectRead(read.name, read.stats, read.error)
     events = wire.events
+    stats: Counter[str] = Counter()
+    dict.update(stats, wire.stats)  # Counter's own update runs in Python
     ex = Extraction(
         {
-            TupleKey(a, p, act): TupleObservation(events[i], first, last, n)
-            for a, p, act, i, first, last, n in wire.observed
+            key: TupleObservation(events[i], first, last, n)
+            for key, i, first, last, n in wire.observed
         },
-        {PrincipalKey(a, p): (principal, t) for a, p, principal, t in wire.principals},
-        Counter(wire.stats),
+        {key: (principal, t) for key, principal, t in wire.principals},
+        stats,
         wire.grants,
     )
     return ObjectRead(read.name, read.stats, read.error, ex)
@@ -132,146 +138,180 @@ def _from_wire(read: _WireRead) -> ObjectRead:
 
 _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(list[_WireRead])
+_HEADER = struct.Struct("<qq")  # a result's chunk: its first file and the one after its last
 
-# The worker's own extraction state (its cache of identities), set up once per process.
-_worker_extractor: Extractor | None = None
+# The shared state's slots (`_Shared`): the first file nobody has taken, whether to stop, and
+# for each worker the first file of the chunk it is reading (-1: none).
+_NEXT, _STOP, _READING = 0, 1, 2
 
 
-def _init_worker(settings: DetectionSettings) -> None:
-    # Ctrl-C reaches the whole process group: the parent stops the pool, workers must not
-    # each print a traceback.
+class _Shared:
+    """What this process and the workers share: the files, where the next chunk starts (under
+    `lock`), and `room`, a slot per chunk that may be taken and not yet consumed. A process
+    takes a slot before it takes a chunk; this one gives it back when it consumes the chunk, so
+    however far ahead the workers run, at most `slots` chunks are taken and not consumed."""
+
+    def __init__(self, context: Any, names: list[str], workers: int) -> None:
+        self.names = names
+        self.slots = (workers + 1) * _CHUNKS_PER_WORKER
+        self.lock = context.Lock()
+        self.room = context.Semaphore(self.slots)
+        self.state = context.RawArray("q", _READING + workers)
+        for w in range(workers):
+            self.state[_READING + w] = -1
+
+    def take(self, max_files: int) -> tuple[int, int] | None:
+        """The next chunk nobody has taken, as (first, after last) file; call under `lock`,
+        with a slot taken. It ends at `max_files` files or `_CHUNK_BYTES` of input."""
+        names, state = self.names, self.state
+        start = state[_NEXT]
+        if state[_STOP] or start >= len(names):
+            return None
+        end, size = start, 0
+        while end < len(names) and end - start < max_files and size < _CHUNK_BYTES:
+            with suppress(OSError):  # whoever reads it reports it
+                size += os.stat(names[end]).st_size  # noqa: PTH116 (no Path per file)
+            end += 1
+        state[_NEXT] = end
+        return start, end
+
+
+def _work(
+    number: int,
+    shared: _Shared,
+    settings: DetectionSettings,
+    max_bytes: int,
+    results: Connection,
+    inherited: list[int],
+) -> None:
+    """A worker: take the next chunk, extract it, send it, until none is left (or `_STOP`)."""
+    # Ctrl-C reaches the whole process group: the claiming process stops the workers, they must
+    # not each print a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    global _worker_extractor
-    _worker_extractor = Extractor(settings.per_session_roles)  # no baseline, no policy
-
-
-def _extract_chunk(names: list[str], max_bytes: int) -> bytes:
+    for fd in inherited:  # read ends of result pipes: this process only writes its own
+        with suppress(OSError):
+            os.close(fd)
     from .replay import read_and_extract  # replay imports this module
 
-    assert _worker_extractor is not None
-    return _ENCODER.encode(
-        [_to_wire(read_and_extract(name, _worker_extractor, max_bytes)) for name in names]
-    )
+    extractor = Extractor(settings.per_session_roles)  # no baseline, no policy
+    names, reading = shared.names, _READING + number
+    try:
+        while True:
+            shared.room.acquire()
+            with shared.lock:
+                chunk = shared.take(_CHUNK_FILES)
+                if chunk is None:
+                    return
+                shared.state[reading] = chunk[0]
+            start, end = chunk
+            reads = [
+                _to_wire(read_and_extract(names[i], extractor, max_bytes))
+                for i in range(start, end)
+            ]
+            results.send_bytes(_HEADER.pack(start, end) + _ENCODER.encode(reads))
+            shared.state[reading] = -1
+    except (BrokenPipeError, EOFError):  # the claiming process stopped reading: it is done
+        return
 
 
-class _Chunk:
-    """Consecutive files that go to one process: a worker (`future`) or this one (`reads`)."""
+class _Worker:
+    __slots__ = ("number", "process", "results")
 
-    __slots__ = ("future", "names", "reads", "size", "weight")
-
-    def __init__(self, names: list[str], size: int) -> None:
-        self.names = names
-        self.size = size  # compressed bytes
-        # What it holds against the bound on chunks taken: a full chunk (files or bytes) is 1.
-        self.weight = max(len(names) / _CHUNK_FILES, min(1.0, size / _CHUNK_BYTES))
-        self.future: Future[bytes] | None = None
-        self.reads: list[ObjectRead] | None = None
+    def __init__(self, number: int, process: Any, results: Connection) -> None:
+        self.number = number
+        self.process = process
+        self.results = results
 
 
-class _Files:
-    """The files in order, cut into chunks as they are taken: a worker's of up to
-    `_CHUNK_FILES` files, this process's of up to `_STEAL_FILES` (it takes one while the next
-    chunk in order is not ready, and should look again soon), both up to `_CHUNK_BYTES`."""
-
-    def __init__(self, files: Sequence[str | os.PathLike[str]]) -> None:
-        self._files = files
-        self._at = 0
-
-    def take(self, max_files: int) -> _Chunk | None:
-        names: list[str] = []
-        size = 0
-        files = self._files
-        while self._at < len(files) and len(names) < max_files and size < _CHUNK_BYTES:
-            path = os.fspath(files[self._at])
-            self._at += 1
-            with suppress(OSError):  # whoever reads it reports it
-                size += os.stat(path).st_size  # noqa: PTH116 (no Path per file)
-            names.append(path)
-        return _Chunk(names, size) if names else None
-
-
-class _Dispatch:
-    """Hands the chunks out in order: to the workers as they finish one (from the pool's
-    thread, by a done-callback, so a worker never waits for this process to be free), and to
-    this process when it would otherwise wait. The chunks taken and not yet consumed are
-    `taken`, in order; at most `limit` full chunks' worth, so memory stays bounded however far
-    ahead the workers run."""
+class _Workers:
+    """The worker processes, each with its own pipe of results (one writer, no lock), read
+    here only: no thread of this process handles them, so none takes the GIL from the claims
+    and the extraction it runs."""
 
     def __init__(
-        self, files: _Files, pool: ProcessPoolExecutor, workers: int, max_bytes: int
+        self, shared: _Shared, settings: DetectionSettings, max_bytes: int, count: int
     ) -> None:
-        self._lock = threading.Lock()
-        self._files = files
-        self._pool = pool
-        self._workers = workers
-        self._max_bytes = max_bytes
-        self._limit = (workers + 1) * _CHUNKS_PER_WORKER  # in full chunks (`_Chunk.weight`)
-        self._taken = 0.0  # the weight of `taken`
-        self.taken: deque[_Chunk] = deque()
-        self._running: set[Future[bytes]] = set()
-        self._running_bytes = 0
-        self._closed = False
+        self._shared = shared
+        self._args = (settings, max_bytes)
+        self._count = count
+        self._context: Any = get_context("fork" if os.name == "posix" else "spawn")
+        self.live: list[_Worker] = []
 
-    def _next(self, max_files: int) -> _Chunk | None:
-        """The next chunk, unless `limit` full chunks' worth are taken and not consumed (under
-        the lock); `_take` it once it is a worker's or this process's."""
-        return None if self._taken >= self._limit else self._files.take(max_files)
+    def start(self) -> None:
+        fork = self._context.get_start_method() == "fork"
+        for number in range(self._count):
+            reader, writer = self._context.Pipe(duplex=False)
+            _widen(reader)
+            # A forked worker holds this process's read ends, its own pipe's too: it closes
+            # them, or a worker blocked writing would never learn that nobody reads.
+            inherited = [w.results.fileno() for w in self.live] + [reader.fileno()] if fork else []
+            process = self._context.Process(
+                target=_work,
+                args=(number, self._shared, *self._args, writer, inherited),
+                name=f"cloudtrail-anomaly-jobs-{number + 1}",
+                daemon=True,
+            )
+            process.start()
+            writer.close()  # the worker's end: at its exit, reading here ends (EOFError)
+            self.live.append(_Worker(number, process, reader))
 
-    def _take(self, chunk: _Chunk) -> None:
-        self.taken.append(chunk)
-        self._taken += chunk.weight
+    def receive(self, into: dict[int, tuple[int, Any]], timeout: float | None) -> None:
+        """Add the results that have come (waiting up to `timeout` for one) to `into`, by first
+        file. A worker that exited is forgotten once its pipe is empty; one that was killed
+        raises `WorkerDied`."""
+        by_handle = {w.results: w for w in self.live} | {w.process.sentinel: w for w in self.live}
+        for handle in wait(list(by_handle), timeout):
+            worker = by_handle[handle]
+            if handle is worker.results:
+                self._read(worker, into)
+            else:  # it exited: read what it sent before it did
+                while worker in self.live and worker.results.poll():
+                    self._read(worker, into)
+                if worker in self.live and worker.process.exitcode:
+                    raise self._died(worker)
 
-    def pop(self) -> _Chunk:
-        """The next chunk in order, consumed: its room in `taken` is free again."""
-        with self._lock:
-            chunk = self.taken.popleft()
-            self._taken -= chunk.weight
-            return chunk
+    def _read(self, worker: _Worker, into: dict[int, tuple[int, Any]]) -> None:
+        try:
+            data = worker.results.recv_bytes()
+        except EOFError:  # exited, and all it sent is read
+            worker.process.join()
+            self.live.remove(worker)
+            if worker.process.exitcode:
+                raise self._died(worker) from None
+            return
+        start, end = _HEADER.unpack_from(data)
+        into[start] = (end, data)
 
-    def feed(self) -> None:
-        """Submit chunks while a worker lacks one: each worker has one, and a second queued
-        behind it when the two are small (a big object waits for whichever process is free
-        first, rather than queue behind another one)."""
-        submitted: list[tuple[Future[bytes], int]] = []
-        with self._lock:
-            while not self._closed:
-                n = len(self._running)
-                if n >= 2 * self._workers or (
-                    n >= self._workers and self._running_bytes >= self._workers * _CHUNK_BYTES
-                ):
-                    break
-                chunk = self._next(_CHUNK_FILES)
-                if chunk is None:
-                    break
-                future = chunk.future = self._pool.submit(
-                    _extract_chunk, chunk.names, self._max_bytes
-                )
-                self._take(chunk)  # with its future: never mistaken for this process's
-                self._running.add(future)
-                self._running_bytes += chunk.size
-                submitted.append((future, chunk.size))
-        # Outside the lock: a future already done runs its callback here and now.
-        for future, size in submitted:
-            future.add_done_callback(partial(self._done, size=size))
-
-    def _done(self, future: Future[bytes], *, size: int) -> None:
-        with self._lock:
-            self._running.discard(future)
-            self._running_bytes -= size
-        if not future.cancelled() and future.exception() is None:
-            self.feed()
-
-    def steal(self) -> _Chunk | None:
-        """The next chunk nobody has taken, for this process (None: all taken, or `limit`)."""
-        with self._lock:
-            chunk = self._next(_STEAL_FILES)
-            if chunk is not None:
-                self._take(chunk)
-            return chunk
+    def _died(self, worker: _Worker) -> WorkerDied:
+        at = self._shared.state[_READING + worker.number]
+        return WorkerDied(self._shared.names[max(at, 0)])
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
+        """Stop the workers: they take nothing more, and one writing a result nobody will read
+        gets a broken pipe; each finishes the file at hand and exits."""
+        shared = self._shared
+        with shared.lock:
+            shared.state[_STOP] = 1
+        for _ in self.live:
+            shared.room.release()  # a worker waiting for room wakes, and sees `_STOP`
+        for worker in self.live:
+            worker.results.close()
+        for worker in self.live:
+            worker.process.join(timeout=10)
+            if worker.process.is_alive():  # stuck: it reads a file and nothing else
+                worker.process.kill()
+                worker.process.join()
+        self.live = []
+
+
+def _widen(reader: Connection) -> None:
+    """Let a result pipe hold a chunk's results. A chunk of small objects comes back in ~170
+    KB; through Linux's 64 KiB pipe the worker waited three times a chunk for this process to
+    read. Linux only (F_SETPIPE_SZ, within /proc/sys/fs/pipe-max-size)."""
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setsize is not None:
+        with suppress(OSError):  # beyond pipe-max-size, say
+            fcntl.fcntl(reader.fileno(), setsize, _RESULT_PIPE_BYTES)
 
 
 @contextmanager
@@ -297,72 +337,63 @@ def extract_in_workers(
     """Each file's `ObjectRead`, in the order of `files`, extracted by `jobs` processes: this
     one (with `extractor`) and `jobs - 1` workers.
 
-    The files go in chunks, in order, to whichever process is free (`_Dispatch`): a worker
-    when it finishes one, and this process when the next chunk in order is not ready yet.
-    Rather than wait, it extracts the next chunk nobody has taken, which then travels through
-    no pipe. So this process claims while the workers extract, and extracts too whenever
-    claiming leaves it time. Stopping the iteration (a Ctrl-C in the consumer, an error,
-    `close()`) cancels what is queued and waits for the workers to finish the chunk at hand
-    and exit."""
-    extractor = extractor or Extractor(settings.per_session_roles)
-    context = get_context("fork" if os.name == "posix" else "spawn")
-    workers = max(1, jobs - 1)
-    pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(settings,)
-    )
-    _widen_result_pipe(pool)
-    dispatch = _Dispatch(_Files(files), pool, workers, max_bytes)
-    taken = dispatch.taken
-    try:
-        # The workers are forked at the first submit. Until their initializer ignores SIGINT,
-        # a Ctrl-C would kill one half-started (the pool then breaks, and a shutdown may wait
-        # for ever): they are forked with SIGINT ignored, which they inherit. A Ctrl-C in those
-        # few milliseconds is lost, not half-handled.
-        with _sigint_ignored():
-            dispatch.feed()
-        while taken or dispatch.steal() is not None:
-            head = taken[0]
-            if head.future is not None and not head.future.done():
-                # The next in order is not ready: extract a later one here meanwhile.
-                stolen = dispatch.steal()
-                if stolen is not None:
-                    stolen.reads = _extract_here(stolen, extractor, max_bytes)
-                    continue
-            dispatch.pop()
-            if head.future is None:
-                yield from (
-                    head.reads
-                    if head.reads is not None
-                    else _extract_here(head, extractor, max_bytes)
-                )
-            else:
-                try:
-                    done = head.future.result()
-                except BrokenProcessPool:
-                    raise WorkerDied(head.names[0]) from None
-                dispatch.feed()  # its place in `taken` is free again
-                for read in _DECODER.decode(done):
-                    yield _from_wire(read)
-    finally:
-        dispatch.close()
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _widen_result_pipe(pool: ProcessPoolExecutor) -> None:
-    """Let the pipe that brings the workers' results hold a chunk's worth. A chunk of small
-    objects comes back in ~170 KB; through a 64 KiB pipe the worker waited three times a chunk
-    on this process's reader thread, itself waiting for the GIL: the demo history's `--jobs 2`
-    run took 10 % longer. Linux only (F_SETPIPE_SZ, within /proc/sys/fs/pipe-max-size); the
-    pool's queue is not public, so where it is not found nothing changes but the speed."""
-    setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
-    reader = getattr(getattr(pool, "_result_queue", None), "_reader", None)
-    if setsize is None or reader is None:
-        return
-    with suppress(OSError):  # beyond pipe-max-size, say
-        fcntl.fcntl(reader.fileno(), setsize, _RESULT_PIPE_BYTES)
-
-
-def _extract_here(chunk: _Chunk, extractor: Extractor, max_bytes: int) -> list[ObjectRead]:
+    The files go in chunks, in order, to whichever process is free: a worker takes the next
+    chunk nobody has taken as soon as it has sent the last one, and this process, when the next
+    chunk in order is not ready yet, extracts the next one nobody has taken rather than wait
+    (a few files: it claims too, and looks again soon); that chunk travels through no pipe.
+    Stopping the iteration (a Ctrl-C in the consumer, an error, `close()`) stops the workers:
+    each finishes the file at hand and exits."""
     from .replay import read_and_extract  # replay imports this module
 
-    return [read_and_extract(name, extractor, max_bytes) for name in chunk.names]
+    extractor = extractor or Extractor(settings.per_session_roles)
+    shared = _Shared(
+        get_context("fork" if os.name == "posix" else "spawn"),
+        [os.fspath(f) for f in files],
+        max(1, jobs - 1),
+    )
+    workers = _Workers(shared, settings, max_bytes, max(1, jobs - 1))
+    names, lock, room = shared.names, shared.lock, shared.room
+    ready: dict[int, tuple[int, Any]] = {}  # chunks taken and done, not consumed, by first file
+    at = 0  # the next file in order
+    try:
+        # A Ctrl-C while a worker is forked, before it ignores SIGINT, would kill it half
+        # started: they are forked with SIGINT ignored, which they inherit. A Ctrl-C in those
+        # few milliseconds is lost, not half-handled.
+        with _sigint_ignored():
+            workers.start()
+        while at < len(names):
+            got = ready.pop(at, None)
+            if got is None:
+                workers.receive(ready, 0)
+                got = ready.pop(at, None)
+            if got is None:
+                # The next in order is not ready: extract the next chunk nobody has taken here
+                # meanwhile (that is the next in order itself when nobody has taken it).
+                # (A slot is free whenever `at` is not taken: every chunk before it is consumed.)
+                chunk = None
+                if room.acquire(False):
+                    with lock:
+                        chunk = shared.take(_STEAL_FILES)
+                    if chunk is None:
+                        room.release()
+                if chunk is None:
+                    workers.receive(ready, None)  # all is taken: wait for a worker
+                    continue
+                start, end = chunk
+                reads = [
+                    read_and_extract(names[i], extractor, max_bytes) for i in range(start, end)
+                ]
+                if start != at:
+                    ready[start] = (end, reads)
+                    continue
+                got = (end, reads)
+            end, done = got
+            room.release()  # consumed: its slot is free again
+            at = end
+            if isinstance(done, list):
+                yield from done
+            else:
+                for read in _DECODER.decode(memoryview(done)[_HEADER.size :]):
+                    yield _from_wire(read)
+    finally:
+        workers.close()
