@@ -37,8 +37,10 @@ warm container), then p50/p95 per object over the demo trail's objects in a warm
 
 --parallel J,J: `replay --jobs J` of four copies of the 80 MB object (--learning-days 0, in
 memory) beside `zcat` of the same four files, and with --sample `baseline --jobs J` of the demo
-trail's history on a new SQLite file; runs interleaved (J=1, J=2, ..., zcat, then again), the
-median of --runs, and the peak RSS of the whole process tree (the workers' included), sampled.
+trail's history on a new SQLite file, and two `baseline --jobs 1` side by side ("demo/1 + 1":
+what this box's cores give at the time, the ceiling of a --jobs 2 run's gain); runs interleaved
+(J=1, J=2, ..., zcat, then again), the median of --runs, and the peak RSS of the whole process
+tree (the workers' included), sampled.
 
 --lookups: the SQLite baseline's lookup (one an object) with N tuples stored: its cost must not
 grow with N (each key a primary-key search).
@@ -62,6 +64,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RECORDS_AT_SCALE_1 = 135_197  # generate_sample.py --out with the defaults and --scale 1
+PAIR = "demo/1 + 1"  # two one-job runs side by side (--parallel)
 
 # Each snippet prints {"tuples": n, "seconds": in-process time from open to extraction done}.
 NAIVE = r"""
@@ -518,12 +521,18 @@ def parallel(args: argparse.Namespace, big: Path, tmp: Path) -> None:
             str(j),
         ]
     if args.sample:
-        for j in jobs:
+        demo = {}
+        for j in [*jobs, "1a", "1b"]:
             state = tmp / f"demo-{j}.sqlite"
-            cases[f"demo/jobs {j}"] = (
+            demo[j] = (
                 f"rm -f {state}* && {cli} baseline {args.sample / 'history'} --state {state} "
-                f"--jobs {j}"
+                f"--jobs {str(j)[0]}"
             )
+        for j in jobs:
+            cases[f"demo/jobs {j}"] = demo[j]
+        # What this box's cores give at the time: two independent one-job runs side by side do
+        # twice the work of one; a --jobs 2 run can gain at most what they gain.
+        cases[PAIR] = f"({demo['1a']}) & ({demo['1b']}) & wait"
     times: dict[str, list[float]] = {k: [] for k in cases}
     peaks: dict[str, int] = dict.fromkeys(cases, 0)
     for _ in range(args.runs):
@@ -543,12 +552,20 @@ def parallel(args: argparse.Namespace, big: Path, tmp: Path) -> None:
         group = name.split("/")[0]
         vs_zcat = f"{zcat / med:.2f}x" if group in ("four", "zcat") else ""
         vs_one = f"{one[group] / med:.2f}x" if group in one else ""
+        if name == PAIR:
+            vs_one = f"{2 * one[group] / med:.2f}x"  # twice the work in `med` seconds
         spread = ", ".join(f"{r:.2f}" for r in runs)
         print(
             f"{name:<14} {med:>9.2f} {spread:>24} {vs_zcat:>8} {vs_one:>9} {peaks[name] / 1e6:>11.0f}"
         )
         result[name] = {"median_s": med, "runs_s": runs, "tree_peak_rss": peaks[name]}
     print(f"four objects: {mb:.0f} MB uncompressed")
+    if PAIR in times:
+        print(
+            f"{PAIR}: two `baseline --jobs 1` of the demo side by side; its 'vs jobs 1' is the "
+            "work of two in the time taken, what the cores gave in this run (the most --jobs 2 "
+            "can gain)"
+        )
     if args.json:
         args.json.write_text(
             json.dumps({"machine": machine(), "uncompressed_mb": mb, **result}, indent=1)

@@ -177,7 +177,7 @@ def _inflate(first: bytes, stream: ByteStream, max_bytes: int) -> Iterator[bytes
 
 def parse_records(data: bytes | bytearray) -> list[Any]:
     """The `Records` list of a decompressed log object."""
-    with _gc_paused():
+    with gc_paused():
         try:
             doc = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
@@ -233,7 +233,7 @@ def read_compact(stream: ByteStream, max_bytes: int = DEFAULT_MAX_BYTES) -> list
     """
     recorded = _Recorded(stream)
     limits = _Limits(max_bytes)
-    with _gc_paused():
+    with gc_paused():
         records = _decode_compact(_pieces(recorded, max_bytes), limits)
         if records is not None:
             return records
@@ -640,7 +640,7 @@ def _reference_record(item: bytes | bytearray) -> Any:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic GC: decoded JSON cannot form cycles, and the GC's scans meanwhile cost
     about 40% of the decoding time."""
     was_enabled = gc.isenabled()

@@ -40,6 +40,7 @@ except ImportError:  # not on Windows
 from ..domain.detector import DetectionSettings
 from ..domain.extract import Extraction, Extractor
 from ..domain.model import Event, Grant, Principal, PrincipalKey, TupleKey, TupleObservation
+from ..trail.reader import gc_paused
 
 _CHUNK_BYTES = 1 << 20  # of compressed input per task: small objects travel many to a task
 _CHUNK_FILES = 64
@@ -393,7 +394,10 @@ def extract_in_workers(
             if isinstance(done, list):
                 yield from done
             else:
-                for read in _DECODER.decode(memoryview(done)[_HEADER.size :]):
-                    yield _from_wire(read)
+                with gc_paused():  # decoded msgpack holds no cycles: nothing for it to find
+                    decoded = [
+                        _from_wire(r) for r in _DECODER.decode(memoryview(done)[_HEADER.size :])
+                    ]
+                yield from decoded
     finally:
         workers.close()
