@@ -235,10 +235,29 @@ def test_a_worker_killed_ends_the_run_with_a_clear_error_and_what_was_done(
         ["baseline", str(demo / "history"), "--state", str(state), "--jobs", "2"], capsys
     )
     assert code == 1  # exits.INCOMPLETE
-    assert "error: a --jobs worker process ended abruptly" in err
+    assert (
+        "error: a --jobs worker process ended abruptly (killed by SIGKILL: the out-of-memory" in err
+    )
     assert "Traceback" not in err
     assert f"{state} holds every object finished" in err and "fewer --jobs" in err
     assert "interrupted; learned" in err  # the summary of what was done
+
+
+def test_a_worker_that_exits_says_how(demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parent = os.getpid()
+    real = replay_module.read_and_extract
+
+    def exits_in_a_worker(path: Path, extractor: Extractor, max_bytes: int) -> ObjectRead:
+        if os.getpid() != parent:
+            os._exit(3)
+        return real(path, extractor, max_bytes)
+
+    monkeypatch.setattr(replay_module, "read_and_extract", exits_in_a_worker)
+    files = sorted((demo / "history").rglob("*.json.gz"))
+    with pytest.raises(
+        extract_pool.WorkerDied, match=r"\(exited with status 3: its error is above\)"
+    ):
+        list(extract_in_workers(files, DetectionSettings(), 1 << 30, 2))
 
 
 @pytest.mark.skipif(not hasattr(fcntl, "F_GETPIPE_SZ"), reason="Linux pipes only")

@@ -53,10 +53,21 @@ class WorkerDied(Exception):
     """A worker process ended abruptly (killed: by the out-of-memory killer, say). What this
     process claimed before stays claimed; the files from `first` on were not read."""
 
-    def __init__(self, first: str) -> None:
+    def __init__(self, first: str, exitcode: int | None = None) -> None:
+        if exitcode is not None and exitcode < 0:
+            try:
+                how = f"killed by {signal.Signals(-exitcode).name}"
+            except ValueError:
+                how = f"killed by signal {-exitcode}"
+            if -exitcode == getattr(signal, "SIGKILL", 9):
+                how += ": the out-of-memory killer, or kill -9"
+        elif exitcode:
+            how = f"exited with status {exitcode}: its error is above"
+        else:
+            how = "killed, by the out-of-memory killer or a signal"
         super().__init__(
-            f"a --jobs worker process ended abruptly (killed, by the out-of-memory killer or a "
-            f"signal) while reading {first} or the files after it"
+            f"a --jobs worker process ended abruptly ({how}) while reading {first} or the files "
+            "after it"
         )
         self.first = first
 
@@ -285,7 +296,7 @@ class _Workers:
 
     def _died(self, worker: _Worker) -> WorkerDied:
         at = self._shared.state[_READING + worker.number]
-        return WorkerDied(self._shared.names[max(at, 0)])
+        return WorkerDied(self._shared.names[max(at, 0)], worker.process.exitcode)
 
     def close(self) -> None:
         """Stop the workers: they take nothing more, and one writing a result nobody will read
