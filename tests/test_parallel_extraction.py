@@ -204,6 +204,41 @@ def test_ctrl_c_stops_the_workers_cleanly(demo: Path, tmp_path: Path) -> None:
     assert err.count(b"Traceback") <= 1  # at most the parent's, never one per worker
 
 
+def test_workers_of_a_killed_run_exit(demo: Path, tmp_path: Path) -> None:
+    # The command's own process killed (SIGKILL: the out-of-memory killer picks the largest),
+    # while its workers wait for a slot it will never give back.
+    proc = subprocess.Popen(
+        [*CLI, "baseline", str(demo), "--state", str(tmp_path / "s.sqlite"), "--jobs", "3"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while len(_children_of(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = _children_of(proc.pid)
+    assert len(workers) >= 2, "the workers never started"
+    os.kill(proc.pid, signal.SIGSTOP)  # it claims nothing more: the workers fill their slots
+    time.sleep(1.0)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while any(_running(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [w for w in workers if _running(w)]
+    for w in left:
+        os.kill(w, signal.SIGKILL)
+    assert not left, "workers outlived the run they worked for"
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"
+
+
 def test_the_default_is_the_usable_cpu_count() -> None:
     assert extract_pool.usable_cpus() == len(os.sched_getaffinity(0))
 

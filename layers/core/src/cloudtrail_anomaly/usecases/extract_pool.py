@@ -47,6 +47,7 @@ _CHUNK_FILES = 64
 _STEAL_FILES = 8  # a chunk this process takes for itself: it claims, too, and looks again soon
 _CHUNKS_PER_WORKER = 3  # taken and not yet claimed, per process
 _RESULT_PIPE_BYTES = 1 << 20  # a chunk's results in one write (Linux's pipes hold 64 KiB)
+_PARENT_CHECK_S = 1.0  # a worker waiting for a slot looks this often whether its parent runs
 
 
 class WorkerDied(Exception):
@@ -207,14 +208,18 @@ def _work(
 
     extractor = Extractor(settings.per_session_roles)  # no baseline, no policy
     names, reading = shared.names, _READING + number
+    parent = os.getppid()
     try:
         while True:
-            shared.room.acquire()
-            with shared.lock:
+            if not _acquire(shared.room, parent) or not _acquire(shared.lock, parent):
+                return
+            try:
                 chunk = shared.take(_CHUNK_FILES)
                 if chunk is None:
                     return
                 shared.state[reading] = chunk[0]
+            finally:
+                shared.lock.release()
             start, end = chunk
             reads = [
                 _to_wire(read_and_extract(names[i], extractor, max_bytes))
@@ -224,6 +229,16 @@ def _work(
             shared.state[reading] = -1
     except (BrokenPipeError, EOFError):  # the claiming process stopped reading: it is done
         return
+
+
+def _acquire(lock: Any, parent: int) -> bool:
+    """Acquire `lock` (or a semaphore's slot), looking every second whether the claiming
+    process still runs: killed (SIGKILL, the out-of-memory killer), it gives back no slot, and a
+    worker waiting for one would wait for ever. False once it is gone."""
+    while not lock.acquire(timeout=_PARENT_CHECK_S):
+        if os.getppid() != parent:
+            return False
+    return True
 
 
 class _Worker:
