@@ -278,6 +278,34 @@ def test_a_worker_killed_ends_the_run_with_a_clear_error_and_what_was_done(
     assert "interrupted; learned" in err  # the summary of what was done
 
 
+def test_a_worker_killed_while_it_holds_the_lock_ends_the_run(
+    demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lock the processes take chunks under is never given back: this process must not wait
+    # for it for ever, nor stop on it.
+    parent = os.getpid()
+    real = extract_pool._Shared.take
+
+    def dies_holding_the_lock(self: extract_pool._Shared, max_files: int) -> tuple[int, int] | None:
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(self, max_files)
+
+    def hung(signum: int, frame: object) -> None:
+        raise AssertionError("waited for the dead worker's lock")
+
+    monkeypatch.setattr(extract_pool._Shared, "take", dies_holding_the_lock)
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(30)
+    try:
+        files = sorted((demo / "history").rglob("*.json.gz"))
+        with pytest.raises(extract_pool.WorkerDied, match="killed by SIGKILL"):
+            list(extract_in_workers(files, DetectionSettings(), 1 << 30, 2))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def test_a_worker_that_exits_says_how(demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     parent = os.getpid()
     real = replay_module.read_and_extract

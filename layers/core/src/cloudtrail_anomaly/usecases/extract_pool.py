@@ -289,6 +289,8 @@ class _Workers:
         by_handle = {w.results: w for w in self.live} | {w.process.sentinel: w for w in self.live}
         for handle in wait(list(by_handle), timeout):
             worker = by_handle[handle]
+            if worker not in self.live:  # its pipe and its exit were both ready: done with it
+                continue
             if handle is worker.results:
                 self._read(worker, into)
             else:  # it exited: read what it sent before it did
@@ -302,6 +304,7 @@ class _Workers:
             data = worker.results.recv_bytes()
         except EOFError:  # exited, and all it sent is read
             worker.process.join()
+            worker.results.close()
             self.live.remove(worker)
             if worker.process.exitcode:
                 raise self._died(worker) from None
@@ -317,8 +320,9 @@ class _Workers:
         """Stop the workers: they take nothing more, and one writing a result nobody will read
         gets a broken pipe; each finishes the file at hand and exits."""
         shared = self._shared
-        with shared.lock:
-            shared.state[_STOP] = 1
+        # Without the lock: a worker killed while it held it never gave it back. A worker that
+        # takes one more chunk meanwhile finds nobody reading its result.
+        shared.state[_STOP] = 1
         for _ in self.live:
             shared.room.release()  # a worker waiting for room wakes, and sees `_STOP`
         for worker in self.live:
@@ -399,8 +403,13 @@ def extract_in_workers(
                 # (A slot is free whenever `at` is not taken: every chunk before it is consumed.)
                 chunk = None
                 if room.acquire(False):
-                    with lock:
-                        chunk = shared.take(_STEAL_FILES)
+                    # A worker killed while it held the lock never gives it back: rather than
+                    # wait for it, wait below for a worker (and learn that one died).
+                    if lock.acquire(timeout=_PARENT_CHECK_S):
+                        try:
+                            chunk = shared.take(_STEAL_FILES)
+                        finally:
+                            lock.release()
                     if chunk is None:
                         room.release()
                 if chunk is None:
