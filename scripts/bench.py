@@ -20,11 +20,11 @@ Methods:
   naive      gzip.open().read() + json.loads + a set of (account, principal, action)
   reference  read_records (ISA-L inflate, orjson, every field) + tests/reference_extract.py (an
              Event per record): the plain path the fast one is tested against
-  ours       read_compact (ISA-L inflate, msgspec decoding only the fields detection reads, a
-             part at a time) + Detector.extract: what detection runs
-  before     with --before REV: the package as it was at git revision REV (its read_compact,
-             or read_records before there was one, + Detector.extract), extracted from git
-             into a temporary folder
+  ours       consume_compact (ISA-L inflate, msgspec decoding only the fields detection reads, a
+             part at a time) into Detector.extract as the parts are decoded: what detection runs
+  before     with --before REV: the package as it was at git revision REV (its consume_compact
+             into Detector.extract, or before there was one its read_compact, or read_records,
+             + Detector.extract), extracted from git into a temporary folder
 
 --handler: the real-time Lambda handler (functions/realtime/handler.py) on moto S3/DynamoDB, via
 scripts/bench_dynamodb.py's harness: a typical ~1 MB-gzipped object and the 80 MB one (cold and
@@ -83,13 +83,11 @@ import json, sys, time
 from cloudtrail_anomaly.stores.memory import MemoryBaseline
 from cloudtrail_anomaly.domain.detector import Detector
 from cloudtrail_anomaly.domain.policy import AlertPolicy
-from cloudtrail_anomaly.trail.reader import read_compact
+from cloudtrail_anomaly.trail.reader import consume_compact
 detector = Detector(MemoryBaseline(), AlertPolicy())
 t = time.perf_counter()
 with open(sys.argv[1], "rb") as fh:
-    records = read_compact(fh)
-ex = detector.extract(records)
-del records
+    ex = consume_compact(fh, detector.extract)
 print(json.dumps({"tuples": len(ex.observed), "seconds": time.perf_counter() - t}))
 """
 # The reference extraction is the tests' oracle: argv[2], the repository root, holds tests/.
@@ -120,13 +118,16 @@ def first(names, attrs):
 MemoryBaseline = first(["stores.memory", "baseline"], ["MemoryBaseline"])
 Detector = first(["domain.detector", "detector"], ["Detector"])
 AlertPolicy = first(["domain.policy", "policy"], ["AlertPolicy"])
-read = first(["trail.reader", "reader"], ["read_compact", "read_records"])
+read = first(["trail.reader", "reader"], ["consume_compact", "read_compact", "read_records"])
 detector = Detector(MemoryBaseline(), AlertPolicy())
 t = time.perf_counter()
 with open(sys.argv[1], "rb") as fh:
-    records = read(fh)
-ex = detector.extract(records)
-del records
+    if read.__name__ == "consume_compact":  # extracted as it is decoded
+        ex = read(fh, detector.extract)
+    else:
+        records = read(fh)
+        ex = detector.extract(records)
+        del records
 print(json.dumps({"tuples": len(ex.observed), "seconds": time.perf_counter() - t}))
 """
 
@@ -298,15 +299,16 @@ def handler(args: argparse.Namespace, big: Path, tmp: Path) -> None:
 
 
 def _read_and_extract(path: Path) -> float:
-    """Seconds of read_compact + Detector.extract on one object: the handler's own share."""
+    """Seconds of consume_compact into Detector.extract on one object: the handler's own
+    share."""
     from cloudtrail_anomaly.domain.detector import Detector
     from cloudtrail_anomaly.domain.policy import AlertPolicy
     from cloudtrail_anomaly.stores.memory import MemoryBaseline
-    from cloudtrail_anomaly.trail.reader import read_compact
+    from cloudtrail_anomaly.trail.reader import consume_compact
 
     start = time.perf_counter()
     with path.open("rb") as fh:
-        Detector(MemoryBaseline(), AlertPolicy()).extract(read_compact(fh))
+        consume_compact(fh, Detector(MemoryBaseline(), AlertPolicy()).extract)
     return time.perf_counter() - start
 
 

@@ -267,10 +267,19 @@ def test_an_object_under_the_cap_that_decodes_too_large_fails_alone(
     )
 
     batch = _child("realtime", path, memory_mb)
-    assert batch["outcomes"] == [
-        ["processed", "", 1],
-        ["failed", "too_large", 0],
-        ["processed", "", 1],
-    ], batch
-    assert batch["ledger"] == ["obj1.json.gz", "obj3.json.gz"]
+    if shape == "short strings in every read field":
+        # The handler extracts an object as it decodes it (`consume_compact`): these records,
+        # too many to hold at once, are never all held, and the object is read whole, in a
+        # fraction of the memory (its records are all skipped: none has a time).
+        assert [o[:2] for o in batch["outcomes"]] == [["processed", ""]] * 3, batch
+        assert batch["outcomes"][1][2] > 100_000
+        assert batch["ledger"] == ["obj1.json.gz", "obj2.json.gz", "obj3.json.gz"]
+        assert max(batch["peak_rss_after"]) < out["peak_rss"] // 2, (batch, out)
+    else:
+        assert batch["outcomes"] == [
+            ["processed", "", 1],
+            ["failed", "too_large", 0],
+            ["processed", "", 1],
+        ], batch
+        assert batch["ledger"] == ["obj1.json.gz", "obj3.json.gz"]
     assert max(batch["peak_rss_after"]) < (memory_mb << 20) * 6 // 10, batch

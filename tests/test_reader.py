@@ -295,6 +295,46 @@ def test_false_cuts_do_not_send_an_object_to_the_whole_decoding() -> None:
 
 
 @pytest.mark.parametrize(
+    "end",
+    [b"]}", b"]} trailing", b'{"eventVersion":"1.08","x":"' + b"A" * (5 << 20) + b'"}]}'],
+    ids=["CloudTrail's", "not CloudTrail's end", "a record without end in 4 MiB"],
+)
+def test_records_are_consumed_as_they_are_decoded_and_again_whole_if_need_be(end: bytes) -> None:
+    """`consume_compact` gives the records a part at a time; an object found, after parts were
+    given, to need decoding whole is given again whole to a second call, whose result counts."""
+    records = [record(t=1_760_000_000 + i) for i in range(6000)]  # parts of 1 MiB: several
+    body = b",".join(orjson.dumps({"eventVersion": "1.08", **r}) for r in records)
+    data = b'{"Records":[' + body + (b"," if end != b"]}" else b"") + end
+    calls: list[int] = []  # how many records each call of `consume` was given
+
+    def consume(items: Any) -> list[Any]:
+        got: list[Any] = []
+        try:
+            got.extend(items)
+        finally:
+            calls.append(len(got))
+        return got
+
+    def time_of(r: Any) -> Any:
+        return r.get("eventTime") if isinstance(r, dict) else r.eventTime
+
+    try:
+        expected = [time_of(r) for r in read_records(io.BytesIO(gzip.compress(data)))]
+    except ObjectError as exc:  # not JSON: refused for the same reason, after parts were given
+        with pytest.raises(ObjectError) as info:
+            reader.consume_compact(io.BytesIO(gzip.compress(data)), consume)
+        assert info.value.reason == exc.reason == "invalid_json"
+        assert len(calls) == 1 and 0 < calls[0] < len(records)  # none is given again
+        return
+    got = reader.consume_compact(io.BytesIO(gzip.compress(data)), consume)
+    assert [time_of(r) for r in got] == expected
+    if end == b"]}":
+        assert calls == [len(expected)]
+    else:  # given a part at a time, then again whole
+        assert len(calls) == 2 and 0 < calls[0] < len(expected) and calls[1] == len(expected)
+
+
+@pytest.mark.parametrize(
     "tail",
     [b"\x00" * 8192, gzip.compress(b"") * 400],
     ids=["zero padding", "empty members"],

@@ -25,6 +25,7 @@ from enum import StrEnum
 
 from ..domain.alerts import Alert
 from ..domain.detector import Detector
+from ..domain.extract import Extraction
 from ..ports import (
     AlertSink,
     BatchingBaseline,
@@ -39,7 +40,7 @@ from ..ports import (
     ProcessedObject,
 )
 from ..trail.keys import KeyKind, classify_key
-from ..trail.reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, read_compact
+from ..trail.reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, consume_compact
 from .deliver import Deliverer, DeliverySummary
 
 
@@ -229,21 +230,25 @@ class RealtimeProcessor:
                 etag = _etag(opened.etag)
                 if self._known(ref.bucket, ref.key, etag):
                     return ObjectOutcome(ref, ObjectStatus.DUPLICATE, etag=etag)
-            records = read_compact(opened.body, self.max_bytes)
+            # Extracted as it is decoded, a part at a time: its records are never all held.
+            extraction: Extraction | None = consume_compact(
+                opened.body,
+                lambda records: self.detector.extract(records, log_key.account_id, log_key.region),
+                self.max_bytes,
+            )
         except EmptyObject:
-            records = []
+            extraction = None
         except ObjectError as exc:
             return ObjectOutcome(ref, ObjectStatus.FAILED, exc.reason, str(exc), etag=etag)
         finally:
             opened.body.close()
 
         delivered_at = int(datetime.timestamp(log_key.delivered_at))
-        if not records:
+        records = extraction.stats["records"] if extraction is not None else 0
+        if extraction is None or not records:
             self._remember(ProcessedObject(ref.bucket, ref.key, etag, 0, 0, delivered_at, "empty"))
             return ObjectOutcome(ref, ObjectStatus.SKIPPED, "empty_object", etag=etag)
-        result = self.detector.process(
-            records, f"s3://{ref.bucket}/{ref.key}", log_key.account_id, log_key.region
-        )
+        result = self.detector.process_extracted(extraction, f"s3://{ref.bucket}/{ref.key}")
         newest = result.newest_event_time
         outcome = ObjectOutcome(
             ref,
@@ -274,7 +279,7 @@ class RealtimeProcessor:
                 ref.bucket,
                 ref.key,
                 etag,
-                records=len(records),
+                records=records,
                 alerts=len(result.alerts),
                 processed_at=newest if newest is not None else delivered_at,
             )

@@ -23,7 +23,7 @@ from ..domain.detector import Detector, ObjectResult
 from ..domain.extract import Extractor
 from ..domain.model import PrincipalKey, Severity
 from ..trail.keys import KeyKind, classify_local_path, delivery_sort_key
-from ..trail.reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, read_compact
+from ..trail.reader import DEFAULT_MAX_BYTES, EmptyObject, ObjectError, consume_compact
 from .extract_pool import ObjectRead, extract_in_workers
 
 T = TypeVar("T")
@@ -175,7 +175,10 @@ def read_and_extract(
         stats["objects_unrecognized_name"] += 1
     try:
         with open(path, "rb") as fh:  # noqa: PTH123 (a Path per file costs; see discover)
-            records = read_compact(fh, max_bytes)
+            # Extracted as it is decoded, a part at a time: its records are never all held.
+            extraction = consume_compact(
+                fh, lambda records: extractor.extract(records, account, region), max_bytes
+            )
     except EmptyObject:
         stats["objects_skipped.empty_object"] += 1
         return read
@@ -190,7 +193,7 @@ def read_and_extract(
         read.error = f"{name}: cannot read: {exc.strerror}"
         return read
     stats["objects"] += 1
-    read.extraction = extractor.extract(records, account, region)
+    read.extraction = extraction
     return read
 
 
