@@ -183,18 +183,24 @@ def test_a_stopped_iteration_leaves_no_worker_behind(demo: Path) -> None:
     assert not set(_children_of(os.getpid())) - before
 
 
-def test_ctrl_c_stops_the_workers_cleanly(demo: Path, tmp_path: Path) -> None:
-    # As a terminal does: SIGINT to the whole foreground process group.
+def _baseline_with_workers(demo: Path, state: Path, output: int) -> subprocess.Popen[bytes]:
+    """`baseline --jobs 3` of the demo in a session of its own, once its two workers run."""
     proc = subprocess.Popen(
-        [*CLI, "baseline", str(demo), "--state", str(tmp_path / "s.sqlite"), "--jobs", "3"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        [*CLI, "baseline", str(demo), "--state", str(state), "--jobs", "3"],
+        stdout=output,
+        stderr=output,
         start_new_session=True,
     )
     deadline = time.monotonic() + 30
     while len(_children_of(proc.pid)) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(_children_of(proc.pid)) >= 2, "the workers never started"
+    return proc
+
+
+def test_ctrl_c_stops_the_workers_cleanly(demo: Path, tmp_path: Path) -> None:
+    # As a terminal does: SIGINT to the whole foreground process group.
+    proc = _baseline_with_workers(demo, tmp_path / "s.sqlite", subprocess.PIPE)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode != 0
@@ -207,17 +213,8 @@ def test_ctrl_c_stops_the_workers_cleanly(demo: Path, tmp_path: Path) -> None:
 def test_workers_of_a_killed_run_exit(demo: Path, tmp_path: Path) -> None:
     # The command's own process killed (SIGKILL: the out-of-memory killer picks the largest),
     # while its workers wait for a slot it will never give back.
-    proc = subprocess.Popen(
-        [*CLI, "baseline", str(demo), "--state", str(tmp_path / "s.sqlite"), "--jobs", "3"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while len(_children_of(proc.pid)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc = _baseline_with_workers(demo, tmp_path / "s.sqlite", subprocess.DEVNULL)
     workers = _children_of(proc.pid)
-    assert len(workers) >= 2, "the workers never started"
     os.kill(proc.pid, signal.SIGSTOP)  # it claims nothing more: the workers fill their slots
     time.sleep(1.0)
     os.kill(proc.pid, signal.SIGKILL)
