@@ -15,6 +15,7 @@ import threading
 import time
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cloudtrail_anomaly.app.cli.main import main
@@ -331,6 +332,22 @@ def test_each_results_pipe_holds_a_chunk_of_results() -> None:
         workers.close()
     assert len(sizes) == 2
     assert all(size >= extract_pool._RESULT_PIPE_BYTES for size in sizes)
+
+
+def test_waiting_with_no_worker_left_is_an_error_not_a_hang() -> None:
+    shared = extract_pool._Shared(get_context("fork"), [], 1)
+    workers = extract_pool._Workers(shared, DetectionSettings(), 1 << 30, 1)
+    workers.start()  # nothing to read: it exits at once
+    try:
+        ready: dict[int, tuple[int, Any]] = {}
+        deadline = time.monotonic() + 10
+        while workers.live and time.monotonic() < deadline:
+            workers.receive(ready, 1.0)
+        assert not workers.live and not ready
+        with pytest.raises(RuntimeError, match="every worker has exited"):
+            workers.receive(ready, None)
+    finally:
+        workers.close()
 
 
 def test_this_process_runs_no_thread_for_the_workers(demo: Path) -> None:

@@ -286,6 +286,8 @@ class _Workers:
         """Add the results that have come (waiting up to `timeout` for one) to `into`, by first
         file. A worker that exited is forgotten once its pipe is empty; one that was killed
         raises `WorkerDied`."""
+        if not self.live and timeout is None:  # nobody left to wait for: a hang otherwise
+            raise RuntimeError("--jobs: every worker has exited, and a file was never read")
         by_handle = {w.results: w for w in self.live} | {w.process.sentinel: w for w in self.live}
         for handle in wait(list(by_handle), timeout):
             worker = by_handle[handle]
