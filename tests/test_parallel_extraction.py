@@ -324,7 +324,7 @@ def test_a_worker_that_exits_says_how(demo: Path, monkeypatch: pytest.MonkeyPatc
 @pytest.mark.skipif(not hasattr(fcntl, "F_GETPIPE_SZ"), reason="Linux pipes only")
 def test_each_results_pipe_holds_a_chunk_of_results() -> None:
     shared = extract_pool._Shared(get_context("fork"), [], 2)
-    workers = extract_pool._Workers(shared, DetectionSettings(), 1 << 30, 2)
+    workers = extract_pool._Workers(shared, DetectionSettings(), 1 << 30)
     workers.start()
     try:
         sizes = [fcntl.fcntl(w.results.fileno(), fcntl.F_GETPIPE_SZ) for w in workers.live]
@@ -336,7 +336,7 @@ def test_each_results_pipe_holds_a_chunk_of_results() -> None:
 
 def test_waiting_with_no_worker_left_is_an_error_not_a_hang() -> None:
     shared = extract_pool._Shared(get_context("fork"), [], 1)
-    workers = extract_pool._Workers(shared, DetectionSettings(), 1 << 30, 1)
+    workers = extract_pool._Workers(shared, DetectionSettings(), 1 << 30)
     workers.start()  # nothing to read: it exits at once
     try:
         ready: dict[int, tuple[int, Any]] = {}

@@ -28,9 +28,9 @@ reference. `read_compact` gives each record reduced to the fields detection read
 (`CompactRecord`, via msgspec, which skips the rest without building it), decoding the Records
 array a few hundred records at a time as it inflates; `consume_compact` hands those records to
 a consumer (extraction) as they are decoded, so that they are never all held: it is what
-detection runs (see docs/benchmarks.md). An object laid out otherwise is decoded whole, and one that msgspec cannot
-decode as orjson would goes to the reference decoding, so both readers accept and reject the
-same objects, for the same reasons (one exception: docs/benchmarks.md).
+detection runs (see docs/benchmarks.md). An object laid out otherwise is decoded whole, and
+one that msgspec cannot decode as orjson would goes to the reference decoding, so both readers
+accept and reject the same objects, for the same reasons (one exception: docs/benchmarks.md).
 """
 
 from __future__ import annotations

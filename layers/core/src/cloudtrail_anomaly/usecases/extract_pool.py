@@ -159,16 +159,18 @@ _NEXT, _STOP, _READING = 0, 1, 2
 
 
 class _Shared:
-    """What this process and the workers share: the files, where the next chunk starts (under
-    `lock`), and `room`, a slot per chunk that may be taken and not yet consumed. A process
-    takes a slot before it takes a chunk; this one gives it back when it consumes the chunk, so
-    however far ahead the workers run, at most `slots` chunks are taken and not consumed."""
+    """What this process and its `workers` share, made in `context`: the files, where the next
+    chunk starts (under `lock`), and `room`, a slot per chunk that may be taken and not yet
+    consumed. A process takes a slot before it takes a chunk; this one gives it back when it
+    consumes the chunk, so however far ahead the workers run, at most `_CHUNKS_PER_WORKER`
+    chunks per process are taken and not consumed."""
 
     def __init__(self, context: Any, names: list[str], workers: int) -> None:
+        self.context = context
         self.names = names
-        self.slots = (workers + 1) * _CHUNKS_PER_WORKER
+        self.workers = workers
         self.lock = context.Lock()
-        self.room = context.Semaphore(self.slots)
+        self.room = context.Semaphore((workers + 1) * _CHUNKS_PER_WORKER)
         self.state = context.RawArray("q", _READING + workers)
         for w in range(workers):
             self.state[_READING + w] = -1
@@ -255,24 +257,21 @@ class _Workers:
     here only: no thread of this process handles them, so none takes the GIL from the claims
     and the extraction it runs."""
 
-    def __init__(
-        self, shared: _Shared, settings: DetectionSettings, max_bytes: int, count: int
-    ) -> None:
+    def __init__(self, shared: _Shared, settings: DetectionSettings, max_bytes: int) -> None:
         self._shared = shared
         self._args = (settings, max_bytes)
-        self._count = count
-        self._context: Any = get_context("fork" if os.name == "posix" else "spawn")
         self.live: list[_Worker] = []
 
     def start(self) -> None:
-        fork = self._context.get_start_method() == "fork"
-        for number in range(self._count):
-            reader, writer = self._context.Pipe(duplex=False)
+        context = self._shared.context
+        fork = context.get_start_method() == "fork"
+        for number in range(self._shared.workers):
+            reader, writer = context.Pipe(duplex=False)
             _widen(reader)
             # A forked worker holds this process's read ends, its own pipe's too: it closes
             # them, or a worker blocked writing would never learn that nobody reads.
             inherited = [w.results.fileno() for w in self.live] + [reader.fileno()] if fork else []
-            process = self._context.Process(
+            process = context.Process(
                 target=_work,
                 args=(number, self._shared, *self._args, writer, inherited),
                 name=f"cloudtrail-anomaly-jobs-{number + 1}",
@@ -384,7 +383,7 @@ def extract_in_workers(
         [os.fspath(f) for f in files],
         max(1, jobs - 1),
     )
-    workers = _Workers(shared, settings, max_bytes, max(1, jobs - 1))
+    workers = _Workers(shared, settings, max_bytes)
     names, lock, room = shared.names, shared.lock, shared.room
     ready: dict[int, tuple[int, Any]] = {}  # chunks taken and done, not consumed, by first file
     at = 0  # the next file in order
