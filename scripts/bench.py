@@ -523,18 +523,19 @@ def parallel(args: argparse.Namespace, big: Path, tmp: Path) -> None:
             str(j),
         ]
     if args.sample:
-        demo = {}
-        for j in [*jobs, "1a", "1b"]:
-            state = tmp / f"demo-{j}.sqlite"
-            demo[j] = (
-                f"rm -f {state}* && {cli} baseline {args.sample / 'history'} --state {state} "
-                f"--jobs {str(j)[0]}"
+
+        def baseline(j: int, state: str) -> str:
+            at = tmp / f"demo-{state}.sqlite"
+            return (
+                f"rm -f {at}* && {cli} baseline {args.sample / 'history'} --state {at} --jobs {j}"
             )
+
         for j in jobs:
-            cases[f"demo/jobs {j}"] = demo[j]
-        # What this box's cores give at the time: two independent one-job runs side by side do
-        # twice the work of one; a --jobs 2 run can gain at most what they gain.
-        cases[PAIR] = f"({demo['1a']}) & ({demo['1b']}) & wait"
+            cases[f"demo/jobs {j}"] = baseline(j, str(j))
+        if 1 in jobs:
+            # What this box's cores give at the time: two independent one-job runs side by side
+            # do twice the work of one; a --jobs 2 run can gain at most what they gain.
+            cases[PAIR] = f"({baseline(1, 'a')}) & ({baseline(1, 'b')}) & wait"
     times: dict[str, list[float]] = {k: [] for k in cases}
     peaks: dict[str, int] = dict.fromkeys(cases, 0)
     for _ in range(args.runs):
