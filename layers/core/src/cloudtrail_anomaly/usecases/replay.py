@@ -145,13 +145,18 @@ def replay(
 
 
 def take(read: ObjectRead, detector: Detector, summary: ReplaySummary) -> ObjectResult | None:
-    """The claiming process's part of one file: its counters, then detection proper."""
+    """The claiming process's part of one file: detection proper, then its counters. Counted
+    only once detected, so that a run interrupted meanwhile (Ctrl-C) reports as read only the
+    objects whose claims are in the state."""
+    result = (
+        detector.process_extracted(read.extraction, read.name)
+        if read.extraction is not None
+        else None
+    )
     summary.stats.update(read.stats)
     if read.error:
         summary.errors.append(read.error)
-    if read.extraction is None:
-        return None
-    return detector.process_extracted(read.extraction, read.name)
+    return result
 
 
 def read_and_extract(
